@@ -1,0 +1,275 @@
+//! Splits a gRPC body byte stream into length-prefixed messages.
+//!
+//! The forward path hands every DATA frame to a [`Splitter`] as a `Bytes`
+//! (a reference-counted view, not a copy). A message that lies inside one
+//! frame is captured as a zero-copy slice of it; only messages that span
+//! frames are copied together. The splitter never holds more than `max_keep`
+//! bytes of a single message: beyond that it keeps counting but stops
+//! keeping, so a hostile length prefix cannot make the relay allocate.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// A complete (or, at stream end, incomplete) message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub compressed: bool,
+    pub declared_length: u32,
+    pub payload: Bytes,
+    /// `payload` is shorter than `declared_length`.
+    pub truncated: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Collecting the 5-byte prefix.
+    Prefix { buf: [u8; 5], have: usize },
+    /// Collecting a message body.
+    Body {
+        compressed: bool,
+        declared: u32,
+        remaining: u32,
+        parts: Vec<Bytes>,
+        kept: usize,
+    },
+    /// The stream is not gRPC-framed; nothing more is split.
+    Broken,
+}
+
+#[derive(Debug)]
+pub struct Splitter {
+    state: State,
+    max_keep: usize,
+    /// Bytes seen so far, for error positions.
+    offset: u64,
+}
+
+/// What went wrong with the framing, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramingError(pub String);
+
+impl Splitter {
+    pub fn new(max_keep: usize) -> Self {
+        Splitter {
+            state: State::Prefix {
+                buf: [0; 5],
+                have: 0,
+            },
+            max_keep,
+            offset: 0,
+        }
+    }
+
+    /// Feed one DATA frame; `out` receives every message it completes.
+    pub fn push(&mut self, mut data: Bytes, out: &mut Vec<Frame>) -> Result<(), FramingError> {
+        loop {
+            match &mut self.state {
+                State::Broken => return Ok(()),
+                State::Prefix { buf, have } => {
+                    if data.is_empty() {
+                        return Ok(());
+                    }
+                    let take = (5 - *have).min(data.len());
+                    buf[*have..*have + take].copy_from_slice(&data[..take]);
+                    *have += take;
+                    data.advance(take);
+                    self.offset += take as u64;
+                    if *have < 5 {
+                        return Ok(());
+                    }
+                    let flag = buf[0];
+                    let declared = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                    if flag > 1 {
+                        let at = self.offset - 5;
+                        self.state = State::Broken;
+                        return Err(FramingError(format!(
+                            "not gRPC-framed: compressed-flag byte is {flag:#04x} (must be 0 or 1) at byte {at}"
+                        )));
+                    }
+                    self.state = State::Body {
+                        compressed: flag == 1,
+                        declared,
+                        remaining: declared,
+                        parts: Vec::new(),
+                        kept: 0,
+                    };
+                }
+                State::Body {
+                    compressed,
+                    declared,
+                    remaining,
+                    parts,
+                    kept,
+                } => {
+                    if *remaining > 0 {
+                        if data.is_empty() {
+                            return Ok(());
+                        }
+                        let take = (*remaining as usize).min(data.len());
+                        let chunk = data.split_to(take);
+                        self.offset += take as u64;
+                        *remaining -= take as u32;
+                        let room = self.max_keep.saturating_sub(*kept);
+                        if room > 0 {
+                            let keep = chunk.slice(..room.min(chunk.len()));
+                            *kept += keep.len();
+                            parts.push(keep);
+                        }
+                        if *remaining > 0 {
+                            return Ok(());
+                        }
+                    }
+                    let payload = join(std::mem::take(parts));
+                    out.push(Frame {
+                        compressed: *compressed,
+                        declared_length: *declared,
+                        truncated: payload.len() < *declared as usize,
+                        payload,
+                    });
+                    self.state = State::Prefix {
+                        buf: [0; 5],
+                        have: 0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// The stream ended: report an incomplete message, if any.
+    pub fn finish(&mut self) -> Result<Option<Frame>, FramingError> {
+        let state = std::mem::replace(&mut self.state, State::Broken);
+        match state {
+            State::Prefix { have: 0, .. } | State::Broken => Ok(None),
+            State::Prefix { have, .. } => Err(FramingError(format!(
+                "stream ended inside a message prefix ({have} of 5 bytes)"
+            ))),
+            State::Body {
+                compressed,
+                declared,
+                parts,
+                ..
+            } => {
+                let payload = join(parts);
+                Ok(Some(Frame {
+                    compressed,
+                    declared_length: declared,
+                    payload,
+                    truncated: true,
+                }))
+            }
+        }
+    }
+}
+
+fn join(mut parts: Vec<Bytes>) -> Bytes {
+    match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => {
+            let mut buf = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+            for p in parts {
+                buf.extend_from_slice(&p);
+            }
+            buf.freeze()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(compressed: bool, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![u8::from(compressed)];
+        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn split_all(chunks: &[&[u8]], max_keep: usize) -> Vec<Frame> {
+        let mut s = Splitter::new(max_keep);
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(Bytes::copy_from_slice(c), &mut out).unwrap();
+        }
+        assert_eq!(s.finish().unwrap(), None);
+        out
+    }
+
+    #[test]
+    fn several_messages_in_one_frame() {
+        let mut data = frame(false, b"hello");
+        data.extend(frame(true, b""));
+        data.extend(frame(false, b"world!"));
+        let out = split_all(&[&data], usize::MAX);
+        let payloads: Vec<&[u8]> = out.iter().map(|f| &f.payload[..]).collect();
+        assert_eq!(payloads, vec![&b"hello"[..], b"", b"world!"]);
+        assert!(out[1].compressed && !out[0].compressed);
+    }
+
+    #[test]
+    fn one_message_across_every_split_point() {
+        let payload: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let data = frame(false, &payload);
+        for cut in 0..data.len() {
+            let out = split_all(&[&data[..cut], &data[cut..]], usize::MAX);
+            assert_eq!(out.len(), 1, "cut at {cut}");
+            assert_eq!(&out[0].payload[..], &payload[..]);
+        }
+        // And byte by byte.
+        let chunks: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(split_all(&chunks, usize::MAX)[0].payload.len(), 1000);
+    }
+
+    #[test]
+    fn single_frame_message_is_zero_copy() {
+        let data = Bytes::from(frame(false, b"abcdef"));
+        let mut s = Splitter::new(usize::MAX);
+        let mut out = Vec::new();
+        s.push(data.clone(), &mut out).unwrap();
+        assert_eq!(out[0].payload.as_ptr(), data[5..].as_ptr());
+    }
+
+    #[test]
+    fn keeps_at_most_max_keep_bytes() {
+        let data = frame(false, &[1u8; 100]);
+        let out = split_all(&[&data[..50], &data[50..]], 10);
+        assert_eq!(out[0].payload.len(), 10);
+        assert_eq!(out[0].declared_length, 100);
+        assert!(out[0].truncated);
+    }
+
+    #[test]
+    fn huge_declared_length_allocates_nothing_up_front() {
+        let mut s = Splitter::new(1024);
+        let mut out = Vec::new();
+        s.push(
+            Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.is_empty());
+        let tail = s.finish().unwrap().unwrap();
+        assert!(tail.truncated);
+        assert_eq!(&tail.payload[..], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn bad_flag_byte_is_reported_once() {
+        let mut s = Splitter::new(1024);
+        let mut out = Vec::new();
+        let err = s
+            .push(Bytes::from_static(b"GET / HTTP/1.1\r\n"), &mut out)
+            .unwrap_err();
+        assert!(err.0.contains("0x47"), "{}", err.0);
+        assert!(s.push(Bytes::from_static(b"more"), &mut out).is_ok());
+        assert_eq!(s.finish().unwrap(), None);
+    }
+
+    #[test]
+    fn stream_ending_inside_a_prefix_is_an_error() {
+        let mut s = Splitter::new(1024);
+        s.push(Bytes::from_static(&[0, 0]), &mut Vec::new())
+            .unwrap();
+        assert!(s.finish().is_err());
+    }
+}

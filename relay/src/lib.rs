@@ -1,0 +1,131 @@
+//! The Loom relay: a gRPC debugging relay that forwards HTTP/2 gRPC untouched
+//! while capturing every call for the browser inspector.
+//!
+//! # Layout
+//! - [`config`]: the validated [`Config`] that `main.rs` builds from flags.
+//! - [`proxy`]: the forward path: accepts client connections, relays each call
+//!   to the upstream ([`upstream`]), with a capture [`tap`] on both bodies.
+//! - [`framing`]: splits body bytes into gRPC messages; [`call`]: one call's
+//!   capture state; [`status`]: the gRPC statuses the relay itself sends.
+//! - [`hub`]: where the forward path hands off events without ever blocking;
+//!   its consumers are the [`store`] (bounded, in memory), the [`recorder`]
+//!   (`--record`) and WebSocket clients of the [`ui`] server, guarded by
+//!   [`access`].
+//!
+//! # What it is not
+//! The relay never decodes payloads: it ships raw messages and descriptor
+//! sets, and the browser (or `loom decode`) decodes them with `loom-shared`.
+//! Capture never alters or slows traffic: a consumer that falls behind loses
+//! events and is told how many.
+
+pub mod access;
+pub mod call;
+pub mod config;
+pub mod framing;
+pub mod hub;
+pub mod proxy;
+pub mod recorder;
+pub mod status;
+pub mod store;
+pub mod tap;
+pub mod ui;
+pub mod upstream;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use loom_shared::redact::Redactor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{Config, ConfigError, Origin, Upstream};
+pub use recorder::RecordError;
+
+/// Resolves once a stop signal is `true` (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, before any other await.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("cannot read the address of a listener: {0}")]
+    Listener(std::io::Error),
+}
+
+/// Run the relay on the given listeners until `shutdown` completes, then stop
+/// accepting, give in-flight calls `config.shutdown_grace` to finish, and
+/// flush the record file.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    ui_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
+    let relay_addr = listener.local_addr().map_err(RelayError::Listener)?;
+    let ui_addr = ui_listener.local_addr().map_err(RelayError::Listener)?;
+    let redactor = (!config.keep_secrets).then(|| Redactor::new(&config.redact_headers));
+
+    let hub = hub::Hub::new(config.event_buffer);
+    let recorder = match &config.record {
+        Some(path) => Some(recorder::Recorder::create(path, redactor.clone()).await?),
+        None => None,
+    };
+    let store =
+        store::SharedStore::spawn(store::Store::new(config.max_capture_bytes), hub.subscribe());
+
+    let (stop_serving, serving) = watch::channel(false);
+    let (stop_recording, recording) = watch::channel(false);
+    let recorder = recorder.map(|r| tokio::spawn(r.run(hub.subscribe(), recording)));
+
+    let ui_url = format!("http://{ui_addr}/");
+    let proxy = Arc::new(proxy::Proxy::new(
+        hub.clone(),
+        config.upstream.clone(),
+        config.max_message_bytes,
+        ui_url.clone(),
+    ));
+    let proxy_task = tokio::spawn(proxy::serve(
+        listener,
+        proxy,
+        serving.clone(),
+        config.shutdown_grace,
+    ));
+
+    let ui_state = Arc::new(ui::UiState {
+        hub: hub.clone(),
+        store,
+        redactor,
+        upstream: config.upstream.to_string(),
+        relay_addr,
+        started: Instant::now(),
+        stop: serving.clone(),
+        ws_clients: AtomicU64::new(0),
+    });
+    let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
+    let ui_task = tokio::spawn(ui::serve(
+        ui_listener,
+        ui::router(ui_state, access),
+        serving,
+    ));
+
+    tracing::info!(
+        "relaying gRPC from {relay_addr} to {}; inspector at {ui_url}",
+        config.upstream
+    );
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing in-flight calls");
+    stop_serving.send_replace(true);
+    let _ = proxy_task.await;
+    let _ = ui_task.await;
+    stop_recording.send_replace(true);
+    if let Some(recorder) = recorder {
+        let _ = recorder.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

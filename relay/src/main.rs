@@ -1,0 +1,256 @@
+//! `loom`: the command line. Parses flags into a validated `Config`, sets up
+//! logging and signals, and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use loom_relay::{Config, Origin, Upstream};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Loom: a gRPC debugging relay with a browser inspector.
+///
+/// Point your gRPC client at the relay (--listen) instead of your backend
+/// (--upstream), and open the inspector (--ui) to see every call, live.
+#[derive(Parser, Debug)]
+#[command(name = "loom", version, about, long_about)]
+struct Cli {
+    /// Address gRPC clients connect to (HTTP/2 cleartext).
+    #[arg(
+        long,
+        env = "LOOM_LISTEN",
+        default_value = "127.0.0.1:9999",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
+
+    /// The gRPC server calls are forwarded to: host:port or http://host:port.
+    #[arg(
+        long,
+        env = "LOOM_UPSTREAM",
+        default_value = "http://127.0.0.1:50051",
+        value_name = "URL"
+    )]
+    upstream: Upstream,
+
+    /// Address of the inspector, its WebSocket and API. Keep it on loopback
+    /// unless you also pass --allow-origin for the name you reach it by.
+    #[arg(
+        long,
+        env = "LOOM_UI",
+        default_value = "127.0.0.1:9998",
+        value_name = "ADDR"
+    )]
+    ui: SocketAddr,
+
+    /// Append every captured event to this capture file (must not exist yet).
+    #[arg(long, env = "LOOM_RECORD", value_name = "FILE")]
+    record: Option<PathBuf>,
+
+    /// Memory budget of the in-memory capture; the oldest calls are evicted past it.
+    #[arg(long, env = "LOOM_MAX_CAPTURE_BYTES", default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_capture_bytes: u64,
+
+    /// Largest single message kept whole in the capture. Forwarding is never limited.
+    #[arg(long, env = "LOOM_MAX_MESSAGE_BYTES", default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_message_bytes: u64,
+
+    /// A web origin (scheme://host[:port]) besides the inspector's own that may
+    /// use the WebSocket and API, e.g. a hosted copy of the inspector. Repeatable.
+    #[arg(
+        long = "allow-origin",
+        env = "LOOM_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    allow_origins: Vec<Origin>,
+
+    /// Another header to redact in saved captures, besides authorization,
+    /// cookie, set-cookie and proxy-authorization. Repeatable.
+    #[arg(
+        long = "redact-header",
+        env = "LOOM_REDACT_HEADER",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    redact_headers: Vec<String>,
+
+    /// Keep secret headers in saved captures (--record, /api/capture).
+    #[arg(long, env = "LOOM_KEEP_SECRETS")]
+    keep_secrets: bool,
+
+    /// How long in-flight calls may continue after SIGINT/SIGTERM.
+    #[arg(long, env = "LOOM_SHUTDOWN_GRACE", default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+}
+
+impl Cli {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = Config::new(self.upstream);
+        config.listen = self.listen;
+        config.ui = self.ui;
+        config.record = self.record;
+        config.max_capture_bytes = self.max_capture_bytes;
+        config.max_message_bytes =
+            usize::try_from(self.max_message_bytes).context("--max-message-bytes is too large")?;
+        config.allow_origins = self.allow_origins;
+        config.redact_headers = self.redact_headers;
+        config.keep_secrets = self.keep_secrets;
+        config.shutdown_grace = self.shutdown_grace;
+        if config.listen == config.ui {
+            anyhow::bail!("--listen and --ui must differ (both are {})", config.listen);
+        }
+        Ok(config)
+    }
+}
+
+/// `1024`, `64KiB`, `256MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 256MiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{s}` must be more than zero and fit in 64 bits"))
+}
+
+/// `500ms`, `10s`, `2m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 10s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("unknown duration unit in `{s}` (use ms, s or m)")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see `loom --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loom: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(relay(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loom: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn relay(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.into_config()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
+    let ui = TcpListener::bind(config.ui)
+        .await
+        .with_context(|| format!("cannot listen on {} (--ui)", config.ui))?;
+    loom_relay::run(config, listener, ui, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("huge").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("10h").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,258 @@
+//! The forward path: accepts client connections and relays each call to the
+//! upstream, with a capture tap on both bodies.
+//!
+//! Nothing here waits for capture or for reflection. Each call costs one
+//! `Call` (a few atomics), a splitter per direction, and one non-blocking
+//! event emission per message.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http_body::Body as _;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use loom_shared::pb;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::call::Call;
+use crate::config::Upstream;
+use crate::hub::Hub;
+use crate::status;
+use crate::tap::TapBody;
+use crate::upstream::{self, UpstreamClient};
+
+pub type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
+
+pub struct Proxy {
+    hub: Hub,
+    upstream: Upstream,
+    upstream_name: Arc<str>,
+    client: UpstreamClient,
+    max_message_bytes: usize,
+    /// Shown to people who open the relay port in a browser.
+    ui_url: String,
+}
+
+impl Proxy {
+    pub fn new(hub: Hub, upstream: Upstream, max_message_bytes: usize, ui_url: String) -> Self {
+        Proxy {
+            hub,
+            upstream_name: upstream.to_string().into(),
+            upstream,
+            client: upstream::client(),
+            max_message_bytes,
+            ui_url,
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, Infallible> {
+        if let Some(refusal) = self.refuse_non_grpc(&req) {
+            return Ok(refusal);
+        }
+        let (mut parts, body) = req.into_parts();
+        let call = Call::start(&self.hub, &parts, &self.upstream_name);
+        let span = call.span.clone();
+        async move {
+            let path_and_query = parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+            let mut uri = Uri::builder()
+                .scheme("http")
+                .authority(self.upstream.authority().clone())
+                .path_and_query(path_and_query);
+            if let Ok(built) = std::mem::take(&mut uri).build() {
+                parts.uri = built;
+            }
+            parts.headers.remove(header::HOST);
+            let body = TapBody::new(
+                body,
+                pb::Direction::Request,
+                call.clone(),
+                self.upstream_name.clone(),
+                self.max_message_bytes,
+            );
+            match self.client.request(Request::from_parts(parts, body)).await {
+                Ok(res) => Ok(self.relay_response(res, call)),
+                Err(e) => Ok(self.upstream_failed(&e, &call)),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn relay_response(&self, res: Response<Incoming>, call: Arc<Call>) -> Response<ProxyBody> {
+        let (parts, body) = res.into_parts();
+        if body.is_end_stream() {
+            // Trailers-only: the one HEADERS frame carries the status.
+            call.end_with_trailers(&parts.headers, Some(parts.status));
+        } else {
+            call.response_headers(parts.status, &parts.headers);
+        }
+        let body = TapBody::new(
+            body,
+            pb::Direction::Response,
+            call,
+            self.upstream_name.clone(),
+            self.max_message_bytes,
+        );
+        Response::from_parts(parts, Either::Left(body))
+    }
+
+    fn upstream_failed(
+        &self,
+        error: &hyper_util::client::legacy::Error,
+        call: &Call,
+    ) -> Response<ProxyBody> {
+        if let Some(why) = call.client_gone() {
+            call.end_by_relay(None, String::new(), why, false);
+            return status::trailers_only(status::CANCELLED, "the client went away")
+                .map(|()| Either::Right(Full::default()));
+        }
+        let message = format!(
+            "loom: upstream {} is unavailable: {}",
+            self.upstream_name,
+            upstream::describe(error)
+        );
+        tracing::warn!("{message}");
+        call.end_by_relay(
+            Some(status::UNAVAILABLE),
+            message.clone(),
+            message.clone(),
+            true,
+        );
+        status::trailers_only(status::UNAVAILABLE, &message)
+            .map(|()| Either::Right(Full::default()))
+    }
+
+    /// A clear answer for anything that is not gRPC over HTTP/2.
+    fn refuse_non_grpc(&self, req: &Request<Incoming>) -> Option<Response<ProxyBody>> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let is_grpc = content_type == "application/grpc"
+            || content_type.starts_with("application/grpc+")
+            || content_type.starts_with("application/grpc;");
+        let (status, text) = if req.version() != Version::HTTP_2 {
+            (
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                format!(
+                    "This is the Loom gRPC relay: it takes gRPC over HTTP/2 (cleartext, prior knowledge), \
+                     and forwards it to {}.\nPoint your gRPC client here. The inspector is at {}\n",
+                    self.upstream_name, self.ui_url
+                ),
+            )
+        } else if content_type.starts_with("application/grpc-web") {
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Loom does not relay gRPC-Web yet (content-type {content_type}).\n"),
+            )
+        } else if !is_grpc {
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Loom relays gRPC only: content-type must be application/grpc, not {:?}.\n",
+                    content_type
+                ),
+            )
+        } else {
+            return None;
+        };
+        tracing::warn!(
+            method = %req.method(),
+            uri = %req.uri(),
+            version = ?req.version(),
+            content_type,
+            "refused a non-gRPC request with {status}"
+        );
+        let mut res = Response::new(Either::Right(Full::new(Bytes::from(text))));
+        *res.status_mut() = status;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Some(res)
+    }
+}
+
+/// Accept connections until `stop` fires, then let in-flight calls finish for
+/// up to `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().auto_date_header(false);
+    builder
+        .http2()
+        .auto_date_header(false)
+        .adaptive_window(true)
+        .max_header_list_size(16 << 20)
+        .timer(hyper_util::rt::TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let proxy = proxy.clone();
+                let service = hyper::service::service_fn(move |req| proxy.clone().handle(req));
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                let span = tracing::info_span!("conn", %peer);
+                connections.spawn(
+                    async move {
+                        tracing::debug!("client connected");
+                        if let Err(e) = conn.await {
+                            tracing::debug!("client connection ended: {}", upstream::describe(&*e));
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            () = crate::stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    let open = graceful.count();
+    if open > 0 {
+        tracing::info!("waiting up to {grace:?} for {open} client connections to finish");
+    }
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "grace period over; cutting {} remaining client connections",
+            connections.len()
+        );
+        connections.abort_all();
+    }
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,161 @@
+//! The capture tap: a body wrapper on the forward path.
+//!
+//! [`TapBody`] passes every frame through unchanged and, on the side, hands a
+//! reference-counted copy of each DATA frame to the call's [`Splitter`], which
+//! emits one capture event per gRPC message. Trailers end the call. An
+//! upstream failure on the response side becomes UNAVAILABLE trailers for the
+//! client instead of a bare stream reset.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use loom_shared::pb;
+
+use crate::call::Call;
+use crate::framing::Splitter;
+use crate::status;
+
+pub struct TapBody<B> {
+    inner: B,
+    direction: pb::Direction,
+    call: Arc<Call>,
+    splitter: Splitter,
+    /// Named in the error a client sees when the upstream fails.
+    upstream: Arc<str>,
+    done: bool,
+}
+
+impl<B> TapBody<B> {
+    pub fn new(
+        inner: B,
+        direction: pb::Direction,
+        call: Arc<Call>,
+        upstream: Arc<str>,
+        max_keep: usize,
+    ) -> Self {
+        TapBody {
+            inner,
+            direction,
+            call,
+            splitter: Splitter::new(max_keep),
+            upstream,
+            done: false,
+        }
+    }
+
+    fn side(&self) -> &'static str {
+        match self.direction {
+            pb::Direction::Response => "response",
+            _ => "request",
+        }
+    }
+
+    fn tap(&mut self, data: &Bytes) {
+        let mut frames = Vec::new();
+        let result = self.splitter.push(data.clone(), &mut frames);
+        for frame in frames {
+            self.call.message(self.direction, frame);
+        }
+        if let Err(e) = result {
+            self.call
+                .note_problem(format!("{} stream {}", self.side(), e.0));
+        }
+    }
+
+    fn finish_split(&mut self) {
+        match self.splitter.finish() {
+            Ok(None) => {}
+            Ok(Some(partial)) => {
+                self.call.note_problem(format!(
+                    "{} stream ended inside a message ({} of {} bytes)",
+                    self.side(),
+                    partial.payload.len(),
+                    partial.declared_length
+                ));
+                self.call.message(self.direction, partial);
+            }
+            Err(e) => self.call.note_problem(format!("{} {}", self.side(), e.0)),
+        }
+    }
+}
+
+impl<B> Body for TapBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let polled = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        let is_response = this.direction == pb::Direction::Response;
+        match polled {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.tap(data);
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    this.finish_split();
+                    if is_response {
+                        this.call.end_with_trailers(trailers, None);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) if !is_response => {
+                this.done = true;
+                this.call
+                    .note_client_gone(format!("the client's request stream failed: {e}"));
+                Poll::Ready(Some(Err(e)))
+            }
+            Some(Err(e)) => {
+                this.done = true;
+                if let Some(why) = this.call.client_gone() {
+                    this.call.end_by_relay(None, String::new(), why, false);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                let message = format!(
+                    "loom: upstream {} failed during the call: {e}",
+                    this.upstream
+                );
+                this.call.end_by_relay(
+                    Some(status::UNAVAILABLE),
+                    message.clone(),
+                    message.clone(),
+                    false,
+                );
+                Poll::Ready(Some(Ok(Frame::trailers(status::trailers(
+                    status::UNAVAILABLE,
+                    &message,
+                )))))
+            }
+            None => {
+                this.done = true;
+                this.finish_split();
+                if is_response && !this.call.is_ended() {
+                    this.call.end_with_trailers(&HeaderMap::new(), None);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,91 @@
+//! A raw HTTP/2 client: sends exactly the DATA frames it is given and
+//! returns exactly what came back, for byte-level comparisons.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+/// Everything a response carried.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// All DATA bytes, concatenated.
+    pub body: Vec<u8>,
+    pub trailers: Option<HeaderMap>,
+}
+
+impl RawReply {
+    /// Headers without the ones that legitimately differ between two runs.
+    pub fn stable_headers(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.as_str() != "date")
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A gRPC length-prefixed message.
+pub fn grpc_frame(compressed: bool, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(payload.len() + 5);
+    v.push(u8::from(compressed));
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// POST `path` with the given DATA chunks (each sent as its own frame) and
+/// extra headers, over a fresh HTTP/2 connection.
+pub async fn call(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    chunks: Vec<Vec<u8>>,
+) -> RawReply {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let frames = chunks
+        .into_iter()
+        .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+    let body = StreamBody::new(stream::iter(frames));
+    let mut req = Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (k, v) in headers {
+        req = req.header(*k, http::HeaderValue::from_bytes(v).expect("header value"));
+    }
+    let res = send
+        .send_request(req.body(body).expect("request"))
+        .await
+        .expect("response");
+    let (parts, mut body) = res.into_parts();
+    let mut data = Vec::new();
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.expect("response frame");
+        match frame.into_data() {
+            Ok(d) => data.extend_from_slice(&d),
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    RawReply {
+        status: parts.status,
+        headers: parts.headers,
+        body: data,
+        trailers,
+    }
+}
