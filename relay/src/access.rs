@@ -94,7 +94,12 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
             tracing::warn!(uri = %req.uri(), "refused: {why}");
             (StatusCode::FORBIDDEN, format!("{why}\n")).into_response()
         }
-        Verdict::SameOrigin => next.run(req).await,
+        Verdict::SameOrigin => {
+            let mut res = next.run(req).await;
+            res.headers_mut()
+                .append(header::VARY, HeaderValue::from_static("Origin"));
+            res
+        }
         Verdict::CrossOrigin(origin) => {
             let preflight = req.method() == Method::OPTIONS
                 && req

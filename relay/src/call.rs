@@ -5,8 +5,9 @@
 //! sure every call ends exactly once, however it ends: trailers, an upstream
 //! failure, or the client going away (detected when the last holder drops).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -25,8 +26,32 @@ const BIN_HEADER: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
+/// The calls still running, so that a shutdown can end the ones it cuts
+/// (hyper may drop their last parts only after the relay has stopped).
+#[derive(Clone, Default)]
+pub struct LiveCalls(Arc<Mutex<HashMap<u64, Weak<Call>>>>);
+
+impl LiveCalls {
+    /// End every call still running, with `why` as the relay's reason.
+    pub fn end_all(&self, why: &str) {
+        let calls: Vec<Weak<Call>> = lock(&self.0).drain().map(|(_, c)| c).collect();
+        for call in calls.iter().filter_map(Weak::upgrade) {
+            call.end_by_relay(None, String::new(), why.to_owned(), false);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 pub struct Call {
     pub id: u64,
+    live: LiveCalls,
     start: Instant,
     hub: Hub,
     ended: AtomicBool,
@@ -41,7 +66,12 @@ pub struct Call {
 
 impl Call {
     /// Record the start of a call and return its shared state.
-    pub fn start(hub: &Hub, parts: &http::request::Parts, upstream: &str) -> Arc<Call> {
+    pub fn start(
+        hub: &Hub,
+        live: &LiveCalls,
+        parts: &http::request::Parts,
+        upstream: &str,
+    ) -> Arc<Call> {
         let id = hub.next_call_id();
         let path = parts.uri.path().to_owned();
         let span = tracing::info_span!("call", id, path = %path);
@@ -65,8 +95,9 @@ impl Call {
                 method: parts.method.to_string(),
             })),
         });
-        Arc::new(Call {
+        let call = Arc::new(Call {
             id,
+            live: live.clone(),
             start: Instant::now(),
             hub: hub.clone(),
             ended: AtomicBool::new(false),
@@ -74,7 +105,9 @@ impl Call {
             problems: Mutex::new(Vec::new()),
             messages: [AtomicU64::new(0), AtomicU64::new(0)],
             span,
-        })
+        });
+        lock(&live.0).insert(id, Arc::downgrade(&call));
+        call
     }
 
     pub fn offset_nanos(&self) -> u64 {
@@ -178,6 +211,7 @@ impl Call {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
+        lock(&self.live.0).remove(&self.id);
         ended.protocol_errors = std::mem::take(&mut *lock(&self.problems));
         tracing::info!(
             parent: &self.span,

@@ -7,6 +7,10 @@
 //!   to the upstream ([`upstream`]), with a capture [`tap`] on both bodies.
 //! - [`framing`]: splits body bytes into gRPC messages; [`call`]: one call's
 //!   capture state; [`status`]: the gRPC statuses the relay itself sends.
+//! - [`reflection`]: schemas from the upstream's server reflection, fetched
+//!   in the background with single-flight caching; [`schema`]: schemas from
+//!   local files. Both become descriptor events.
+//! - [`demo`]: the built-in demo backend and traffic generator (`loom demo`).
 //! - [`hub`]: where the forward path hands off events without ever blocking;
 //!   its consumers are the [`store`] (bounded, in memory), the [`recorder`]
 //!   (`--record`) and WebSocket clients of the [`ui`] server, guarded by
@@ -19,18 +23,24 @@
 //! events and is told how many.
 
 pub mod access;
+pub mod assets;
 pub mod call;
 pub mod config;
+pub mod decode;
+pub mod demo;
 pub mod framing;
 pub mod hub;
 pub mod proxy;
 pub mod recorder;
+pub mod reflection;
+pub mod schema;
 pub mod status;
 pub mod store;
 pub mod tap;
 pub mod ui;
 pub mod upstream;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -53,8 +63,14 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 pub enum RelayError {
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error(transparent)]
+    Schema(#[from] schema::SchemaError),
+    #[error(transparent)]
+    Reflection(#[from] reflection::ReflectionSetupError),
     #[error("cannot read the address of a listener: {0}")]
     Listener(std::io::Error),
+    #[error("cannot start the demo backend on a loopback port: {0}")]
+    DemoBackend(std::io::Error),
 }
 
 /// Run the relay on the given listeners until `shutdown` completes, then stop
@@ -70,7 +86,24 @@ pub async fn run(
     let ui_addr = ui_listener.local_addr().map_err(RelayError::Listener)?;
     let redactor = (!config.keep_secrets).then(|| Redactor::new(&config.redact_headers));
 
+    let local = schema::load(
+        &config.descriptor_sets,
+        &config.protos,
+        &config.proto_includes,
+    )?;
+    let mut local_services = HashSet::new();
+    for set in &local {
+        for service in &set.services {
+            tracing::info!("schema for {service}: from {}", set.source);
+            local_services.insert(service.clone());
+        }
+    }
     let hub = hub::Hub::new(config.event_buffer);
+    let reflector = Arc::new(reflection::Reflector::new(
+        &config,
+        hub.clone(),
+        local_services,
+    )?);
     let recorder = match &config.record {
         Some(path) => Some(recorder::Recorder::create(path, redactor.clone()).await?),
         None => None,
@@ -81,10 +114,17 @@ pub async fn run(
     let (stop_serving, serving) = watch::channel(false);
     let (stop_recording, recording) = watch::channel(false);
     let recorder = recorder.map(|r| tokio::spawn(r.run(hub.subscribe(), recording)));
+    for set in local {
+        hub.emit(loom_shared::pb::Event {
+            call_id: 0,
+            kind: Some(loom_shared::pb::event::Kind::Descriptors(set)),
+        });
+    }
 
     let ui_url = format!("http://{ui_addr}/");
     let proxy = Arc::new(proxy::Proxy::new(
         hub.clone(),
+        reflector,
         config.upstream.clone(),
         config.max_message_bytes,
         ui_url.clone(),

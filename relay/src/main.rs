@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use loom_relay::{Config, Origin, Upstream};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -16,18 +16,40 @@ use tracing_subscriber::EnvFilter;
 ///
 /// Point your gRPC client at the relay (--listen) instead of your backend
 /// (--upstream), and open the inspector (--ui) to see every call, live.
+/// Schemas come from the backend's server reflection, or from
+/// --descriptor-set / --proto. Run `loom demo` for a self-contained tour.
 #[derive(Parser, Debug)]
-#[command(name = "loom", version, about, long_about)]
+#[command(
+    name = "loom",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
-    /// Address gRPC clients connect to (HTTP/2 cleartext).
-    #[arg(
-        long,
-        env = "LOOM_LISTEN",
-        default_value = "127.0.0.1:9999",
-        value_name = "ADDR"
-    )]
-    listen: SocketAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    relay: RelayArgs,
+}
 
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a built-in demo backend (with reflection), the relay in front of
+    /// it, and a traffic generator calling it every second: a live tour of
+    /// the inspector with nothing else to set up.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Flags of the relay proper.
+#[derive(Args, Debug)]
+struct RelayArgs {
     /// The gRPC server calls are forwarded to: host:port or http://host:port.
     #[arg(
         long,
@@ -36,6 +58,65 @@ struct Cli {
         value_name = "URL"
     )]
     upstream: Upstream,
+
+    /// A descriptor set to decode with (`protoc --include_imports
+    /// --descriptor_set_out`, `buf build -o`), for servers without
+    /// reflection. Its services are never reflected. Repeatable.
+    #[arg(
+        long = "descriptor-set",
+        env = "LOOM_DESCRIPTOR_SET",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    descriptor_sets: Vec<PathBuf>,
+
+    /// A .proto file, or a directory of them, compiled in-process (no protoc
+    /// needed). Its services are never reflected. Repeatable.
+    #[arg(
+        long = "proto",
+        env = "LOOM_PROTO",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    protos: Vec<PathBuf>,
+
+    /// An import path for --proto (default: each --proto's own directory). Repeatable.
+    #[arg(
+        long = "proto-include",
+        env = "LOOM_PROTO_INCLUDE",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    proto_includes: Vec<PathBuf>,
+
+    /// Metadata for the relay's own reflection requests, as NAME:VALUE (for
+    /// servers that require auth on reflection). Repeatable.
+    #[arg(long = "reflect-header", env = "LOOM_REFLECT_HEADER", value_delimiter = ',', value_name = "NAME:VALUE", value_parser = parse_header)]
+    reflect_headers: Vec<(String, String)>,
+
+    /// Do not ask the upstream for schemas (server reflection).
+    #[arg(long, env = "LOOM_NO_REFLECTION")]
+    no_reflection: bool,
+
+    /// How long a failed reflection is remembered before it is tried again.
+    #[arg(long, env = "LOOM_REFLECTION_RETRY", default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    reflection_retry: Duration,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Flags shared by the relay and the demo.
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Address gRPC clients connect to (HTTP/2 cleartext).
+    #[arg(
+        long,
+        env = "LOOM_LISTEN",
+        default_value = "127.0.0.1:9999",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
 
     /// Address of the inspector, its WebSocket and API. Keep it on loopback
     /// unless you also pass --allow-origin for the name you reach it by.
@@ -88,9 +169,9 @@ struct Cli {
     shutdown_grace: Duration,
 }
 
-impl Cli {
-    fn into_config(self) -> anyhow::Result<Config> {
-        let mut config = Config::new(self.upstream);
+impl CommonArgs {
+    fn into_config(self, upstream: Upstream) -> anyhow::Result<Config> {
+        let mut config = Config::new(upstream);
         config.listen = self.listen;
         config.ui = self.ui;
         config.record = self.record;
@@ -101,11 +182,41 @@ impl Cli {
         config.redact_headers = self.redact_headers;
         config.keep_secrets = self.keep_secrets;
         config.shutdown_grace = self.shutdown_grace;
-        if config.listen == config.ui {
+        // Two port-0 addresses always get different ports.
+        if config.listen == config.ui && config.listen.port() != 0 {
             anyhow::bail!("--listen and --ui must differ (both are {})", config.listen);
         }
         Ok(config)
     }
+}
+
+impl RelayArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = self.common.into_config(self.upstream)?;
+        config.descriptor_sets = self.descriptor_sets;
+        config.protos = self.protos;
+        config.proto_includes = self.proto_includes;
+        config.reflect_headers = self.reflect_headers;
+        config.reflection = !self.no_reflection;
+        config.reflection_retry = self.reflection_retry;
+        Ok(config)
+    }
+}
+
+/// `NAME:VALUE`.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    Ok((name.to_ascii_lowercase(), value.trim().to_owned()))
 }
 
 /// `1024`, `64KiB`, `256MiB`, `1GiB` (also KB/MB/GB as powers of 1000).
@@ -193,14 +304,25 @@ fn main() -> ExitCode {
 }
 
 async fn relay(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.into_config()?;
+    let (config, demo) = match cli.command {
+        Some(Command::Demo(args)) => {
+            // The demo replaces the upstream with its own backend.
+            let placeholder: Upstream = "127.0.0.1:1".parse().context("placeholder upstream")?;
+            (args.common.into_config(placeholder)?, true)
+        }
+        None => (cli.relay.into_config()?, false),
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
     let ui = TcpListener::bind(config.ui)
         .await
         .with_context(|| format!("cannot listen on {} (--ui)", config.ui))?;
-    loom_relay::run(config, listener, ui, shutdown_signal()).await?;
+    if demo {
+        loom_relay::demo::run(config, listener, ui, shutdown_signal()).await?;
+    } else {
+        loom_relay::run(config, listener, ui, shutdown_signal()).await?;
+    }
     Ok(())
 }
 
@@ -246,6 +368,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert!(parse_duration("10h").is_err());
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(
+            parse_header("Authorization: Bearer x"),
+            Ok(("authorization".into(), "Bearer x".into()))
+        );
+        assert!(parse_header("no-colon").is_err());
+        assert!(parse_header("bad name:v").is_err());
     }
 
     #[test]

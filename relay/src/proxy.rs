@@ -22,9 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::call::Call;
+use crate::call::{Call, LiveCalls};
 use crate::config::Upstream;
 use crate::hub::Hub;
+use crate::reflection::Reflector;
 use crate::status;
 use crate::tap::TapBody;
 use crate::upstream::{self, UpstreamClient};
@@ -33,6 +34,8 @@ pub type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
 
 pub struct Proxy {
     hub: Hub,
+    live: LiveCalls,
+    reflector: Arc<Reflector>,
     upstream: Upstream,
     upstream_name: Arc<str>,
     client: UpstreamClient,
@@ -42,9 +45,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(hub: Hub, upstream: Upstream, max_message_bytes: usize, ui_url: String) -> Self {
+    pub fn new(
+        hub: Hub,
+        reflector: Arc<Reflector>,
+        upstream: Upstream,
+        max_message_bytes: usize,
+        ui_url: String,
+    ) -> Self {
         Proxy {
             hub,
+            live: LiveCalls::default(),
+            reflector,
             upstream_name: upstream.to_string().into(),
             upstream,
             client: upstream::client(),
@@ -61,7 +72,9 @@ impl Proxy {
             return Ok(refusal);
         }
         let (mut parts, body) = req.into_parts();
-        let call = Call::start(&self.hub, &parts, &self.upstream_name);
+        let call = Call::start(&self.hub, &self.live, &parts, &self.upstream_name);
+        // Returns at once; a first call of a service starts a background fetch.
+        self.reflector.observe(parts.uri.path());
         let span = call.span.clone();
         async move {
             let path_and_query = parts
@@ -202,7 +215,9 @@ pub async fn serve(
     builder
         .http2()
         .auto_date_header(false)
-        .adaptive_window(true)
+        .initial_connection_window_size(upstream::CONNECTION_WINDOW)
+        .initial_stream_window_size(upstream::STREAM_WINDOW)
+        .max_concurrent_streams(1000)
         .max_header_list_size(16 << 20)
         .timer(hyper_util::rt::TokioTimer::new());
     let graceful = GracefulShutdown::new();
@@ -255,4 +270,8 @@ pub async fn serve(
         connections.abort_all();
     }
     while connections.join_next().await.is_some() {}
+    // Streams hyper had not finished dropping yet still get their end.
+    proxy
+        .live
+        .end_all("the relay shut down before the call finished");
 }

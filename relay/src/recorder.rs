@@ -26,10 +26,10 @@ pub enum RecordError {
         "{path}: already exists; Loom will not overwrite a capture. Pick another file name or remove it"
     )]
     Exists { path: PathBuf },
-    #[error("cannot create the record file {path}: {source}")]
+    #[error("cannot create the record file {path}: {cause}")]
     Create {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -58,15 +58,15 @@ impl Recorder {
                 },
                 _ => RecordError::Create {
                     path: path.to_owned(),
-                    source,
+                    cause: source,
                 },
             })?;
         let mut out = BufWriter::with_capacity(256 << 10, file);
         let header = capture::file_header();
         let written = out.write_all(&header).await.and(out.flush().await);
-        written.map_err(|source| RecordError::Create {
+        written.map_err(|cause| RecordError::Create {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Ok(Recorder {
             path: path.to_owned(),

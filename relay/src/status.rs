@@ -12,7 +12,8 @@ pub fn trailers(code: u32, message: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.insert("grpc-status", HeaderValue::from(code));
     // Percent-encoding leaves only visible ASCII, which is always a valid value.
-    if let Ok(v) = HeaderValue::from_str(&percent_encode(message)) {
+    if let Ok(v) = HeaderValue::from_str(&loom_shared::header::percent_encode_grpc_message(message))
+    {
         map.insert("grpc-message", v);
     }
     map
@@ -31,29 +32,19 @@ pub fn trailers_only(code: u32, message: &str) -> Response<()> {
     res
 }
 
-/// The gRPC spec's grpc-message encoding: bytes outside 0x20..=0x7E, and `%`, as %XX.
-pub fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for b in message.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn percent_encoding_round_trips_through_the_shared_decoder() {
-        let msg = "upstream 127.0.0.1:1 down: 100% ✗\nretry";
-        let enc = percent_encode(msg);
-        assert!(enc.is_ascii() && !enc.contains('\n'));
-        assert_eq!(loom_shared::header::percent_decode_grpc_message(&enc), msg);
+    fn messages_are_percent_encoded() {
+        let map = trailers(UNAVAILABLE, "down: 100% ✗\nretry");
+        let sent = map["grpc-message"].to_str().unwrap();
+        assert!(sent.is_ascii() && !sent.contains('\n'));
+        assert_eq!(
+            loom_shared::header::percent_decode_grpc_message(sent),
+            "down: 100% ✗\nretry"
+        );
     }
 
     #[test]

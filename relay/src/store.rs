@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn evicts_oldest_whole_calls_and_reports_a_gap() {
-        let mut store = Store::new(10_000);
+        let mut store = Store::new(7_000);
         store.insert(stamped(1, 0, Kind::Descriptors(pb::Descriptors::default())));
         for call in 1..=5u64 {
             store.insert(stamped(call * 10, call, msg(3000)));

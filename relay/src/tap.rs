@@ -66,6 +66,19 @@ impl<B> TapBody<B> {
         }
     }
 
+    /// The body is over: report a partial message, and end a response that
+    /// had no trailers.
+    fn at_end(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.finish_split();
+        if self.direction == pb::Direction::Response && !self.call.is_ended() {
+            self.call.end_with_trailers(&HeaderMap::new(), None);
+        }
+    }
+
     fn finish_split(&mut self) {
         match self.splitter.finish() {
             Ok(None) => {}
@@ -111,6 +124,11 @@ where
                         this.call.end_with_trailers(trailers, None);
                     }
                 }
+                // hyper stops polling once a body says it has ended, so the
+                // end is handled here rather than on a final `None`.
+                if this.inner.is_end_stream() {
+                    this.at_end();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) if !is_response => {
@@ -141,11 +159,7 @@ where
                 )))))
             }
             None => {
-                this.done = true;
-                this.finish_split();
-                if is_response && !this.call.is_ended() {
-                    this.call.end_with_trailers(&HeaderMap::new(), None);
-                }
+                this.at_end();
                 Poll::Ready(None)
             }
         }

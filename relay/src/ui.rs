@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::access::{self, Access};
+use crate::assets;
 use crate::hub::{self, Hub, Stamped};
 use crate::store::SharedStore;
 
@@ -44,6 +45,7 @@ pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
         .route("/ws", get(ws))
         .route("/api/capture", get(download))
         .route("/healthz", get(health))
+        .fallback(get(asset))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(access, access::guard))
 }
@@ -58,16 +60,60 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
     }
 }
 
-async fn index(State(state): State<Arc<UiState>>) -> Html<String> {
+async fn index(State(state): State<Arc<UiState>>) -> Response {
+    match assets::get("index.html") {
+        Some(bytes) => bundle_file("index.html", bytes),
+        None => not_built(&state).into_response(),
+    }
+}
+
+/// Any other path: a file of the embedded inspector, or 404.
+async fn asset(uri: http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    match assets::get(path) {
+        Some(bytes) => bundle_file(path, bytes),
+        None => (http::StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+fn bundle_file(path: &str, bytes: &'static [u8]) -> Response {
+    let mut res = Bytes::from_static(bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(assets::content_type(path)),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Trunk names every file but index.html by its content hash.
+    let cache = if path == "index.html" {
+        "no-cache"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+fn not_built(state: &UiState) -> Html<String> {
     Html(format!(
         "<!doctype html><meta charset=utf-8><title>Loom</title>\
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}}\
          code{{background:#8882;padding:0 .3em}}</style>\
          <h1>Loom relay</h1>\
          <p>Relaying gRPC from <code>{relay}</code> to <code>{upstream}</code>.</p>\
-         <p>The browser inspector is not built into this binary yet. The relay is capturing; \
-         you can download what it has so far as a <a href=/api/capture>capture file</a>, \
-         or check <a href=/healthz>its health</a>.</p>",
+         <p>The browser inspector is not built into this binary. Build it and the relay together \
+         with <code>scripts/run.sh</code> (it runs <code>trunk build --release</code>, then builds \
+         <code>loom</code> with <code>LOOM_WEB_DIST=dist</code>).</p>\
+         <p>The relay is capturing meanwhile: download what it has as a \
+         <a href=/api/capture>capture file</a>, or check <a href=/healthz>its health</a>.</p>",
         relay = state.relay_addr,
         upstream = html_escape(&state.upstream),
     ))

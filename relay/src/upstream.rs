@@ -13,6 +13,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::tap::TapBody;
 
+/// Flow-control window of a whole HTTP/2 connection (either side of the relay).
+pub const CONNECTION_WINDOW: u32 = 16 << 20;
+/// Flow-control window of one stream: a slow reader holds back only this much.
+pub const STREAM_WINDOW: u32 = 2 << 20;
+
 pub type UpstreamClient = Client<HttpConnector, TapBody<Incoming>>;
 
 pub fn client() -> UpstreamClient {
@@ -24,7 +29,12 @@ pub fn client() -> UpstreamClient {
         .http2_only(true)
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .http2_adaptive_window(true)
+        // Fixed, generous windows rather than adaptive ones: h2 bounds how
+        // many small DATA frames may sit unread by half the connection
+        // window, and adaptive windows start at 64 KiB, which hundreds of
+        // concurrent small responses exceed.
+        .http2_initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_initial_stream_window_size(STREAM_WINDOW)
         .http2_keep_alive_interval(Some(Duration::from_secs(20)))
         .http2_keep_alive_timeout(Duration::from_secs(10))
         .http2_max_header_list_size(16 << 20)

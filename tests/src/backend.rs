@@ -163,7 +163,7 @@ async fn pump(
         }
         let reply = ProbeReply {
             text: req.text.clone(),
-            blob: vec![(index % 251) as u8; req.reply_size as usize].into(),
+            blob: vec![(index % 251) as u8; req.reply_size as usize],
             index,
             ..Default::default()
         };
@@ -205,7 +205,7 @@ impl Probe for ProbeService {
         let mut response = Response::new(ProbeReply {
             text: format!("echo: {}", req.text),
             blob: if req.reply_size > 0 {
-                vec![0xab; req.reply_size as usize].into()
+                vec![0xab; req.reply_size as usize]
             } else {
                 req.blob.clone()
             },

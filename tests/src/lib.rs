@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod raw;
+pub mod reflection;
 pub mod relay;
 pub mod ws;
 

@@ -126,7 +126,7 @@ async fn raw_bytes_headers_and_trailers_are_identical_to_direct() {
     let relay = TestRelay::start(backend.addr).await;
     let payload = ProbeRequest {
         text: "bytes".into(),
-        blob: vec![1, 2, 3].into(),
+        blob: vec![1, 2, 3],
         ..Default::default()
     }
     .encode_to_vec();
@@ -251,7 +251,7 @@ async fn eight_mib_messages_both_ways_plain_and_gzip() {
         let mut c = client(relay.relay_addr, gzip).await;
         let reply = c
             .unary(ProbeRequest {
-                blob: vec![0x5a; big].into(),
+                blob: vec![0x5a; big],
                 reply_size: big as u32,
                 ..Default::default()
             })

@@ -1,0 +1,272 @@
+//! `loom decode FILE`: a capture file as JSON Lines, one object per call, or
+//! as grpcurl commands replaying each call's request.
+//!
+//! Decoding is the shared engine's ([`loom_shared::engine`]); this is the
+//! IO around it: reading the file (or stdin), adding schemas from local
+//! files (`--descriptor-set`, `--proto`), filtering, and writing.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use loom_shared::capture::{self, CaptureError};
+use loom_shared::engine::{JsonOptions, Session, parse_code};
+use loom_shared::pb;
+
+use crate::schema::{self, SchemaError};
+
+/// What `loom decode` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeOptions {
+    /// The capture file; `-` reads standard input.
+    pub input: PathBuf,
+    /// Schemas for servers without reflection (added after the capture's
+    /// own descriptor sets, so they win where both describe a service).
+    pub descriptor_sets: Vec<PathBuf>,
+    pub protos: Vec<PathBuf>,
+    pub proto_includes: Vec<PathBuf>,
+    /// Only calls whose `package.Service/Method` matches this glob (`*`
+    /// any run of characters, `?` one character).
+    pub method: Option<String>,
+    /// Only calls that ended with this status: a number or a name in any
+    /// case (`5`, `NOT_FOUND`, `not_found`).
+    pub status: Option<String>,
+    /// Print a grpcurl command per call instead of JSON.
+    pub grpcurl: bool,
+    /// Leave out fields holding their default value.
+    pub hide_defaults: bool,
+}
+
+/// How it went, when it went at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOutcome {
+    /// Calls written.
+    pub calls: usize,
+    /// The file ends mid-record: what was complete was decoded, and this
+    /// says where it stops.
+    pub truncated: Option<String>,
+}
+
+impl DecodeOutcome {
+    /// 0 when all is well, 1 when the input was truncated (but decoded).
+    /// (Errors are 2.)
+    pub fn exit_code(&self) -> u8 {
+        if self.truncated.is_some() { 1 } else { 0 }
+    }
+}
+
+/// Why nothing could be decoded. Each message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{path}: cannot read it: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Capture { path: String, source: CaptureError },
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("--status {0:?}: not a gRPC status code (a number, or a name such as NOT_FOUND)")]
+    Status(String),
+    #[error("writing the output: {0}")]
+    Write(std::io::Error),
+}
+
+/// Runs `loom decode`: writes the decoded calls to `out`, warnings to `err`.
+pub fn run(
+    opts: &DecodeOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<DecodeOutcome, DecodeError> {
+    let status = match &opts.status {
+        Some(text) => Some(parse_code(text).ok_or_else(|| DecodeError::Status(text.clone()))?),
+        None => None,
+    };
+    let local = schema::load(&opts.descriptor_sets, &opts.protos, &opts.proto_includes)?;
+    let (name, bytes) = read_input(&opts.input)?;
+    let capture = capture::read_capture(&bytes).map_err(|source| DecodeError::Capture {
+        path: name.clone(),
+        source,
+    })?;
+    drop(bytes);
+
+    let mut warnings = Vec::new();
+    let truncated = capture.truncated.map(|t| {
+        warnings.push(format!(
+            "{name}: {t}; decoded the {} complete records",
+            t.complete_records
+        ));
+        t.to_string()
+    });
+
+    let mut session = Session::new();
+    session.set_options(JsonOptions {
+        show_defaults: !opts.hide_defaults,
+        unknown_fields: true,
+    });
+    session.ingest_all(capture.events);
+    session.ingest_all(local.into_iter().map(pb::Event::descriptors));
+
+    for problem in session.schema().problems() {
+        warnings.push(format!("schema: {problem}"));
+    }
+    for gap in session.gaps() {
+        warnings.push(format!(
+            "{} events are missing from the capture ({})",
+            gap.dropped_events, gap.reason
+        ));
+    }
+    for warning in &warnings {
+        writeln!(err, "warning: {warning}").map_err(DecodeError::Write)?;
+    }
+
+    let mut ids: Vec<(i64, u64)> = session
+        .calls()
+        .filter(|c| {
+            opts.method
+                .as_deref()
+                .is_none_or(|g| glob(g, &c.method_name()))
+        })
+        .filter(|c| status.is_none_or(|want| c.status.as_ref().and_then(|s| s.code) == Some(want)))
+        .map(|c| (c.timing.start_unix_nanos.unwrap_or(i64::MAX), c.id))
+        .collect();
+    // Start order; calls whose start was not captured last, as they came.
+    ids.sort_by_key(|&(start, _)| start);
+
+    for &(_, id) in &ids {
+        if opts.grpcurl {
+            let line = match session.grpcurl(id) {
+                Ok(cmd) => cmd.to_shell(),
+                Err(e) => {
+                    let method = session
+                        .call(id)
+                        .map(|c| c.method_name())
+                        .unwrap_or_default();
+                    format!("# call {id} ({method}): no grpcurl command: {e}")
+                }
+            };
+            writeln!(out, "{line}").map_err(DecodeError::Write)?;
+        } else if let Some(detail) = session.detail(id) {
+            serde_json::to_writer(&mut *out, &detail.to_json())
+                .map_err(|e| DecodeError::Write(e.into()))?;
+            writeln!(out).map_err(DecodeError::Write)?;
+        }
+    }
+    out.flush().map_err(DecodeError::Write)?;
+    Ok(DecodeOutcome {
+        calls: ids.len(),
+        truncated,
+    })
+}
+
+/// The input's name for messages, and its bytes.
+fn read_input(path: &Path) -> Result<(String, Vec<u8>), DecodeError> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        let name = "standard input".to_owned();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|source| DecodeError::Read {
+                path: name.clone(),
+                source,
+            })?;
+        return Ok((name, bytes));
+    }
+    let name = path.display().to_string();
+    bytes = std::fs::read(path).map_err(|source| DecodeError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    Ok((name, bytes))
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run of characters and
+/// `?` any one character. A pattern starting with `/` is matched against
+/// `/` + text (so a `:path` works too).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern
+        .strip_prefix('/')
+        .unwrap_or(pattern)
+        .chars()
+        .collect();
+    let text: Vec<char> = text.chars().collect();
+    // Two pointers, backtracking only to the last `*`: at worst
+    // len(pattern) × len(text) steps, never exponential.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let m = "loom.test.v1.Probe/Unary";
+        for yes in [
+            "*",
+            m,
+            "/loom.test.v1.Probe/Unary",
+            "*Probe/*",
+            "loom.*.Probe/Un?ry",
+            "*Unary",
+            "loom.test.v1.*",
+            "**",
+        ] {
+            assert!(glob(yes, m), "{yes}");
+        }
+        for no in ["", "Unary", "*Probe", "loom.test.v1.Probe/Unar", "?", "*x*"] {
+            assert!(!glob(no, m), "{no}");
+        }
+        assert!(glob("", ""));
+        assert!(glob("*", ""));
+        // Pathological patterns stay fast.
+        let long = "a".repeat(5000);
+        assert!(!glob(&format!("{}b", "*a".repeat(200)), &long));
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let opts = DecodeOptions {
+            input: PathBuf::from("/nonexistent/capture.loom"),
+            ..Default::default()
+        };
+        let e = run(&opts, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("/nonexistent/capture.loom: cannot read it"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+        let opts = DecodeOptions {
+            status: Some("bogus".into()),
+            ..Default::default()
+        };
+        let text = run(&opts, &mut Vec::new(), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("--status \"bogus\""), "{text}");
+    }
+}

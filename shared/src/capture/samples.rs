@@ -1,0 +1,116 @@
+//! Sample events for tests: one of every kind.
+
+use bytes::Bytes;
+
+use crate::header::header;
+use crate::pb::{self, event::Kind};
+
+/// One event of every kind, every field set at least once.
+pub(crate) fn every_kind() -> Vec<pb::Event> {
+    vec![
+        pb::Event::new(
+            1,
+            pb::CallStarted {
+                start_unix_nanos: 1_700_000_000_123_456_789,
+                path: "/echo.Echo/Say".into(),
+                authority: "localhost:7000".into(),
+                headers: vec![
+                    header("x-trace", "abc"),
+                    header("x-token-bin", Bytes::from_static(&[0, 1, 0xfe, 0xff])),
+                    pb::Header {
+                        name: "authorization".into(),
+                        value: Bytes::new(),
+                        redacted: true,
+                    },
+                ],
+                upstream: "http://127.0.0.1:50051".into(),
+                scheme: "http".into(),
+                method: "POST".into(),
+            },
+        ),
+        pb::Event::new(
+            1,
+            pb::ResponseHeaders {
+                offset_nanos: 1_500,
+                http_status: 200,
+                headers: vec![header("content-type", "application/grpc")],
+            },
+        ),
+        pb::Event::new(
+            1,
+            pb::Message::new(pb::Direction::Request, 1_000, false, &b"\x0a\x02hi"[..]),
+        ),
+        pb::Event::new(
+            1,
+            pb::Message {
+                direction: pb::Direction::Response.into(),
+                offset_nanos: 2_000,
+                compressed: true,
+                payload: Bytes::from_static(&[0x1f, 0x8b, 0x08]),
+                declared_length: 4096,
+                truncated: true,
+            },
+        ),
+        pb::Event::new(
+            1,
+            pb::CallEnded {
+                offset_nanos: 3_000,
+                trailers: vec![header("grpc-status", "0")],
+                grpc_status: Some(0),
+                grpc_message: String::new(),
+                grpc_status_details: Bytes::new(),
+                trailers_only: false,
+                relay_error: String::new(),
+                http_status: 0,
+                protocol_errors: vec![],
+            },
+        ),
+        pb::Event::new(
+            2,
+            pb::CallEnded {
+                offset_nanos: 9,
+                trailers: vec![header("grpc-status", "14")],
+                grpc_status: Some(14),
+                grpc_message: "upstream unreachable: connection refused".into(),
+                grpc_status_details: Bytes::from_static(&[0x08, 0x0e]),
+                trailers_only: true,
+                relay_error: "connect to 127.0.0.1:1: connection refused".into(),
+                http_status: 200,
+                protocol_errors: vec!["response ended inside a message".into()],
+            },
+        ),
+        pb::Event::descriptors(pb::Descriptors {
+            file_descriptor_set: Bytes::from_static(b"\x0a\x06\x0a\x04a.pb"),
+            services: vec!["echo.Echo".into()],
+            upstream: "http://127.0.0.1:50051".into(),
+            source: "reflection/v1".into(),
+            warnings: vec!["dependency google/api/annotations.proto unavailable".into()],
+        }),
+        pb::Event::gap(pb::GapKind::Lagged, 12, "consumer fell behind", vec![1, 2]),
+        pb::Event {
+            call_id: 3,
+            kind: None,
+        },
+    ]
+}
+
+/// Three events, the second with a record longer than 127 bytes (a two-byte
+/// length prefix).
+pub(crate) fn three() -> Vec<pb::Event> {
+    vec![
+        pb::Event::new(
+            7,
+            Kind::Message(pb::Message::new(
+                pb::Direction::Request,
+                5,
+                false,
+                &b"ab"[..],
+            )),
+        ),
+        pb::Event::new(
+            7,
+            pb::Message::new(pb::Direction::Response, 6, false, vec![0x55; 200]),
+        ),
+        pb::Event::gap(pb::GapKind::Evicted, 1, "memory cap evicted 1 call", vec![]),
+    ]
+}

@@ -1,0 +1,135 @@
+//! Everything about one call, decoded: what a call's detail pane shows and
+//! what `loom decode` prints.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::body::Body;
+use super::call::CallSummary;
+use super::compression::Encoding;
+use super::message::MessageView;
+use super::metadata::HeaderView;
+use super::schema::ResolvedMethod;
+use crate::pb;
+
+/// A call with its messages decoded. Built by [`super::Session::detail`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallDetail {
+    pub summary: CallSummary,
+    /// The method in the schema, or why there is none (the reason the
+    /// messages are shown schema-less).
+    pub method: Result<ResolvedMethod, String>,
+    /// `:scheme` (`http` for cleartext) and `:method` of the request.
+    pub scheme: String,
+    pub http_method: String,
+    pub request_headers: Vec<HeaderView>,
+    pub response_headers: Vec<HeaderView>,
+    /// HTTP status of the response (headers, or a trailers-only response).
+    pub http_status: Option<u32>,
+    pub trailers: Vec<HeaderView>,
+    /// `grpc-status-details-bin`, decoded as a `google.rpc.Status`.
+    pub status_details: Option<Body>,
+    /// Framing problems the relay saw.
+    pub protocol_errors: Vec<String>,
+    pub request_encoding: Encoding,
+    pub response_encoding: Encoding,
+    /// Every message, both directions, in capture order.
+    pub messages: Vec<Arc<MessageView>>,
+}
+
+impl CallDetail {
+    pub fn requests(&self) -> impl Iterator<Item = &MessageView> {
+        self.messages
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|m| m.direction != pb::Direction::Response)
+    }
+
+    pub fn responses(&self) -> impl Iterator<Item = &MessageView> {
+        self.messages
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|m| m.direction == pb::Direction::Response)
+    }
+
+    /// The call as one JSON object (a line of `loom decode`'s output):
+    ///
+    /// `id`, `method` (`package.Service/Method`), `path`, `kind`,
+    /// `kindInferred`, `authority`, `upstream`, `timing` (RFC 3339 `start`
+    /// and nanosecond offsets), `status` (`code`, `name`, `message`,
+    /// `details`, `relayError`; `null` while in progress), `schema` (where it
+    /// came from) or `schemaNote` (why there is none), `requestMetadata`,
+    /// `responseHeaders`, `trailers`, `requests`, `responses` (see
+    /// [`MessageView::to_json`]), and, when there are any,
+    /// `protocolErrors`, `incomplete`.
+    pub fn to_json(&self) -> Value {
+        let s = &self.summary;
+        let mut out = Map::new();
+        out.insert("id".into(), json!(s.id));
+        out.insert("method".into(), json!(s.method_name()));
+        out.insert("path".into(), json!(s.path));
+        out.insert("kind".into(), json!(s.kind.name()));
+        out.insert("kindInferred".into(), json!(s.kind_inferred));
+        out.insert("authority".into(), json!(s.authority));
+        out.insert("upstream".into(), json!(s.upstream));
+        out.insert("timing".into(), s.timing.to_json());
+        out.insert("status".into(), self.status_json());
+        match &self.method {
+            Ok(method) => {
+                let mut schema = Map::new();
+                schema.insert("input".into(), json!(method.input().full_name()));
+                schema.insert("output".into(), json!(method.output().full_name()));
+                if let Some(source) = &method.source {
+                    schema.insert("source".into(), json!(source.source));
+                    if !source.upstream.is_empty() {
+                        schema.insert("upstream".into(), json!(source.upstream));
+                    }
+                }
+                out.insert("schema".into(), Value::Object(schema));
+            }
+            Err(reason) => {
+                out.insert("schemaNote".into(), json!(reason));
+            }
+        }
+        let headers = |h: &[HeaderView]| Value::Array(h.iter().map(HeaderView::to_json).collect());
+        out.insert("requestMetadata".into(), headers(&self.request_headers));
+        out.insert("responseHeaders".into(), headers(&self.response_headers));
+        out.insert("trailers".into(), headers(&self.trailers));
+        out.insert(
+            "requests".into(),
+            self.requests().map(MessageView::to_json).collect(),
+        );
+        out.insert(
+            "responses".into(),
+            self.responses().map(MessageView::to_json).collect(),
+        );
+        if !self.protocol_errors.is_empty() {
+            out.insert("protocolErrors".into(), json!(self.protocol_errors));
+        }
+        if s.incomplete {
+            out.insert("incomplete".into(), json!(true));
+        }
+        Value::Object(out)
+    }
+
+    fn status_json(&self) -> Value {
+        let Some(status) = &self.summary.status else {
+            return Value::Null;
+        };
+        let mut out = Map::new();
+        out.insert("code".into(), json!(status.code));
+        out.insert("name".into(), json!(status.name()));
+        out.insert("message".into(), json!(status.message));
+        if let Some(details) = &self.status_details {
+            out.insert("details".into(), details.to_json());
+        }
+        if let Some(error) = &status.relay_error {
+            out.insert("relayError".into(), json!(error));
+        }
+        if let Some(http) = status.http_status {
+            out.insert("httpStatus".into(), json!(http));
+        }
+        Value::Object(out)
+    }
+}

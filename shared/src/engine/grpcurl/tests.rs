@@ -1,0 +1,193 @@
+use bytes::Bytes;
+use serde_json::json;
+
+use super::*;
+use crate::engine::testing;
+use crate::header::header;
+
+fn started(headers: Vec<pb::Header>) -> pb::CallStarted {
+    pb::CallStarted {
+        start_unix_nanos: 1,
+        path: "/loom.enginetest.Sampler/Get".into(),
+        authority: "localhost:9999".into(),
+        headers,
+        upstream: "http://127.0.0.1:50051".into(),
+        scheme: "http".into(),
+        method: "POST".into(),
+    }
+}
+
+fn method(path: &str) -> ResolvedMethod {
+    testing::schema().resolve(path).unwrap()
+}
+
+#[test]
+fn quoting() {
+    assert_eq!(
+        shell_quote("plain-arg_1.2:3/x@y%z+=,"),
+        "plain-arg_1.2:3/x@y%z+=,"
+    );
+    assert_eq!(shell_quote(""), "''");
+    assert_eq!(shell_quote("a b"), "'a b'");
+    assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    assert_eq!(shell_quote("$(rm -rf /)"), "'$(rm -rf /)'");
+    assert_eq!(shell_quote("{\"a\":1}"), "'{\"a\":1}'");
+}
+
+#[test]
+fn timeouts() {
+    assert_eq!(grpc_timeout_seconds("5S").as_deref(), Some("5"));
+    assert_eq!(grpc_timeout_seconds("100m").as_deref(), Some("0.1"));
+    assert_eq!(grpc_timeout_seconds("2M").as_deref(), Some("120"));
+    assert_eq!(grpc_timeout_seconds("1H").as_deref(), Some("3600"));
+    assert_eq!(grpc_timeout_seconds("1500u").as_deref(), Some("0.0015"));
+    assert_eq!(grpc_timeout_seconds("7n").as_deref(), Some("0.000000007"));
+    assert_eq!(
+        grpc_timeout_seconds("99999999H").as_deref(),
+        Some("359999996400")
+    );
+    for bad in ["", "S", "5", "5x", "-5S", "123456789S", "5 S", "ü"] {
+        assert_eq!(grpc_timeout_seconds(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_unary_call() {
+    let headers = vec![
+        header("content-type", "application/grpc"),
+        header("te", "trailers"),
+        header("grpc-timeout", "1500m"),
+        header("grpc-accept-encoding", "gzip"),
+        header("user-agent", "grpc-go/1.60"),
+        header("x-request-id", "req-1"),
+        header("x-trace-bin", vec![0xde, 0xad]),
+        pb::Header {
+            name: "authorization".into(),
+            value: Bytes::new(),
+            redacted: true,
+        },
+    ];
+    let cmd = grpcurl_command(
+        &started(headers),
+        &method("/loom.enginetest.Sampler/Get"),
+        &[json!({"name": "it's"})],
+    )
+    .unwrap();
+    assert_eq!(
+        cmd.args,
+        [
+            "-plaintext",
+            "-max-time",
+            "1.5",
+            "-H",
+            "x-request-id: req-1",
+            "-H",
+            "x-trace-bin: 3q0=",
+            "-d",
+            "{\"name\":\"it's\"}",
+            "127.0.0.1:50051",
+            "loom.enginetest.Sampler/Get",
+        ]
+    );
+    assert_eq!(
+        cmd.to_shell(),
+        "grpcurl -plaintext -max-time 1.5 -H 'x-request-id: req-1' -H 'x-trace-bin: 3q0=' \
+         -d '{\"name\":\"it'\\''s\"}' 127.0.0.1:50051 loom.enginetest.Sampler/Get \
+         # left out: authorization (redacted)"
+    );
+}
+
+#[test]
+fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
+    let mut m = method("/loom.enginetest.Sampler/Upload");
+    m.source = Some(crate::engine::SchemaSource {
+        source: "descriptor-set:/tmp/my api.pb".into(),
+        upstream: String::new(),
+    });
+    let mut s = started(vec![]);
+    s.upstream = "https://api.example.com:443/".into();
+    let cmd = grpcurl_command(&s, &m, &[json!({"name": "a"}), json!({"name": "b"})]).unwrap();
+    assert_eq!(
+        cmd.args,
+        [
+            "-d",
+            "{\"name\":\"a\"} {\"name\":\"b\"}",
+            "api.example.com:443",
+            "loom.enginetest.Sampler/Upload"
+        ]
+    );
+    assert_eq!(
+        cmd.schema_hint,
+        Some(vec!["-protoset".into(), "/tmp/my api.pb".into()])
+    );
+    assert!(cmd.to_shell().ends_with(
+        "# schema from local files; without server reflection add: -protoset '/tmp/my api.pb'"
+    ));
+    // No requests: fine for client streaming, not for unary.
+    assert!(grpcurl_command(&s, &m, &[]).is_ok());
+    assert_eq!(
+        grpcurl_command(&s, &method("/loom.enginetest.Sampler/Get"), &[]),
+        Err(GrpcurlError::NoRequest)
+    );
+}
+
+#[test]
+fn comments_cannot_inject_commands() {
+    let mut m = method("/loom.enginetest.Sampler/Get");
+    m.source = Some(crate::engine::SchemaSource {
+        source: "proto:a\nrm -rf ~".into(),
+        upstream: String::new(),
+    });
+    let cmd = grpcurl_command(&started(vec![]), &m, &[json!({})]).unwrap();
+    let line = cmd.to_shell();
+    assert!(!line.contains('\n'), "{line}");
+}
+
+/// Runs `line` (a grpcurl command) through `sh`, with `grpcurl` replaced by
+/// a printer of its arguments, and returns the arguments the shell parsed.
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+fn shell_args(line: &str) -> Vec<String> {
+    let rest = line.strip_prefix("grpcurl ").expect("starts with grpcurl");
+    let script = format!("printf '%s\\0' {rest}");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "sh failed on {script:?}: {:?}", out);
+    let mut args: Vec<String> = out
+        .stdout
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8(a.to_vec()).expect("UTF-8 arguments"))
+        .collect();
+    assert_eq!(args.pop().as_deref(), Some(""), "NUL-terminated");
+    args
+}
+
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+#[test]
+fn commands_survive_the_shell() {
+    let nasty = [
+        "it's a \"quote\"",
+        "line\nbreak\ttab",
+        "ünïcödé ✓ 日本",
+        "$HOME `id` $(id) \\ ; | & > < * ? [a] ~ # !",
+        "'''",
+        "",
+        "-d",
+    ];
+    for text in nasty {
+        let headers = vec![
+            header("x-text", text.replace('\n', " ")),
+            header("x-blob-bin", text.as_bytes().to_vec()),
+            header("x-quote", "it's"),
+        ];
+        let cmd = grpcurl_command(
+            &started(headers),
+            &method("/loom.enginetest.Sampler/Get"),
+            &[json!({"name": text, "snakeCaseName": "'"})],
+        )
+        .unwrap();
+        assert_eq!(shell_args(&cmd.to_shell()), cmd.args, "{text:?}");
+    }
+}

@@ -1,0 +1,88 @@
+//! The decoding engine: what the browser inspector and `loom decode` both use
+//! to turn raw capture events into something to read.
+//!
+//! The relay ships raw gRPC messages and the descriptor sets it learned;
+//! everything here is pure functions over those events (no IO, no clock, no
+//! threads), so the browser (WASM) and the command line decode identically.
+//!
+//! # Model
+//! - [`Session`]: feed it [`pb::Event`]s as they arrive (a capture file, or
+//!   the live WebSocket). It keeps a [`CallSummary`] per call (method, kind,
+//!   status, counts, bytes, timing) current and cheap, and decodes a call's
+//!   messages only when asked ([`Session::detail`], [`Session::message`],
+//!   [`Session::search`]), caching the result until the schema or the view
+//!   [`JsonOptions`] change.
+//! - [`CallDetail`]: one call, decoded: headers ([`HeaderView`]), messages
+//!   ([`MessageView`], each a [`Body`]), status ([`CallStatus`] and its
+//!   decoded details), timing ([`Timing`]). `to_json` gives `loom decode`'s
+//!   output line.
+//! - [`Schema`]: every `Descriptors` event merged into one pool with the
+//!   bundled `google.rpc` and well-known types; problems and reflection
+//!   failures are kept for the UI, never fatal.
+//!
+//! # Pieces
+//! - [`json`]: canonical proto3 JSON, unknown fields under `"@unknown"`.
+//! - [`wire`]: the schema-less view, for payloads without a schema.
+//! - [`compression`]: `grpc-encoding` (gzip, deflate, zstd), size-capped.
+//! - [`status`]: code names, `google.rpc.Status` details.
+//! - [`grpcurl`]: "copy as grpcurl".
+//!
+//! Everything decodes untrusted bytes: nothing panics on bad input, nesting
+//! is depth-limited, decompression and schema-less parsing are capped.
+//!
+//! [`pb::Event`]: crate::pb::Event
+
+mod body;
+mod call;
+pub mod compression;
+mod detail;
+pub mod grpcurl;
+pub mod json;
+mod message;
+mod metadata;
+pub mod schema;
+mod session;
+pub mod status;
+mod time;
+pub mod wire;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod testing;
+
+pub use body::Body;
+pub use call::{CallSummary, Traffic};
+pub use compression::{DecompressError, Encoding};
+pub use detail::CallDetail;
+pub use grpcurl::{GrpcurlCommand, GrpcurlError, shell_quote};
+pub use json::JsonOptions;
+pub use message::MessageView;
+pub use metadata::{HeaderValue, HeaderView};
+pub use schema::{
+    CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
+    ServiceNote, ServiceOrigin,
+};
+pub use session::{Change, Session};
+pub use status::{CallStatus, code_name, describe_code, parse_code};
+pub use time::{Timing, rfc3339};
+pub use wire::{WireField, WireLimits, WireMessage, WireValue, decode_wire};
+
+/// The reflection library the engine's types come from (descriptors in
+/// [`ResolvedMethod`], pools in [`Schema`]), for callers that need more.
+pub use prost_reflect;
+
+/// The largest a message may decompress to; beyond it the message is shown
+/// raw with an error (a compression bomb, or a mistake).
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}

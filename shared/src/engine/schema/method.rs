@@ -1,0 +1,204 @@
+//! Methods: `:path` to service and method, the call kind, and resolving a
+//! path against the schema.
+
+use prost_reflect::{MessageDescriptor, MethodDescriptor};
+
+use super::{Schema, SchemaSource};
+
+/// The four kinds of gRPC call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    Unary,
+    ServerStreaming,
+    ClientStreaming,
+    Bidi,
+}
+
+impl CallKind {
+    /// From the method's streaming flags.
+    pub fn from_streaming(client: bool, server: bool) -> Self {
+        match (client, server) {
+            (false, false) => CallKind::Unary,
+            (false, true) => CallKind::ServerStreaming,
+            (true, false) => CallKind::ClientStreaming,
+            (true, true) => CallKind::Bidi,
+        }
+    }
+
+    /// A guess from how many messages went each way, for calls without a
+    /// schema: more than one request means client streaming, more than one
+    /// response server streaming. (A streaming call that sent one message
+    /// each way looks unary.)
+    pub fn infer(requests: usize, responses: usize) -> Self {
+        Self::from_streaming(requests > 1, responses > 1)
+    }
+
+    /// `unary`, `server_streaming`, `client_streaming`, `bidi_streaming`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Unary => "unary",
+            CallKind::ServerStreaming => "server_streaming",
+            CallKind::ClientStreaming => "client_streaming",
+            CallKind::Bidi => "bidi_streaming",
+        }
+    }
+
+    /// Whether the client sends a stream.
+    pub fn client_streaming(self) -> bool {
+        matches!(self, CallKind::ClientStreaming | CallKind::Bidi)
+    }
+}
+
+/// A `:path` of the form `/package.Service/Method`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MethodPath {
+    /// Fully-qualified service name (`package.Service`).
+    pub service: String,
+    pub method: String,
+}
+
+impl MethodPath {
+    /// Splits a `:path`; `None` unless it is `/service/method` with both
+    /// parts non-empty.
+    pub fn parse(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix('/')?;
+        let (service, method) = rest.split_once('/')?;
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return None;
+        }
+        Some(MethodPath {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        })
+    }
+
+    /// `package.Service/Method`, as grpcurl and the method filter spell it.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.service, self.method)
+    }
+}
+
+/// A method found in the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedMethod {
+    pub path: MethodPath,
+    pub descriptor: MethodDescriptor,
+    /// Where the service's schema came from (`None` for bundled services).
+    pub source: Option<SchemaSource>,
+}
+
+impl ResolvedMethod {
+    pub fn kind(&self) -> CallKind {
+        CallKind::from_streaming(
+            self.descriptor.is_client_streaming(),
+            self.descriptor.is_server_streaming(),
+        )
+    }
+
+    pub fn input(&self) -> MessageDescriptor {
+        self.descriptor.input()
+    }
+
+    pub fn output(&self) -> MessageDescriptor {
+        self.descriptor.output()
+    }
+}
+
+impl Schema {
+    /// Resolves a call's `:path`. The error says, in words, why there is
+    /// no schema for it (shown next to the schema-less view).
+    pub fn resolve(&self, path: &str) -> Result<ResolvedMethod, String> {
+        let Some(parsed) = MethodPath::parse(path) else {
+            return Err(format!(
+                "the path {path:?} is not of the form /package.Service/Method"
+            ));
+        };
+        let origin = self.service_origin(&parsed.service);
+        let Some(service) = self.pool().get_service_by_name(&parsed.service) else {
+            return Err(self.why_no_service(&parsed.service));
+        };
+        let Some(descriptor) = service.methods().find(|m| m.name() == parsed.method) else {
+            return Err(format!(
+                "service {} has no method {} in the schema",
+                parsed.service, parsed.method
+            ));
+        };
+        Ok(ResolvedMethod {
+            path: parsed,
+            descriptor,
+            source: origin.map(|o| o.source.clone()),
+        })
+    }
+
+    fn why_no_service(&self, service: &str) -> String {
+        if let Some(origin) = self.service_origin(service)
+            && let Some(error) = &origin.error
+        {
+            return format!(
+                "the schema for {service} ({} from {}) could not be loaded: {error}",
+                origin.file, origin.source
+            );
+        }
+        let failures: Vec<String> = self
+            .notes()
+            .iter()
+            .filter(|n| n.failed && (n.service == service || n.service.is_empty()))
+            .map(|n| {
+                let why = if n.warnings.is_empty() {
+                    "no reason given".to_owned()
+                } else {
+                    n.warnings.join("; ")
+                };
+                format!("{}: {why}", n.source)
+            })
+            .collect();
+        if failures.is_empty() {
+            format!("no schema for {service}: no descriptor set in the capture describes it")
+        } else {
+            format!("no schema for {service}: {}", failures.join(" / "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            MethodPath::parse("/pkg.Svc/Get"),
+            Some(MethodPath {
+                service: "pkg.Svc".into(),
+                method: "Get".into()
+            })
+        );
+        assert_eq!(
+            MethodPath::parse("/pkg.Svc/Get").unwrap().full_name(),
+            "pkg.Svc/Get"
+        );
+        for bad in [
+            "",
+            "/",
+            "pkg.Svc/Get",
+            "/pkg.Svc",
+            "/pkg.Svc/",
+            "//Get",
+            "/a/b/c",
+        ] {
+            assert_eq!(MethodPath::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(CallKind::infer(1, 1), CallKind::Unary);
+        assert_eq!(CallKind::infer(0, 0), CallKind::Unary);
+        assert_eq!(CallKind::infer(1, 3), CallKind::ServerStreaming);
+        assert_eq!(CallKind::infer(3, 1), CallKind::ClientStreaming);
+        assert_eq!(CallKind::infer(2, 2), CallKind::Bidi);
+        assert_eq!(CallKind::Bidi.name(), "bidi_streaming");
+        assert!(CallKind::ClientStreaming.client_streaming());
+        assert!(!CallKind::ServerStreaming.client_streaming());
+    }
+}

@@ -1,0 +1,258 @@
+//! The schema: one `DescriptorPool` built from every `Descriptors` event of a
+//! capture or live session, plus the bundled `google.rpc` error model and the
+//! protobuf well-known types.
+//!
+//! Sets from several services and upstreams are merged. Nothing here is
+//! fatal: a set that is malformed, or a file that conflicts with one already
+//! added, is skipped and reported as a [`SchemaProblem`]; a file whose
+//! imports are missing is added without them when it does not use their
+//! types. A set with an empty `file_descriptor_set` is a failure notice (its
+//! `warnings` say why reflection failed) and becomes a [`ServiceNote`].
+//!
+//! When the same file arrives more than once, the latest set wins (the
+//! capture format says the latest set for a service is the best one).
+
+mod build;
+mod method;
+
+use std::collections::HashMap;
+
+use prost_reflect::DescriptorPool;
+
+use crate::pb;
+
+pub use method::{CallKind, MethodPath, ResolvedMethod};
+
+/// Where a descriptor set came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SchemaSource {
+    /// `reflection/v1`, `reflection/v1alpha`, `descriptor-set:PATH`,
+    /// `proto:PATH` (or whatever the event said).
+    pub source: String,
+    /// The upstream it was reflected from; empty for local files.
+    pub upstream: String,
+}
+
+impl SchemaSource {
+    fn of(set: &pb::Descriptors) -> Self {
+        SchemaSource {
+            source: set.source.clone(),
+            upstream: set.upstream.clone(),
+        }
+    }
+
+    /// The local file the schema came from, when it did not come from
+    /// reflection: what grpcurl needs instead (`-protoset` or `-proto`).
+    pub fn local_file(&self) -> Option<LocalSchema> {
+        if let Some(path) = self.source.strip_prefix("descriptor-set:") {
+            Some(LocalSchema::DescriptorSet(path.to_owned()))
+        } else {
+            self.source
+                .strip_prefix("proto:")
+                .map(|path| LocalSchema::Proto(path.to_owned()))
+        }
+    }
+}
+
+impl std::fmt::Display for SchemaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = if self.source.is_empty() {
+            "an unnamed source"
+        } else {
+            &self.source
+        };
+        if self.upstream.is_empty() {
+            f.write_str(source)
+        } else {
+            write!(f, "{source} from {}", self.upstream)
+        }
+    }
+}
+
+/// A schema loaded from a local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalSchema {
+    /// `--descriptor-set PATH` (grpcurl: `-protoset PATH`).
+    DescriptorSet(String),
+    /// `--proto PATH` (grpcurl: `-proto PATH`).
+    Proto(String),
+}
+
+/// Something wrong with a descriptor set, for the UI to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaProblem {
+    pub source: SchemaSource,
+    /// The file concerned, when it is about one file.
+    pub file: Option<String>,
+    pub message: String,
+    /// `false`: the file (or set) was skipped. `true`: it was repaired and
+    /// added (for example, without an import that was missing).
+    pub repaired: bool,
+}
+
+impl std::fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{file} ({}): {}", self.source, self.message),
+            None => write!(f, "{}: {}", self.source, self.message),
+        }
+    }
+}
+
+/// What a descriptor set said about a service besides its schema: a
+/// reflection failure (an empty set), or warnings met assembling it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNote {
+    /// Fully-qualified service name; empty when the set named none.
+    pub service: String,
+    pub source: SchemaSource,
+    pub warnings: Vec<String>,
+    /// The set was empty: there is no schema from this source.
+    pub failed: bool,
+}
+
+/// Where a service's schema came from, or why it could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceOrigin {
+    pub source: SchemaSource,
+    /// The file that defines the service.
+    pub file: String,
+    /// Why the file could not be added; `None` when the service is usable.
+    pub error: Option<String>,
+}
+
+/// Every schema known so far. Cheap to query; [`Schema::add`] rebuilds the
+/// pool when a set brings something new.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    base: DescriptorPool,
+    pool: DescriptorPool,
+    /// Non-empty sets in arrival order.
+    sets: Vec<pb::Descriptors>,
+    notes: Vec<ServiceNote>,
+    problems: Vec<SchemaProblem>,
+    services: HashMap<String, ServiceOrigin>,
+    generation: u64,
+}
+
+impl Default for Schema {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Schema {
+    /// The bundled types only.
+    pub fn new() -> Self {
+        let (base, problems) = build::bundled();
+        Schema {
+            pool: base.clone(),
+            base,
+            sets: Vec::new(),
+            notes: Vec::new(),
+            problems,
+            services: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// The bundled types and every set in `sets`, in order.
+    pub fn from_descriptors<'a>(sets: impl IntoIterator<Item = &'a pb::Descriptors>) -> Self {
+        let mut schema = Schema::new();
+        let mut added = false;
+        for set in sets {
+            schema.note(set);
+            if !set.file_descriptor_set.is_empty() && !schema.has_set(set) {
+                schema.sets.push(set.clone());
+                added = true;
+            }
+        }
+        if added {
+            schema.rebuild();
+        }
+        schema
+    }
+
+    /// Adds a `Descriptors` event. Returns whether the pool changed (so
+    /// decoded views made before are stale).
+    pub fn add(&mut self, set: &pb::Descriptors) -> bool {
+        self.note(set);
+        if set.file_descriptor_set.is_empty() || self.has_set(set) {
+            return false;
+        }
+        self.sets.push(set.clone());
+        self.rebuild();
+        true
+    }
+
+    /// The merged pool: every type that could be added.
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.pool
+    }
+
+    /// Sets and files that were skipped or repaired.
+    pub fn problems(&self) -> &[SchemaProblem] {
+        &self.problems
+    }
+
+    /// Reflection failures and warnings, per service.
+    pub fn notes(&self) -> &[ServiceNote] {
+        &self.notes
+    }
+
+    /// Where a service's schema came from (or why it is unusable); `None`
+    /// when no set described it.
+    pub fn service_origin(&self, service: &str) -> Option<&ServiceOrigin> {
+        self.services.get(service)
+    }
+
+    /// Bumped each time the pool changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn has_set(&self, set: &pb::Descriptors) -> bool {
+        self.sets.iter().any(|s| {
+            s.file_descriptor_set == set.file_descriptor_set
+                && s.source == set.source
+                && s.upstream == set.upstream
+        })
+    }
+
+    /// Keeps a set's warnings (or failure) as per-service notes, replacing
+    /// older notes from the same source.
+    fn note(&mut self, set: &pb::Descriptors) {
+        let failed = set.file_descriptor_set.is_empty();
+        if !failed && set.warnings.is_empty() {
+            return;
+        }
+        let source = SchemaSource::of(set);
+        let services: Vec<String> = if set.services.is_empty() {
+            vec![String::new()]
+        } else {
+            set.services.clone()
+        };
+        for service in services {
+            self.notes
+                .retain(|n| !(n.service == service && n.source == source));
+            self.notes.push(ServiceNote {
+                service,
+                source: source.clone(),
+                warnings: set.warnings.clone(),
+                failed,
+            });
+        }
+    }
+
+    fn rebuild(&mut self) {
+        let built = build::merge(&self.base, &self.sets);
+        self.pool = built.pool;
+        self.services = built.services;
+        self.problems.retain(|p| p.source.source == build::BUNDLED);
+        self.problems.extend(built.problems);
+        self.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! A capture or live session: events go in one at a time; call summaries
+//! stay current and cheap; messages are decoded only when a call is viewed
+//! (or searched), and the result is cached until the schema or the view
+//! options change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost_reflect::MessageDescriptor;
+
+use super::body::Body;
+use super::call::{CallRecord, CallSummary};
+use super::compression::Encoding;
+use super::detail::CallDetail;
+use super::grpcurl::{GrpcurlCommand, GrpcurlError, grpcurl_command};
+use super::json::JsonOptions;
+use super::message::MessageView;
+use super::metadata::HeaderView;
+use super::schema::Schema;
+use super::status::decode_details;
+use crate::pb::{self, event::Kind};
+
+/// What an ingested event changed, for a live view to refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A call appeared or changed (its summary, its messages).
+    Call(u64),
+    /// The schema changed: every call's decoded view may differ.
+    Schema,
+    /// Events were lost; the calls named (if any) are now incomplete.
+    Gap,
+    /// Nothing visible (an event without a kind).
+    Nothing,
+}
+
+/// Every call seen so far, in the order they started.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    schema: Schema,
+    calls: Vec<CallRecord>,
+    index: HashMap<u64, usize>,
+    gaps: Vec<pb::CaptureGap>,
+    options: JsonOptions,
+}
+
+impl Session {
+    /// An empty session with the bundled types and default view options
+    /// (defaults shown, unknown fields listed).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A session holding `events`.
+    pub fn from_events(events: impl IntoIterator<Item = pb::Event>) -> Self {
+        let mut session = Self::new();
+        session.ingest_all(events);
+        session
+    }
+
+    /// Takes one event.
+    pub fn ingest(&mut self, event: pb::Event) -> Change {
+        let Some(kind) = event.kind else {
+            return Change::Nothing;
+        };
+        match kind {
+            Kind::Descriptors(set) => {
+                let pool_changed = self.schema.add(&set);
+                if pool_changed {
+                    for call in &mut self.calls {
+                        call.refresh_kind(&self.schema);
+                    }
+                }
+                // A failure notice or warnings change the schema's notes.
+                if pool_changed || set.file_descriptor_set.is_empty() || !set.warnings.is_empty() {
+                    Change::Schema
+                } else {
+                    Change::Nothing
+                }
+            }
+            Kind::Gap(gap) => {
+                for id in &gap.call_ids {
+                    if let Some(&i) = self.index.get(id) {
+                        self.calls[i].summary.incomplete = true;
+                    }
+                }
+                self.gaps.push(gap);
+                Change::Gap
+            }
+            kind => {
+                let id = event.call_id;
+                let i = *self.index.entry(id).or_insert_with(|| {
+                    self.calls.push(CallRecord::new(id));
+                    self.calls.len() - 1
+                });
+                self.calls[i].ingest(kind, &self.schema);
+                Change::Call(id)
+            }
+        }
+    }
+
+    /// Takes many events.
+    pub fn ingest_all(&mut self, events: impl IntoIterator<Item = pb::Event>) {
+        for event in events {
+            self.ingest(event);
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Every call's summary, in start (first seen) order.
+    pub fn calls(&self) -> impl ExactSizeIterator<Item = &CallSummary> {
+        self.calls.iter().map(|c| &c.summary)
+    }
+
+    pub fn call(&self, id: u64) -> Option<&CallSummary> {
+        self.index.get(&id).map(|&i| &self.calls[i].summary)
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The gaps seen: places where events were lost.
+    pub fn gaps(&self) -> &[pb::CaptureGap] {
+        &self.gaps
+    }
+
+    pub fn options(&self) -> JsonOptions {
+        self.options
+    }
+
+    /// Changes how messages are rendered (decoded views are redone on demand).
+    pub fn set_options(&mut self, options: JsonOptions) {
+        self.options = options;
+    }
+
+    /// One message of a call, decoded (cached).
+    pub fn message(&mut self, id: u64, index: usize) -> Option<Arc<MessageView>> {
+        let &i = self.index.get(&id)?;
+        let call = &mut self.calls[i];
+        let context = CallContext::new(call, &self.schema, &self.options);
+        decoded(call, &context, index)
+    }
+
+    /// Everything about a call, its messages decoded (cached).
+    pub fn detail(&mut self, id: u64) -> Option<CallDetail> {
+        let &i = self.index.get(&id)?;
+        let call = &mut self.calls[i];
+        let context = CallContext::new(call, &self.schema, &self.options);
+        let messages = (0..call.messages.len())
+            .filter_map(|m| decoded(call, &context, m))
+            .collect();
+        let pool = self.schema.pool();
+        let started = call.started.as_ref();
+        let ended = call.ended.as_ref();
+        Some(CallDetail {
+            summary: call.summary.clone(),
+            method: self.schema.resolve(&call.summary.path),
+            scheme: started.map(|s| s.scheme.clone()).unwrap_or_default(),
+            http_method: started.map(|s| s.method.clone()).unwrap_or_default(),
+            request_headers: started.map_or_else(Vec::new, |s| {
+                HeaderView::all(&s.headers, pool, &self.options)
+            }),
+            response_headers: call.response_headers.as_ref().map_or_else(Vec::new, |h| {
+                HeaderView::all(&h.headers, pool, &self.options)
+            }),
+            http_status: call
+                .response_headers
+                .as_ref()
+                .map(|h| h.http_status)
+                .or_else(|| ended.map(|e| e.http_status).filter(|&s| s != 0)),
+            trailers: ended.map_or_else(Vec::new, |e| {
+                HeaderView::all(&e.trailers, pool, &self.options)
+            }),
+            status_details: ended
+                .filter(|e| !e.grpc_status_details.is_empty())
+                .map(|e| decode_details(pool, &e.grpc_status_details, &self.options)),
+            protocol_errors: ended.map(|e| e.protocol_errors.clone()).unwrap_or_default(),
+            request_encoding: call.encoding(true),
+            response_encoding: call.encoding(false),
+            messages,
+        })
+    }
+
+    /// A grpcurl command replaying the call's request(s).
+    pub fn grpcurl(&self, id: u64) -> Result<GrpcurlCommand, GrpcurlError> {
+        let &i = self.index.get(&id).ok_or(GrpcurlError::NoSuchCall(id))?;
+        let call = &self.calls[i];
+        let started = call.started.as_ref().ok_or(GrpcurlError::NotStarted)?;
+        let method = self
+            .schema
+            .resolve(&started.path)
+            .map_err(GrpcurlError::NoSchema)?;
+        let input = method.input();
+        let encoding = call.encoding(true);
+        let mut requests = Vec::new();
+        let requests_iter = call
+            .messages
+            .iter()
+            .filter(|m| m.direction() != pb::Direction::Response);
+        for (n, message) in requests_iter.enumerate() {
+            let view = MessageView::decode(
+                message,
+                n,
+                n,
+                Ok(&input),
+                &encoding,
+                &JsonOptions::for_replay(),
+            );
+            match view.body {
+                Body::Json { json, .. } => requests.push(json),
+                other => {
+                    return Err(GrpcurlError::Undecodable {
+                        index: n,
+                        reason: other.note().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        grpcurl_command(started, &method, &requests)
+    }
+
+    /// Calls whose method, authority, metadata, status or decoded messages
+    /// contain `needle` (case-insensitive), in start order. Decodes (and
+    /// caches) the messages of calls it has to look inside.
+    pub fn search(&mut self, needle: &str) -> Vec<u64> {
+        let needle = needle.to_lowercase();
+        let ids: Vec<u64> = self.calls.iter().map(|c| c.summary.id).collect();
+        ids.into_iter()
+            .filter(|&id| self.call_matches(id, &needle))
+            .collect()
+    }
+
+    fn call_matches(&mut self, id: u64, needle: &str) -> bool {
+        let Some(&i) = self.index.get(&id) else {
+            return false;
+        };
+        let call = &mut self.calls[i];
+        let contains = |s: &str| s.to_lowercase().contains(needle);
+        let headers = call
+            .started
+            .iter()
+            .flat_map(|s| s.headers.iter())
+            .chain(call.response_headers.iter().flat_map(|h| h.headers.iter()))
+            .chain(call.ended.iter().flat_map(|e| e.trailers.iter()));
+        let mut hit = contains(&call.summary.path) || contains(&call.summary.authority);
+        hit = hit
+            || headers
+                .into_iter()
+                .any(|h| contains(&h.name) || contains(&String::from_utf8_lossy(&h.value)));
+        hit = hit
+            || call
+                .summary
+                .status
+                .as_ref()
+                .is_some_and(|s| contains(&s.message) || contains(&s.name()));
+        if hit {
+            return true;
+        }
+        let context = CallContext::new(call, &self.schema, &self.options);
+        (0..call.messages.len()).any(|m| {
+            decoded(call, &context, m)
+                .is_some_and(|view| contains(&view.body.to_json().to_string()))
+        })
+    }
+}
+
+/// What decoding a call's messages needs, worked out once per call.
+struct CallContext {
+    key: (u64, JsonOptions),
+    request: Result<MessageDescriptor, String>,
+    response: Result<MessageDescriptor, String>,
+    request_encoding: Encoding,
+    response_encoding: Encoding,
+}
+
+impl CallContext {
+    fn new(call: &CallRecord, schema: &Schema, options: &JsonOptions) -> Self {
+        let method = schema.resolve(&call.summary.path);
+        CallContext {
+            key: (schema.generation(), *options),
+            request: method.as_ref().map(|m| m.input()).map_err(Clone::clone),
+            response: method.as_ref().map(|m| m.output()).map_err(Clone::clone),
+            request_encoding: call.encoding(true),
+            response_encoding: call.encoding(false),
+        }
+    }
+}
+
+/// Message `index` of `call`, from the cache or decoded now.
+fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option<Arc<MessageView>> {
+    if call.cache_key != Some(context.key) {
+        call.cache.clear();
+        call.cache_key = Some(context.key);
+    }
+    if call.cache.len() < call.messages.len() {
+        call.cache.resize(call.messages.len(), None);
+    }
+    if let Some(Some(view)) = call.cache.get(index) {
+        return Some(view.clone());
+    }
+    let message = call.messages.get(index)?;
+    let ordinal = call.ordinals.get(index).copied().unwrap_or_default();
+    let (desc, encoding) = if message.direction() == pb::Direction::Response {
+        (&context.response, &context.response_encoding)
+    } else {
+        (&context.request, &context.request_encoding)
+    };
+    let view = Arc::new(MessageView::decode(
+        message,
+        index,
+        ordinal,
+        desc.as_ref().map_err(String::as_str),
+        encoding,
+        &context.key.1,
+    ));
+    if let Some(slot) = call.cache.get_mut(index) {
+        *slot = Some(view.clone());
+    }
+    Some(view)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! When things happened in a call, and RFC 3339 timestamps.
+
+use serde_json::{Map, Value, json};
+
+/// A call's timeline, in nanoseconds since its start (`start_unix_nanos`,
+/// wall-clock). `None` for what has not happened (or was not captured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timing {
+    pub start_unix_nanos: Option<i64>,
+    pub response_headers: Option<u64>,
+    pub first_request: Option<u64>,
+    pub last_request: Option<u64>,
+    pub first_response: Option<u64>,
+    pub last_response: Option<u64>,
+    /// When the call ended: its total duration.
+    pub ended: Option<u64>,
+}
+
+impl Timing {
+    /// Time to the first message in either direction.
+    pub fn first_message(&self) -> Option<u64> {
+        min_some(self.first_request, self.first_response)
+    }
+
+    /// Time to the last message in either direction.
+    pub fn last_message(&self) -> Option<u64> {
+        self.last_request.max(self.last_response)
+    }
+
+    /// Records a message at `offset` (requests when `request`).
+    pub(crate) fn message(&mut self, request: bool, offset: u64) {
+        let (first, last) = if request {
+            (&mut self.first_request, &mut self.last_request)
+        } else {
+            (&mut self.first_response, &mut self.last_response)
+        };
+        *first = min_some(*first, Some(offset));
+        *last = (*last).max(Some(offset));
+    }
+
+    /// `{"start": RFC 3339, "responseHeadersNanos", "firstMessageNanos", ...}`,
+    /// leaving out what did not happen.
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        if let Some(start) = self.start_unix_nanos {
+            out.insert("start".into(), json!(rfc3339(start)));
+        }
+        for (key, value) in [
+            ("responseHeadersNanos", self.response_headers),
+            ("firstMessageNanos", self.first_message()),
+            ("lastMessageNanos", self.last_message()),
+            ("firstRequestNanos", self.first_request),
+            ("lastRequestNanos", self.last_request),
+            ("firstResponseNanos", self.first_response),
+            ("lastResponseNanos", self.last_response),
+            ("totalNanos", self.ended),
+        ] {
+            if let Some(value) = value {
+                out.insert(key.into(), json!(value));
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Nanoseconds since the Unix epoch as RFC 3339 in UTC with nanoseconds:
+/// `2023-11-14T22:13:20.000000000Z`.
+pub fn rfc3339(unix_nanos: i64) -> String {
+    let secs = unix_nanos.div_euclid(1_000_000_000);
+    let nanos = unix_nanos.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (y, m, d).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_000_000_000),
+            "2023-11-14T22:13:20.000000000Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_123_456_789),
+            "2000-02-29T00:00:00.123456789Z"
+        );
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
+        // Extremes do not panic.
+        let _ = rfc3339(i64::MIN);
+        let _ = rfc3339(i64::MAX);
+    }
+
+    #[test]
+    fn timeline() {
+        let mut t = Timing::default();
+        t.message(true, 50);
+        t.message(false, 70);
+        t.message(true, 20);
+        t.message(false, 90);
+        assert_eq!((t.first_request, t.last_request), (Some(20), Some(50)));
+        assert_eq!((t.first_response, t.last_response), (Some(70), Some(90)));
+        assert_eq!((t.first_message(), t.last_message()), (Some(20), Some(90)));
+        t.ended = Some(100);
+        assert_eq!(
+            t.to_json(),
+            json!({"firstMessageNanos": 20, "lastMessageNanos": 90, "firstRequestNanos": 20,
+                   "lastRequestNanos": 50, "firstResponseNanos": 70, "lastResponseNanos": 90,
+                   "totalNanos": 100})
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! What the Loom relay and the browser app agree on.
+//!
+//! Loom is a gRPC debugging relay: it forwards calls to an upstream server and
+//! records what it sees as a stream of [`pb::Event`]s. This crate holds the
+//! parts of that which more than one program needs to understand identically:
+//!
+//! - [`pb`]: the event model, generated from
+//!   `proto/loom/capture/v1/events.proto` (the contract; read it first).
+//! - [`event`]: a few convenience constructors on the generated types.
+//! - [`capture`]: the capture file format (a 13-byte header, then
+//!   length-delimited events), its incremental [`capture::StreamDecoder`], and
+//!   the WebSocket batch framing. `docs/capture-format.md` specifies it byte
+//!   by byte.
+//! - [`redact`]: removing secret header values before events leave the relay.
+//! - [`header`]: small header and metadata helpers (`-bin` names,
+//!   `grpc-message` percent-coding).
+//! - [`engine`]: decoding captures for people: one schema from every
+//!   descriptor set, messages as proto3 JSON (or schema-less), statuses,
+//!   metadata, timing, "copy as grpcurl", and a lazily-decoding
+//!   [`engine::Session`] for call lists. Used by the browser and by
+//!   `loom decode`.
+//!
+//! What this crate is not: it performs no IO and spawns nothing (no files,
+//! sockets, async runtime or clock). Everything here is plain data and pure
+//! functions over byte slices, so it builds for `wasm32-unknown-unknown` and
+//! behaves the same in the relay and in the browser. Reading files, talking to
+//! sockets and deciding *when* to redact are the callers' business.
+
+pub mod capture;
+pub mod engine;
+pub mod event;
+pub mod header;
+pub mod pb;
+pub mod redact;
+pub mod rpc;

@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""Independent-implementation (grpcio) interop peer for Loom.
+
+Two modes:
+
+  interop.py server
+      Serves loom.interop.v1.Interop (interop.proto beside this file) on
+      127.0.0.1:<ephemeral>. Prints exactly one line ``PORT <n>`` to stdout once
+      listening, then serves until stdin reaches EOF or SIGTERM/SIGINT arrives.
+
+  interop.py client --target HOST:PORT
+      Runs every scenario (all five methods) with compression off and with
+      gzip, checks the responses are what the server is specified to send,
+      and prints a canonical JSON transcript to stdout. The same target gives
+      the same transcript byte for byte, and so must a transparent relay in
+      front of it: tests/tests/interop_grpcio.rs compares the two.
+      Exits 2 with a message on stderr on any unexpected result.
+
+Run with the venv that scripts/setup-python.sh creates (target/pyenv).
+The .proto is compiled with grpc_tools.protoc into a temporary directory
+at startup; no generated code is checked in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import hashlib
+import json
+import os
+import queue
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import threading
+from concurrent import futures
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from grpc_tools import protoc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO = "interop.proto"
+SERVICE = "loom.interop.v1.Interop"
+
+# Transcript format version; bump when the layout changes.
+TRANSCRIPT_FORMAT = "loom-interop-transcript/1"
+
+# ---------------------------------------------------------------------------
+# Fixed values shared by server and client (the client checks them).
+
+TRACE_BIN = bytes([0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF]) + b"loom"
+FAIL_DETAILS = "loom interop: deliberate failure"
+# Blob size of the large ServerStream message: 1 MiB + 3, so it spans many
+# 16 KiB HTTP/2 DATA frames and is not a round number.
+BIG_BLOB_LEN = (1 << 20) + 3
+BIG_INDEX = 2  # which ServerStream response carries the big blob
+STREAM_COUNT = 5
+CLIENT_STREAM_COUNT = 4
+BIDI_COUNT = 6
+# Every message carries this much compressible padding so that gzip really
+# shrinks it: grpc core sends a message uncompressed (flag 0) when
+# compressing would not make it smaller, and the test wants flag 1 on the
+# wire for gzip calls.
+PAD = "loom-interop-padding " * 12
+
+# Response metadata the client leaves out of the transcript because it may
+# legitimately differ between a direct connection and one through a relay.
+# grpcio hides transport headers (content-type, grpc-encoding,
+# grpc-accept-encoding, grpc-status, grpc-message, grpc-timeout, date, ...)
+# from the application; the server sets only deterministic entries, and a
+# transparent relay forwards everything else untouched, so nothing needs
+# excluding. Listed here so that a future need is a one-line change.
+EXCLUDED_METADATA: frozenset[str] = frozenset()
+# Request metadata the server does not echo back, for the same reason.
+# user-agent is the same for the same client either way; kept.
+EXCLUDED_REQUEST_METADATA: frozenset[str] = frozenset()
+
+
+def blob_bytes(n: int, seed: int) -> bytes:
+    """Deterministic, mildly compressible bytes."""
+    unit = bytes((seed * 7 + i * 13) & 0xFF for i in range(256))
+    reps = n // len(unit) + 1
+    return (unit * reps)[:n]
+
+
+def die(msg: str) -> "NoReturn":  # noqa: F821
+    print(f"interop.py: error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+# ---------------------------------------------------------------------------
+# Proto compilation
+
+
+def load_modules():
+    """Compiles interop.proto into a temp dir and imports the generated code."""
+    out = tempfile.mkdtemp(prefix="loom-interop-pb-")
+    atexit.register(shutil.rmtree, out, True)
+    args = [
+        "grpc_tools.protoc",
+        f"-I{HERE}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        os.path.join(HERE, PROTO),
+    ]
+    rc = protoc.main(args)
+    if rc != 0:
+        die(f"grpc_tools.protoc failed (exit {rc}) compiling {os.path.join(HERE, PROTO)}")
+    sys.path.insert(0, out)
+    import interop_pb2  # noqa: E402  (generated)
+    import interop_pb2_grpc  # noqa: E402  (generated)
+
+    return interop_pb2, interop_pb2_grpc
+
+
+# ---------------------------------------------------------------------------
+# Server
+
+
+def md_value_text(key: str, value) -> str:
+    if key.endswith("-bin"):
+        return bytes(value).hex()
+    return str(value)
+
+
+def make_servicer(pb, pbg):
+    class Servicer(pbg.InteropServicer):
+        @staticmethod
+        def _begin(context, method: str):
+            """Common start of every call: compression and initial metadata."""
+            md = {m.key: m.value for m in context.invocation_metadata()}
+            # The client sets x-compression alongside grpc-encoding, because
+            # grpcio does not expose the request's grpc-encoding to handlers.
+            if md.get("x-compression") == "gzip":
+                context.set_compression(grpc.Compression.Gzip)
+            else:
+                context.set_compression(grpc.Compression.NoCompression)
+            context.send_initial_metadata(
+                (
+                    ("x-echo", str(md.get("x-probe", ""))),
+                    ("x-method", method),
+                    ("x-trace-bin", TRACE_BIN),
+                )
+            )
+            # What the server received, so the transcript shows request
+            # metadata survived the trip.
+            seen = {}
+            for m in context.invocation_metadata():
+                if m.key in EXCLUDED_REQUEST_METADATA:
+                    continue
+                k = f"req-md:{m.key}"
+                v = md_value_text(m.key, m.value)
+                seen[k] = f"{seen[k]},{v}" if k in seen else v
+            return seen
+
+        @staticmethod
+        def _end(context, sent: int):
+            context.set_trailing_metadata(
+                (
+                    ("x-trailer", "done"),
+                    ("x-count-bin", struct.pack(">I", sent)),
+                )
+            )
+
+        def Unary(self, request, context):
+            seen = self._begin(context, "Unary")
+            resp = pb.Msg()
+            resp.CopyFrom(request)
+            resp.text = "unary:" + request.text
+            resp.number = request.number + 1
+            resp.labels.update(seen)
+            self._end(context, 1)
+            return resp
+
+        def ServerStream(self, request, context):
+            seen = self._begin(context, "ServerStream")
+            n = request.count
+            for i in range(n):
+                resp = pb.Msg(
+                    text=f"stream:{i}:{request.text}",
+                    number=request.number * 1000 + i,
+                    values=list(range(i + 1)),
+                    count=i,
+                    blob=blob_bytes(BIG_BLOB_LEN if i == BIG_INDEX else 16 + i, i),
+                )
+                if i == 0:
+                    resp.labels.update(seen)
+                yield resp
+            self._end(context, n)
+
+        def ClientStream(self, request_iterator, context):
+            seen = self._begin(context, "ClientStream")
+            total = 0
+            texts = []
+            values = []
+            blob = b""
+            got = 0
+            for req in request_iterator:
+                got += 1
+                total += req.number
+                texts.append(req.text)
+                values.extend(req.values)
+                blob += req.blob
+            resp = pb.Msg(
+                text="|".join(texts),
+                number=total,
+                values=values,
+                blob=hashlib.sha256(blob).digest(),
+                count=got,
+            )
+            resp.labels.update(seen)
+            self._end(context, 1)
+            return resp
+
+        def Bidi(self, request_iterator, context):
+            seen = self._begin(context, "Bidi")
+            sent = 0
+            for req in request_iterator:
+                resp = pb.Msg()
+                resp.CopyFrom(req)
+                resp.text = "bidi:" + req.text
+                resp.count = sent
+                if sent == 0:
+                    resp.labels.update(seen)
+                yield resp
+                sent += 1
+            self._end(context, sent)
+
+        def Fail(self, request, context):
+            self._begin(context, "Fail")
+            context.set_trailing_metadata(
+                (
+                    ("x-trailer", "failed"),
+                    ("grpc-status-details-bin", status_details_bytes()),
+                )
+            )
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, FAIL_DETAILS)
+
+    return Servicer()
+
+
+def status_details_bytes() -> bytes:
+    """A google.rpc.Status{code: 3, message: FAIL_DETAILS}, hand-encoded."""
+    msg = FAIL_DETAILS.encode()
+    assert len(msg) < 128
+    # field 1 (code), varint: tag 0x08; field 2 (message), bytes: tag 0x12.
+    return bytes([0x08, 3, 0x12, len(msg)]) + msg
+
+
+def run_server() -> int:
+    pb, pbg = load_modules()
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def watch_stdin():
+        # os.read on the raw fd, not sys.stdin: a daemon thread blocked inside
+        # a BufferedReader makes interpreter shutdown abort.
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        stop.set()
+
+    # Enough workers for every concurrent streaming call plus headroom; the
+    # client runs calls one at a time.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    pbg.add_InteropServicer_to_server(make_servicer(pb, pbg), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    if port == 0:
+        die("could not bind 127.0.0.1:0")
+    server.start()
+    threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
+    sys.stdout.write(f"PORT {port}\n")
+    sys.stdout.flush()
+    while not stop.wait(0.2):
+        pass
+    server.stop(grace=0.5).wait()
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Client
+
+
+class Unexpected(Exception):
+    pass
+
+
+def check(cond: bool, what: str) -> None:
+    if not cond:
+        raise Unexpected(what)
+
+
+def canon_metadata(md) -> list:
+    """Sorted "key: value" strings; -bin values as lowercase hex."""
+    out = []
+    for m in md or ():
+        if m.key in EXCLUDED_METADATA:
+            continue
+        out.append(f"{m.key}: {md_value_text(m.key, m.value)}")
+    out.sort()
+    return out
+
+
+def canon_message(msg) -> dict:
+    """MessageToDict (proto3 JSON names) with the blob summarised when long.
+
+    Also records the sha256 and length of the deterministic serialisation,
+    which pins every byte of the message.
+    """
+    d = MessageToDict(msg, preserving_proto_field_name=True)
+    if len(msg.blob) > 64:
+        d["blob"] = {"len": len(msg.blob), "sha256": hashlib.sha256(msg.blob).hexdigest()}
+    wire = msg.SerializeToString(deterministic=True)
+    return {
+        "fields": d,
+        "serialized_len": len(wire),
+        "serialized_sha256": hashlib.sha256(wire).hexdigest(),
+    }
+
+
+def md_dict(md) -> dict:
+    return {m.key: m.value for m in md or ()}
+
+
+def run_client(target: str, timeout: float) -> int:
+    pb, pbg = load_modules()
+    # One channel per target, shared by every call; compression is per call.
+    channel = grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            ("grpc.enable_retries", 0),
+            # No proxy from the environment: talk to exactly this target.
+            ("grpc.enable_http_proxy", 0),
+        ],
+    )
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        die(f"could not connect to {target} within {timeout}s")
+    stub = pbg.InteropStub(channel)
+
+    calls = []
+    for comp_name, comp in (("none", grpc.Compression.NoCompression), ("gzip", grpc.Compression.Gzip)):
+        for scenario in (scenario_unary, scenario_server_stream, scenario_client_stream, scenario_bidi, scenario_fail):
+            name = scenario.__name__.removeprefix("scenario_")
+            metadata = (
+                ("x-probe", f"probe-{name}-{comp_name}"),
+                ("x-compression", comp_name),
+                ("x-probe-bin", TRACE_BIN[::-1]),
+            )
+            try:
+                record = scenario(pb, stub, comp, metadata, timeout)
+            except Unexpected as e:
+                die(f"{name} (compression {comp_name}) against {target}: {e}")
+            except grpc.RpcError as e:
+                die(
+                    f"{name} (compression {comp_name}) against {target}: unexpected RPC error "
+                    f"{e.code().name}: {e.details()!r}"
+                )
+            # "call" sorts first among the keys, naming the call at its top.
+            record = {"call": f"{name}/{comp_name}", "scenario": name, "compression": comp_name, **record}
+            check_common(record, name, comp_name)
+            calls.append(record)
+    channel.close()
+
+    transcript = {"format": TRANSCRIPT_FORMAT, "service": SERVICE, "calls": calls}
+    sys.stdout.write(json.dumps(transcript, sort_keys=True, indent=1, ensure_ascii=True))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return 0
+
+
+def check_common(record: dict, name: str, comp_name: str) -> None:
+    """Metadata every call must carry (fails loudly if a relay loses any)."""
+    try:
+        init = dict(e.split(": ", 1) for e in record["initial_metadata"])
+        trail = dict(e.split(": ", 1) for e in record["trailing_metadata"])
+        check(init.get("x-echo") == f"probe-{name}-{comp_name}", f"x-echo initial metadata: {init.get('x-echo')!r}")
+        check(init.get("x-trace-bin") == TRACE_BIN.hex(), f"x-trace-bin initial metadata: {init.get('x-trace-bin')!r}")
+        check("x-trailer" in trail, f"x-trailer missing from trailing metadata {trail!r}")
+    except Unexpected as e:
+        die(f"{name} (compression {comp_name}): {e}")
+
+
+def finish(call, responses: list) -> dict:
+    return {
+        "responses": [canon_message(r) for r in responses],
+        "initial_metadata": canon_metadata(call.initial_metadata()),
+        "trailing_metadata": canon_metadata(call.trailing_metadata()),
+        "code": call.code().name,
+        "details": call.details() or "",
+    }
+
+
+def check_echoed_request_md(resp, metadata) -> None:
+    for k, v in metadata:
+        want = v.hex() if k.endswith("-bin") else v
+        got = resp.labels.get(f"req-md:{k}")
+        check(got == want, f"server saw request metadata {k}={got!r}, sent {want!r}")
+
+
+def scenario_unary(pb, stub, comp, metadata, timeout):
+    req = pb.Msg(
+        text="hello " + PAD,
+        number=-(1 << 40),
+        values=[0, 1, -1, (1 << 62), -(1 << 62)],
+        blob=bytes(range(256)),
+        labels={"k1": "v1", "k2": "", "ünï": "cødé ✓"},
+    )
+    resp, call = stub.Unary.with_call(req, timeout=timeout, compression=comp, metadata=metadata)
+    check(resp.text == "unary:" + req.text, f"text {resp.text!r}")
+    check(resp.number == req.number + 1, f"number {resp.number}")
+    check(list(resp.values) == list(req.values), f"values {list(resp.values)}")
+    check(resp.blob == req.blob, "blob changed")
+    for k, v in req.labels.items():
+        check(resp.labels.get(k) == v, f"label {k!r} = {resp.labels.get(k)!r}")
+    check_echoed_request_md(resp, metadata)
+    trail = md_dict(call.trailing_metadata())
+    check(trail.get("x-trailer") == "done", f"x-trailer {trail.get('x-trailer')!r}")
+    check(trail.get("x-count-bin") == struct.pack(">I", 1), f"x-count-bin {trail.get('x-count-bin')!r}")
+    return finish(call, [resp])
+
+
+def scenario_server_stream(pb, stub, comp, metadata, timeout):
+    req = pb.Msg(text="stream " + PAD, number=7, count=STREAM_COUNT)
+    call = stub.ServerStream(req, timeout=timeout, compression=comp, metadata=metadata)
+    responses = list(call)
+    check(len(responses) == STREAM_COUNT, f"{len(responses)} responses, want {STREAM_COUNT}")
+    for i, r in enumerate(responses):
+        check(r.count == i, f"response {i} has index {r.count}")
+        want_len = BIG_BLOB_LEN if i == BIG_INDEX else 16 + i
+        check(r.blob == blob_bytes(want_len, i), f"response {i} blob wrong (len {len(r.blob)}, want {want_len})")
+    check_echoed_request_md(responses[0], metadata)
+    trail = md_dict(call.trailing_metadata())
+    check(trail.get("x-count-bin") == struct.pack(">I", STREAM_COUNT), f"x-count-bin {trail.get('x-count-bin')!r}")
+    return finish(call, responses)
+
+
+def scenario_client_stream(pb, stub, comp, metadata, timeout):
+    reqs = [
+        pb.Msg(
+            text=f"part{i} " + PAD,
+            number=10**i,
+            values=[i, -i],
+            blob=blob_bytes(1000 * (i + 1), 100 + i),
+        )
+        for i in range(CLIENT_STREAM_COUNT)
+    ]
+    resp, call = stub.ClientStream.with_call(iter(reqs), timeout=timeout, compression=comp, metadata=metadata)
+    check(resp.count == len(reqs), f"server got {resp.count} messages, sent {len(reqs)}")
+    check(resp.number == sum(r.number for r in reqs), f"sum {resp.number}")
+    check(resp.text == "|".join(r.text for r in reqs), "concatenated text differs")
+    check(resp.blob == hashlib.sha256(b"".join(r.blob for r in reqs)).digest(), "blob digest differs")
+    check_echoed_request_md(resp, metadata)
+    return finish(call, [resp])
+
+
+def scenario_bidi(pb, stub, comp, metadata, timeout):
+    """Ping-pong: each request is sent only after the previous echo arrived.
+
+    A relay that buffered a stream until end-of-stream would stall here until
+    the deadline (DEADLINE_EXCEEDED is reported as an error).
+    """
+    to_send: queue.Queue = queue.Queue()
+    sent_count = [0]
+
+    def requests():
+        while True:
+            item = to_send.get()
+            if item is None:
+                return
+            sent_count[0] += 1
+            yield item
+
+    def make(i: int):
+        return pb.Msg(text=f"ping{i} " + PAD, number=i * i, values=[i], blob=bytes([i]) * (i + 1), labels={"i": str(i)})
+
+    call = stub.Bidi(requests(), timeout=timeout, compression=comp, metadata=metadata)
+    to_send.put(make(0))
+    responses = []
+    try:
+        for resp in call:
+            i = len(responses)
+            # The client has sent exactly i+1 messages when echo i arrives.
+            check(sent_count[0] == i + 1, f"echo {i} arrived after {sent_count[0]} sends")
+            check(resp.text == f"bidi:ping{i} " + PAD, f"echo {i} text {resp.text[:40]!r}")
+            check(resp.count == i, f"echo {i} index {resp.count}")
+            responses.append(resp)
+            to_send.put(make(i + 1) if i + 1 < BIDI_COUNT else None)
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise Unexpected(
+                f"ping-pong stalled after {len(responses)} echoes (deadline {timeout}s): "
+                "messages are not forwarded as they arrive"
+            ) from None
+        raise
+    finally:
+        to_send.put(None)
+    check(len(responses) == BIDI_COUNT, f"{len(responses)} echoes, want {BIDI_COUNT}")
+    check_echoed_request_md(responses[0], metadata)
+    return finish(call, responses)
+
+
+def scenario_fail(pb, stub, comp, metadata, timeout):
+    req = pb.Msg(text="please fail " + PAD)
+    try:
+        stub.Fail.with_call(req, timeout=timeout, compression=comp, metadata=metadata)
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, f"status {e.code().name}, want INVALID_ARGUMENT")
+        check(e.details() == FAIL_DETAILS, f"details {e.details()!r}")
+        trail = md_dict(e.trailing_metadata())
+        details_bin = trail.get("grpc-status-details-bin")
+        check(details_bin == status_details_bytes(), f"grpc-status-details-bin {details_bin!r}")
+        return finish(e, [])
+    raise Unexpected("Fail returned OK")
+
+
+# ---------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("server", help="serve on 127.0.0.1:0, print 'PORT <n>'")
+    c = sub.add_parser("client", help="run all scenarios, print a JSON transcript")
+    c.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
+    c.add_argument("--timeout", type=float, default=30.0, help="per-call deadline in seconds (default 30)")
+    args = parser.parse_args(argv)
+    if args.mode == "server":
+        return run_server()
+    return run_client(args.target, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+//! The page: top bar (source, connection, files), filters, the call list and
+//! the selected call's detail, and a status bar.
+
+use leptos::ev;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::detail::Detail;
+use crate::filter::{Filter, StatusFilter, kind_key, parse_kind};
+use crate::list::CallList;
+use crate::state::{AppState, Conn, Level, Source, use_state};
+use crate::summary::Summary;
+use crate::{connection, dom, files};
+
+#[component]
+pub fn App() -> impl IntoView {
+    let pairs = dom::query_pairs();
+    let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let state = AppState::new(filter);
+    provide_context(state);
+    crate::list::provide_list(state);
+
+    // Where the calls come from: ?capture=URL, ?relay=ws://…, or this page's relay.
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(url) = param("capture") {
+        files::open_url(state, url);
+    } else if let Some(relay) = param("relay").or_else(dom::same_origin_ws) {
+        connection::connect(state, relay);
+    }
+
+    // Keep the filter (and the source) in the URL, so a view can be shared.
+    Effect::new(move |_| {
+        let mut pairs: Vec<(String, String)> = state
+            .filter
+            .get()
+            .to_pairs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        if let Some(relay) = dom::query_pairs().into_iter().find(|(k, _)| k == "relay") {
+            pairs.push(relay);
+        }
+        if let Source::File(name) = state.source.get()
+            && name.contains("://")
+        {
+            pairs.push(("capture".into(), name));
+        }
+        dom::replace_query(&pairs);
+    });
+
+    let tick = set_interval_with_handle(
+        move || state.now_ms.set(dom::now_ms()),
+        std::time::Duration::from_secs(1),
+    );
+    on_cleanup(move || {
+        if let Ok(t) = tick {
+            t.clear();
+        }
+    });
+
+    let dragging = RwSignal::new(false);
+    let search: NodeRef<leptos::html::Input> = NodeRef::new();
+    let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
+        on_key(state, &e, search)
+    });
+    on_cleanup(move || keys.remove());
+
+    view! {
+        <div
+            class="app"
+            class:dragging=move || dragging.get()
+            on:dragover=move |e: ev::DragEvent| {
+                e.prevent_default();
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |e: ev::DragEvent| {
+                e.prevent_default();
+                dragging.set(false);
+                if let Some(file) = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+                    files::open_file(state, file);
+                }
+            }
+        >
+            <TopBar/>
+            <Filters search=search/>
+            <Notice/>
+            <div class="main">
+                <CallList/>
+                <div class="detail">
+                    {move || match state.selected.get() {
+                        Some(id) => view! { <Detail id=id/> }.into_any(),
+                        None => view! { <Summary/> }.into_any(),
+                    }}
+                </div>
+            </div>
+            <StatusBar/>
+        </div>
+    }
+}
+
+fn on_key(state: AppState, e: &web_sys::KeyboardEvent, search: NodeRef<leptos::html::Input>) {
+    let typing = e
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+    match e.key().as_str() {
+        "/" if !typing => {
+            e.prevent_default();
+            if let Some(input) = search.get() {
+                let _ = input.focus();
+            }
+        }
+        "Escape" => {
+            state.filter.update(|f| f.text.clear());
+            state.hits.set(None);
+            if let Some(input) = search.get() {
+                input.set_value("");
+                let _ = input.blur();
+            }
+        }
+        "ArrowDown" | "ArrowUp" if !typing => {
+            e.prevent_default();
+            crate::list::step(state, if e.key() == "ArrowDown" { 1 } else { -1 });
+        }
+        _ => {}
+    }
+}
+
+#[component]
+fn TopBar() -> impl IntoView {
+    let state = use_state();
+    let relay_box = RwSignal::new(String::new());
+    let open: NodeRef<leptos::html::Input> = NodeRef::new();
+    let schema: NodeRef<leptos::html::Input> = NodeRef::new();
+    let conn_text = move || match (state.source.get(), state.conn.get()) {
+        (Source::File(name), _) => format!("file: {name}"),
+        (Source::Empty, _) => "no relay: open a capture file, or connect".to_owned(),
+        (Source::Live(url), Conn::Live) => format!("live: {url}"),
+        (Source::Live(url), Conn::Connecting) => format!("connecting to {url}…"),
+        (Source::Live(_), Conn::Down(why, _)) => format!("disconnected: {why}"),
+        (Source::Live(url), Conn::Idle) => url,
+    };
+    let dot = move || match (state.source.get(), state.conn.get()) {
+        (Source::Live(_), Conn::Live) => "dot live",
+        (Source::Live(_), Conn::Connecting) => "dot connecting",
+        (Source::Live(_), Conn::Down(..)) => "dot down",
+        _ => "dot",
+    };
+    view! {
+        <header class="topbar">
+            <span class="brand">"Loom"</span>
+            <span class="conn" data-test="conn"><span class=dot></span>{conn_text}</span>
+            <span class="spacer"></span>
+            <input
+                type="text"
+                placeholder="ws://127.0.0.1:9998/ws"
+                aria-label="Relay address"
+                prop:value=move || relay_box.get()
+                on:input=move |e| relay_box.set(event_target_value(&e))
+            />
+            <button on:click=move |_| {
+                let url = relay_box.get_untracked();
+                if !url.trim().is_empty() {
+                    connection::connect(state, url.trim().to_owned());
+                }
+            }>"Connect"</button>
+            <button
+                on:click=move |_| {
+                    if state.paused.get_untracked() { state.resume() } else { state.paused.set(true) }
+                }
+                title="Pause or resume the live list"
+            >
+                {move || if state.paused.get() { "Resume" } else { "Pause" }}
+            </button>
+            <button on:click=move |_| state.reset(true) title="Remove every call (schemas stay)">"Clear"</button>
+            <input
+                type="file"
+                accept=".loom,application/vnd.loom.capture,application/octet-stream"
+                style="display:none"
+                data-test="open-file"
+                node_ref=open
+                on:change=move |e| {
+                    let input: web_sys::HtmlInputElement = event_target(&e);
+                    if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                        files::open_file(state, file);
+                    }
+                    input.set_value("");
+                }
+            />
+            <button on:click=move |_| {
+                if let Some(i) = open.get() {
+                    i.click();
+                }
+            }>"Open…"</button>
+            <input
+                type="file"
+                multiple
+                accept=".protoset,.pb,.bin,.proto"
+                style="display:none"
+                node_ref=schema
+                on:change=move |e| {
+                    let input: web_sys::HtmlInputElement = event_target(&e);
+                    if let Some(list) = input.files() {
+                        files::add_schemas(state, list);
+                    }
+                    input.set_value("");
+                }
+            />
+            <button
+                title="Add .protoset or .proto files to decode calls without a schema"
+                on:click=move |_| {
+                    if let Some(i) = schema.get() {
+                        i.click();
+                    }
+                }
+            >"Add schema…"</button>
+            <label title="Remove authorization, cookie and similar headers from saved files">
+                <input
+                    type="checkbox"
+                    prop:checked=move || state.redact_on_save.get()
+                    on:change=move |e| state.redact_on_save.set(event_target_checked(&e))
+                />
+                " redact"
+            </label>
+            <button class="primary" on:click=move |_| files::save_all(state)>"Save capture"</button>
+        </header>
+    }
+}
+
+#[component]
+fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
+    let state = use_state();
+    let run_search = move |text: String| {
+        state.filter.update(|f| f.text = text.clone());
+        if text.trim().is_empty() {
+            state.hits.set(None);
+        } else {
+            let hits = state
+                .session
+                .try_update_value(|s| s.search(text.trim()))
+                .unwrap_or_default();
+            state.hits.set(Some(hits.into_iter().collect()));
+        }
+    };
+    // A search from the URL runs once the calls are there, and again as they change.
+    Effect::new(move |_| {
+        state.version.track();
+        let text = state.filter.with_untracked(|f| f.text.clone());
+        if !text.is_empty() {
+            run_search(text);
+        }
+    });
+    view! {
+        <div class="filters">
+            <input
+                type="search"
+                placeholder="method"
+                aria-label="Filter by method"
+                prop:value=move || state.filter.with(|f| f.method.clone())
+                on:input=move |e| state.filter.update(|f| f.method = event_target_value(&e))
+            />
+            <select
+                aria-label="Status"
+                on:change=move |e| state.filter.update(|f| f.status = StatusFilter::parse(&event_target_value(&e)))
+                prop:value=move || state.filter.with(|f| f.status.key())
+            >
+                <option value="all">"all statuses"</option>
+                <option value="errors">"errors"</option>
+                <option value="pending">"pending"</option>
+                {(0u32..=16)
+                    .map(|c| {
+                        let name = loom_shared::engine::code_name(c).unwrap_or("?");
+                        view! { <option value=c.to_string()>{name}</option> }
+                    })
+                    .collect_view()}
+            </select>
+            <select
+                aria-label="Kind"
+                on:change=move |e| state.filter.update(|f| f.kind = parse_kind(&event_target_value(&e)))
+                prop:value=move || state.filter.with(|f| f.kind.map(kind_key).unwrap_or("").to_owned())
+            >
+                <option value="">"all kinds"</option>
+                <option value="unary">"unary"</option>
+                <option value="server">"server streaming"</option>
+                <option value="client">"client streaming"</option>
+                <option value="bidi">"bidi streaming"</option>
+            </select>
+            <input
+                type="search"
+                placeholder="search payloads and metadata ( / )"
+                aria-label="Search"
+                data-test="search"
+                node_ref=search
+                prop:value=move || state.filter.with_untracked(|f| f.text.clone())
+                on:change=move |e| run_search(event_target_value(&e))
+            />
+            <label>
+                <input
+                    type="checkbox"
+                    prop:checked=move || state.hide_defaults.get()
+                    on:change=move |e| {
+                        state.hide_defaults.set(event_target_checked(&e));
+                        state.apply_options();
+                    }
+                />
+                " hide default values"
+            </label>
+        </div>
+    }
+}
+
+#[component]
+fn Notice() -> impl IntoView {
+    let state = use_state();
+    move || {
+        state.notice.get().map(|(level, text)| {
+            let class = match level {
+                Level::Info => "notice",
+                Level::Warn => "notice warn",
+                Level::Error => "notice error",
+            };
+            view! {
+                <div class=class role="status" data-test="notice">
+                    {text}
+                    " "
+                    <button on:click=move |_| state.notice.set(None)>"dismiss"</button>
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+fn StatusBar() -> impl IntoView {
+    let state = use_state();
+    let counts = move || {
+        state.version.track();
+        state.session.with_value(|s| {
+            let total = s.len();
+            let open = s.calls().filter(|c| !c.is_ended()).count();
+            let gaps: u64 = s.gaps().iter().map(|g| g.dropped_events).sum();
+            (total, open, gaps, s.schema().problems().len())
+        })
+    };
+    view! {
+        <footer class="statusbar">
+            <span data-test="call-count">{move || format!("{} calls", counts().0)}</span>
+            <span>{move || format!("{} open", counts().1)}</span>
+            {move || {
+                let gaps = counts().2;
+                (gaps > 0).then(|| view! { <span class="status-err">{format!("{gaps} events not captured")}</span> })
+            }}
+            {move || {
+                let problems = counts().3;
+                (problems > 0).then(|| view! { <span class="status-err">{format!("{problems} schema problems")}</span> })
+            }}
+            {move || state.paused.get().then(|| view! { <span class="status-err">"paused"</span> })}
+            {move || {
+                state.progress.get().map(|(done, total)| {
+                    view! {
+                        <span>
+                            "loading "
+                            <progress max=total value=done></progress>
+                            {format!(" {:.0}%", if total > 0.0 { done / total * 100.0 } else { 100.0 })}
+                        </span>
+                    }
+                })
+            }}
+        </footer>
+    }
+}

@@ -1,0 +1,264 @@
+//! One call in full: overview, timing, status and its decoded details,
+//! metadata, every message (decoded JSON, or raw: hex and the schema-less
+//! view), and the actions: copy as grpcurl, download the call.
+
+use leptos::prelude::*;
+use loom_shared::engine::{
+    Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, WireLimits, decode_wire,
+};
+use loom_shared::pb::{self, event::Kind};
+
+use crate::files;
+use crate::format;
+use crate::json_view::JsonView;
+use crate::list::{duration_text, status_cell};
+use crate::state::{AppState, use_state};
+
+#[component]
+pub fn Detail(id: u64) -> impl IntoView {
+    let state = use_state();
+    // Re-render only when this call (or the view options) changed.
+    let summary = Memo::new(move |_| {
+        state.version.track();
+        state.session.with_value(|s| s.call(id).cloned())
+    });
+    move || {
+        state.hide_defaults.track();
+        summary.track();
+        match state.session.try_update_value(|s| s.detail(id)).flatten() {
+            Some(detail) => render(state, detail).into_any(),
+            None => {
+                view! { <div class="empty">"This call is no longer in the list."</div> }.into_any()
+            }
+        }
+    }
+}
+
+fn render(state: AppState, d: CallDetail) -> impl IntoView {
+    let id = d.summary.id;
+    let grpcurl = state.session.with_value(|s| s.grpcurl(id));
+    let json_line = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
+    let (status, status_class) = status_cell(&d.summary);
+    let schema_line = match &d.method {
+        Ok(m) => m
+            .source
+            .as_ref()
+            .map(|s| {
+                if s.upstream.is_empty() {
+                    s.source.clone()
+                } else {
+                    format!("{} from {}", s.source, s.upstream)
+                }
+            })
+            .unwrap_or_else(|| "bundled".into()),
+        Err(why) => format!("none: {why}"),
+    };
+    view! {
+        <div data-test="detail">
+            <h2 data-test="detail-method">{d.summary.method_name()}</h2>
+            <div class="actions">
+                {match grpcurl {
+                    Ok(cmd) => {
+                        let text = cmd.to_shell();
+                        let copy = text.clone();
+                        view! {
+                            <button on:click=move |_| crate::dom::copy(&copy)>"Copy as grpcurl"</button>
+                            <pre class="code" data-test="grpcurl" style="display:none">{text}</pre>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <span class="tag" title=e.to_string()>"no grpcurl: "{e.to_string()}</span> }.into_any(),
+                }}
+                <button on:click=move |_| files::save_call(state, id)>"Download call"</button>
+                <button on:click=move |_| crate::dom::copy(&json_line)>"Copy call as JSON"</button>
+            </div>
+            <Overview d=d.clone() status=status status_class=status_class schema=schema_line/>
+            {grpcurl_block(state, id)}
+            {d.status_details.clone().map(|body| view! { <h3>"Status details"</h3> <BodyView body=body/> })}
+            {(!d.protocol_errors.is_empty()).then(|| {
+                let errors = d.protocol_errors.clone();
+                view! {
+                    <h3>"Protocol errors"</h3>
+                    <ul>{errors.into_iter().map(|e| view! { <li class="note">{e}</li> }).collect_view()}</ul>
+                }
+            })}
+            <h3>"Request metadata"</h3>
+            <Headers headers=d.request_headers.clone()/>
+            <h3>"Response headers"</h3>
+            <Headers headers=d.response_headers.clone()/>
+            <h3>"Trailers"</h3>
+            <Headers headers=d.trailers.clone()/>
+            <h3>{format!("Messages ({} / {})", d.summary.requests.messages, d.summary.responses.messages)}</h3>
+            <div data-test="messages">
+                {d.messages.iter().map(|m| message(state, id, m)).collect_view()}
+            </div>
+        </div>
+    }
+}
+
+fn grpcurl_block(state: AppState, id: u64) -> impl IntoView {
+    state.session.with_value(|s| s.grpcurl(id)).ok().map(|cmd| {
+        view! {
+            <h3>"Replay with grpcurl"</h3>
+            <pre class="code" data-test="grpcurl-text">{cmd.to_shell()}</pre>
+        }
+    })
+}
+
+#[component]
+fn Overview(
+    d: CallDetail,
+    status: String,
+    status_class: &'static str,
+    schema: String,
+) -> impl IntoView {
+    let s: &CallSummary = &d.summary;
+    let t = s.timing;
+    let opt = |v: Option<u64>| v.map(format::duration).unwrap_or_else(|| "—".into());
+    let st = s.status.clone();
+    let now = use_state().now_ms;
+    let summary = s.clone();
+    view! {
+        <div class="kv" data-test="overview">
+            <span>"status"</span>
+            <span>
+                <span class=status_class data-test="detail-status">{status}</span>
+                {st.as_ref().and_then(|x| x.code).map(|c| format!(" ({c})"))}
+                {st.as_ref().filter(|x| !x.message.is_empty()).map(|x| view! { " — " <span data-test="grpc-message">{x.message.clone()}</span> })}
+            </span>
+            {st.as_ref().and_then(|x| x.relay_error.clone()).map(|e| view! { <span>"relay"</span> <span class="status-err">{e}</span> })}
+            <span>"kind"</span>
+            <span>{s.kind.name()}{s.kind_inferred.then_some(" (inferred from message counts)")}</span>
+            <span>"authority"</span>
+            <span>{s.authority.clone()}</span>
+            <span>"upstream"</span>
+            <span>{s.upstream.clone()}</span>
+            <span>"schema"</span>
+            <span>{schema}</span>
+            <span>"started"</span>
+            <span class="mono">{t.start_unix_nanos.map(loom_shared::engine::rfc3339).unwrap_or_default()}</span>
+            <span>"to headers"</span>
+            <span>{opt(t.response_headers)}</span>
+            <span>"to first message"</span>
+            <span>{opt(t.first_message())}</span>
+            <span>"to last message"</span>
+            <span>{opt(t.last_message())}</span>
+            <span>"total"</span>
+            <span>{move || duration_text(&summary, now.get())}</span>
+            <span>"encoding"</span>
+            <span>{format!("request {} · response {}", d.request_encoding, d.response_encoding)}</span>
+            {s.incomplete.then(|| view! { <span>"capture"</span> <span class="note">"incomplete: some events of this call were not captured"</span> })}
+        </div>
+    }
+}
+
+#[component]
+fn Headers(headers: Vec<HeaderView>) -> impl IntoView {
+    if headers.is_empty() {
+        return view! { <div class="tag">"none"</div> }.into_any();
+    }
+    view! {
+        <table class="headers">
+            {headers
+                .into_iter()
+                .map(|h| {
+                    let value = match &h.value {
+                        HeaderValue::Redacted => view! { <span class="redacted">"(redacted)"</span> }.into_any(),
+                        HeaderValue::Binary(_) => view! { <span>{h.display_value()}<span class="tag">"base64"</span></span> }.into_any(),
+                        HeaderValue::Text(t) => view! { <span>{t.clone()}</span> }.into_any(),
+                    };
+                    view! {
+                        <tr>
+                            <td>{h.name.clone()}</td>
+                            <td>{value}{h.decoded.clone().map(|b| view! { <BodyView body=b/> })}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn BodyView(body: Body) -> impl IntoView {
+    match body {
+        Body::Json { json, .. } => view! { <JsonView value=json/> }.into_any(),
+        Body::Schemaless { reason, wire } => view! {
+            <div class="note" data-test="note">{reason}</div>
+            <JsonView value=wire.to_json_object()/>
+        }
+        .into_any(),
+        Body::Raw { reason, bytes } => view! {
+            <div class="note" data-test="note">{reason}</div>
+            <pre class="code">{format::hex_dump(&bytes, 4096)}</pre>
+        }
+        .into_any(),
+    }
+}
+
+fn message(state: AppState, id: u64, m: &MessageView) -> impl IntoView + use<> {
+    let raw_tab = RwSignal::new(false);
+    let request = m.direction != pb::Direction::Response;
+    let index = m.index;
+    let body = m.body.clone();
+    let size = match m.size {
+        Some(size) if m.compressed => format!(
+            "{} on the wire, {} decompressed",
+            format::bytes(m.wire_size as u64),
+            format::bytes(size as u64)
+        ),
+        _ => format::bytes(m.wire_size as u64),
+    };
+    view! {
+        <div class="msg" data-test="message">
+            <div class="msg-head">
+                <span class=if request { "dir-req" } else { "dir-res" }>
+                    {if request { "→ request" } else { "← response" }}
+                    {format!(" #{}", m.ordinal + 1)}
+                </span>
+                <span>{format!("+{}", format::duration(m.offset_nanos))}</span>
+                <span>{size}</span>
+                {m.encoding.as_ref().filter(|_| m.compressed).map(|e| view! { <span class="tag">{e.to_string()}</span> })}
+                {m.truncated.then(|| view! { <span class="tag">{format!("truncated: {} bytes declared", m.declared_length)}</span> })}
+                <span class="spacer"></span>
+                <span class="tabs">
+                    <button class:on=move || !raw_tab.get() on:click=move |_| raw_tab.set(false)>"decoded"</button>
+                    <button class:on=move || raw_tab.get() on:click=move |_| raw_tab.set(true)>"raw"</button>
+                </span>
+            </div>
+            <div class="msg-body">
+                {move || if raw_tab.get() { raw(state, id, index).into_any() } else { view! { <BodyView body=body.clone()/> }.into_any() }}
+            </div>
+        </div>
+    }
+}
+
+/// The `index`th message's captured bytes, as hex and schema-less.
+fn raw(state: AppState, id: u64, index: usize) -> impl IntoView {
+    let payload = state.events.with_value(|events| {
+        events
+            .iter()
+            .filter(|e| e.call_id == id)
+            .filter_map(|e| match &e.kind {
+                Some(Kind::Message(m)) => Some(m.payload.clone()),
+                _ => None,
+            })
+            .nth(index)
+    });
+    match payload {
+        None => {
+            view! { <div class="note">"The bytes of this message are not in the capture."</div> }
+                .into_any()
+        }
+        Some(bytes) => {
+            let wire = decode_wire(&bytes, &WireLimits::default());
+            view! {
+                <pre class="code" data-test="hex">{format::hex_dump(&bytes, 64 * 1024)}</pre>
+                <h3>"Schema-less (as captured; compressed payloads are shown compressed)"</h3>
+                <JsonView value=wire.to_json_object()/>
+            }
+            .into_any()
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Capture files in the browser: open (picker, drop, `?capture=URL`), save,
+//! download one call, and add schemas (`.protoset`, `.proto`) to captures
+//! that lack them. Large files are read in chunks with progress, yielding to
+//! the browser between chunks, so the tab never freezes.
+
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use loom_shared::capture::{self, StreamDecoder};
+use loom_shared::pb::{self, event::Kind};
+use loom_shared::redact::Redactor;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::state::{AppState, Conn, Level, Source};
+
+const CHUNK: f64 = 4.0 * 1024.0 * 1024.0;
+
+/// Stop the live feed: the calls now come from a file.
+fn take_over(state: AppState, name: &str) {
+    state.generation.update(|g| *g += 1);
+    state.conn.set(Conn::Idle);
+    state.source.set(Source::File(name.to_owned()));
+    state.reset(false);
+    state.notice.set(None);
+}
+
+/// Open a capture file chosen by the user or dropped on the page.
+pub fn open_file(state: AppState, file: web_sys::File) {
+    let name = file.name();
+    take_over(state, &name);
+    spawn_local(async move {
+        let total = file.size();
+        let mut decoder = StreamDecoder::new();
+        let mut offset = 0.0;
+        state.progress.set(Some((0.0, total)));
+        while offset < total {
+            let end = (offset + CHUNK).min(total);
+            let chunk = match file.slice_with_f64_and_f64(offset, end) {
+                Ok(blob) => read_blob(&blob).await,
+                Err(_) => None,
+            };
+            let Some(chunk) = chunk else {
+                state.notify(
+                    Level::Error,
+                    format!("{name}: the browser could not read the file"),
+                );
+                break;
+            };
+            if !push(state, &mut decoder, &chunk, &name) {
+                break;
+            }
+            offset = end;
+            state.progress.set(Some((offset, total)));
+            // Let the page breathe between chunks.
+            TimeoutFuture::new(0).await;
+        }
+        finish(state, decoder, &name);
+    });
+}
+
+/// Open a capture file from a URL (`?capture=…`).
+pub fn open_url(state: AppState, url: String) {
+    take_over(state, &url);
+    spawn_local(async move {
+        let response = match gloo_net::http::Request::get(&url).send().await {
+            Ok(r) if r.ok() => r,
+            Ok(r) => {
+                state.notify(
+                    Level::Error,
+                    format!("{url}: HTTP {} {}", r.status(), r.status_text()),
+                );
+                return;
+            }
+            Err(e) => {
+                state.notify(Level::Error, format!("cannot fetch {url}: {e}"));
+                return;
+            }
+        };
+        let bytes = match response.binary().await {
+            Ok(b) => b,
+            Err(e) => {
+                state.notify(Level::Error, format!("cannot read {url}: {e}"));
+                return;
+            }
+        };
+        let mut decoder = StreamDecoder::new();
+        let total = bytes.len() as f64;
+        for (i, chunk) in bytes.chunks(CHUNK as usize).enumerate() {
+            if !push(state, &mut decoder, chunk, &url) {
+                break;
+            }
+            state
+                .progress
+                .set(Some((((i + 1) as f64 * CHUNK).min(total), total)));
+            TimeoutFuture::new(0).await;
+        }
+        finish(state, decoder, &url);
+    });
+}
+
+/// Feed one chunk; false when the file turned out to be unreadable.
+fn push(state: AppState, decoder: &mut StreamDecoder, chunk: &[u8], name: &str) -> bool {
+    match decoder.push(chunk) {
+        Ok(events) => {
+            state.ingest(events);
+            true
+        }
+        Err(e) => {
+            state.notify(
+                Level::Error,
+                format!("{name}: {e}. Showing everything before the damage."),
+            );
+            false
+        }
+    }
+}
+
+fn finish(state: AppState, decoder: StreamDecoder, name: &str) {
+    state.progress.set(None);
+    match decoder.finish() {
+        Ok(None) => {}
+        Ok(Some(cut)) => state.notify(
+            Level::Warn,
+            format!("{name}: {cut}. Showing everything before the cut."),
+        ),
+        Err(e) => state.notify(Level::Error, format!("{name}: {e}")),
+    }
+}
+
+async fn read_blob(blob: &web_sys::Blob) -> Option<Vec<u8>> {
+    let buffer = JsFuture::from(blob.array_buffer()).await.ok()?;
+    Some(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The session's events, redacted when asked, as a capture file.
+fn file_bytes(state: AppState, filter: impl Fn(&pb::Event) -> bool) -> Vec<u8> {
+    let redactor = state
+        .redact_on_save
+        .get_untracked()
+        .then(|| Redactor::new(Vec::<String>::new()));
+    state.events.with_value(|events| {
+        let mut out = capture::file_header().to_vec();
+        for event in events.iter().filter(|e| filter(e)) {
+            match &redactor {
+                Some(r) => {
+                    let mut e = event.clone();
+                    r.redact_event(&mut e);
+                    capture::encode_record(&e, &mut out);
+                }
+                None => capture::encode_record(event, &mut out),
+            }
+        }
+        out
+    })
+}
+
+fn stamp() -> String {
+    let ms = crate::dom::now_ms() as i64;
+    crate::format::clock(ms * 1_000_000).replace([':', '.'], "")
+}
+
+/// Save everything as a capture file.
+pub fn save_all(state: AppState) {
+    let bytes = file_bytes(state, |_| true);
+    crate::dom::download(
+        &format!("loom-{}.loom", stamp()),
+        &bytes,
+        "application/vnd.loom.capture",
+    );
+}
+
+/// Save one call (with every schema) as a capture file.
+pub fn save_call(state: AppState, id: u64) {
+    let bytes = file_bytes(state, |e| {
+        e.call_id == id || matches!(e.kind, Some(Kind::Descriptors(_)))
+    });
+    crate::dom::download(
+        &format!("loom-call-{id}.loom"),
+        &bytes,
+        "application/vnd.loom.capture",
+    );
+}
+
+/// Add schemas from `.protoset` / descriptor-set files, or `.proto` sources.
+pub fn add_schemas(state: AppState, files: web_sys::FileList) {
+    let files: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+    spawn_local(async move {
+        let mut sources = Vec::new();
+        for file in files {
+            let name = file.name();
+            let blob: &web_sys::Blob = file.unchecked_ref();
+            let Some(bytes) = read_blob(blob).await else {
+                state.notify(
+                    Level::Error,
+                    format!("{name}: the browser could not read the file"),
+                );
+                return;
+            };
+            if name.ends_with(".proto") {
+                sources.push((name, bytes));
+            } else {
+                add_set(state, &name, bytes);
+            }
+        }
+        if !sources.is_empty() {
+            match crate::files::compile_protos(&sources) {
+                Ok(set) => {
+                    let names: Vec<&str> = sources.iter().map(|(n, _)| n.as_str()).collect();
+                    add_set(state, &names.join(", "), set);
+                }
+                Err(e) => state.notify(Level::Error, e),
+            }
+        }
+    });
+}
+
+fn add_set(state: AppState, name: &str, bytes: Vec<u8>) {
+    use prost::Message as _;
+    if let Err(e) = prost_types::FileDescriptorSet::decode(bytes.as_slice()) {
+        state.notify(
+            Level::Error,
+            format!(
+                "{name}: not a descriptor set (protoc --include_imports --descriptor_set_out): {e}"
+            ),
+        );
+        return;
+    }
+    let event = pb::Event {
+        call_id: 0,
+        kind: Some(Kind::Descriptors(pb::Descriptors {
+            file_descriptor_set: bytes.into(),
+            services: Vec::new(),
+            upstream: String::new(),
+            source: format!("file:{name}"),
+            warnings: Vec::new(),
+        })),
+    };
+    state.ingest(vec![event]);
+    state.notify(
+        Level::Info,
+        format!("Added the schema in {name}; calls decode with it now."),
+    );
+}
+
+/// Compile `.proto` sources in the browser (protox, pure Rust), resolving
+/// imports among the given files and the well-known types.
+pub fn compile_protos(sources: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    use prost::Message as _;
+    use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+
+    struct Memory(Vec<(String, String)>);
+    impl FileResolver for Memory {
+        fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+            // Match by full name, or by file name when imported with a directory.
+            let found = self.0.iter().find(|(n, _)| n == name).or_else(|| {
+                let base = name.rsplit('/').next().unwrap_or(name);
+                self.0
+                    .iter()
+                    .find(|(n, _)| n.rsplit('/').next() == Some(base))
+            });
+            match found {
+                Some((_, text)) => File::from_source(name, text),
+                None => Err(protox::Error::file_not_found(name)),
+            }
+        }
+    }
+    let mut texts = Vec::new();
+    for (name, bytes) in sources {
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| format!("{name}: not UTF-8 text"))?;
+        texts.push((name.clone(), text));
+    }
+    let names: Vec<String> = texts.iter().map(|(n, _)| n.clone()).collect();
+    let mut resolver = ChainFileResolver::new();
+    resolver.add(Memory(texts));
+    resolver.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true);
+    compiler.open_files(&names).map_err(|e| format!("{e:?}"))?;
+    Ok(compiler.file_descriptor_set().encode_to_vec())
+}

@@ -1,0 +1,221 @@
+//! The call-list filter: what the user typed and picked, kept in the URL so
+//! a view can be shared. Pure logic, tested natively.
+
+use loom_shared::engine::{CallKind, CallSummary};
+
+/// Which statuses to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    All,
+    /// Ended with anything but OK (including no status at all).
+    Errors,
+    /// Still open.
+    Pending,
+    /// Exactly this gRPC code.
+    Code(u32),
+}
+
+impl StatusFilter {
+    pub fn parse(text: &str) -> StatusFilter {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "all" => StatusFilter::All,
+            "errors" | "error" => StatusFilter::Errors,
+            "pending" | "open" => StatusFilter::Pending,
+            other => loom_shared::engine::status::parse_code(other)
+                .map_or(StatusFilter::All, StatusFilter::Code),
+        }
+    }
+
+    /// The form used in URLs and the status picker.
+    pub fn key(self) -> String {
+        match self {
+            StatusFilter::All => "all".into(),
+            StatusFilter::Errors => "errors".into(),
+            StatusFilter::Pending => "pending".into(),
+            StatusFilter::Code(c) => c.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filter {
+    /// Case-insensitive substring of `package.Service/Method`.
+    pub method: String,
+    pub status: StatusFilter,
+    pub kind: Option<CallKind>,
+    /// Free text searched through decoded payloads and metadata.
+    pub text: String,
+}
+
+pub fn kind_key(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Unary => "unary",
+        CallKind::ServerStreaming => "server",
+        CallKind::ClientStreaming => "client",
+        CallKind::Bidi => "bidi",
+    }
+}
+
+pub fn parse_kind(text: &str) -> Option<CallKind> {
+    match text {
+        "unary" => Some(CallKind::Unary),
+        "server" => Some(CallKind::ServerStreaming),
+        "client" => Some(CallKind::ClientStreaming),
+        "bidi" => Some(CallKind::Bidi),
+        _ => None,
+    }
+}
+
+impl Filter {
+    /// From `(name, value)` pairs of a URL query.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Filter {
+        let mut f = Filter::default();
+        for (k, v) in pairs {
+            match k {
+                "method" => f.method = v.to_owned(),
+                "status" => f.status = StatusFilter::parse(v),
+                "kind" => f.kind = parse_kind(v),
+                "q" => f.text = v.to_owned(),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The non-default parts as `(name, value)` pairs for a URL query.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !self.method.is_empty() {
+            out.push(("method", self.method.clone()));
+        }
+        if self.status != StatusFilter::All {
+            out.push(("status", self.status.key()));
+        }
+        if let Some(kind) = self.kind {
+            out.push(("kind", kind_key(kind).to_owned()));
+        }
+        if !self.text.is_empty() {
+            out.push(("q", self.text.clone()));
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// Everything but the free-text search, which needs decoding.
+    pub fn matches(&self, call: &CallSummary) -> bool {
+        if !self.method.is_empty() {
+            let name = call.method_name().to_ascii_lowercase();
+            if !name.contains(&self.method.to_ascii_lowercase()) {
+                return false;
+            }
+        }
+        if self.kind.is_some_and(|kind| call.kind != kind) {
+            return false;
+        }
+        match (self.status, &call.status) {
+            (StatusFilter::All, _) => true,
+            (StatusFilter::Pending, status) => status.is_none(),
+            (StatusFilter::Errors, Some(status)) => !status.is_ok(),
+            (StatusFilter::Errors, None) => false,
+            (StatusFilter::Code(code), Some(status)) => status.code == Some(code),
+            (StatusFilter::Code(_), None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loom_shared::engine::Session;
+    use loom_shared::pb::{self, event::Kind};
+
+    fn session() -> Session {
+        let mut events = Vec::new();
+        for (id, path, status) in [
+            (1, "/shop.Inventory/GetItem", Some(0)),
+            (2, "/shop.Inventory/UpdateItem", Some(3)),
+            (3, "/shop.Inventory/ListItems", None),
+            (4, "/other.Svc/Get", Some(0)),
+        ] {
+            events.push(pb::Event {
+                call_id: id,
+                kind: Some(Kind::CallStarted(pb::CallStarted {
+                    path: path.into(),
+                    ..Default::default()
+                })),
+            });
+            if let Some(code) = status {
+                events.push(pb::Event {
+                    call_id: id,
+                    kind: Some(Kind::CallEnded(pb::CallEnded {
+                        grpc_status: Some(code),
+                        ..Default::default()
+                    })),
+                });
+            }
+        }
+        Session::from_events(events)
+    }
+
+    fn ids(f: &Filter) -> Vec<u64> {
+        session()
+            .calls()
+            .filter(|c| f.matches(c))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    #[test]
+    fn filters_by_method_status_and_kind() {
+        assert_eq!(ids(&Filter::default()), vec![1, 2, 3, 4]);
+        let by_method = Filter {
+            method: "inventory/get".into(),
+            ..Default::default()
+        };
+        assert_eq!(ids(&by_method), vec![1]);
+        let errors = Filter {
+            status: StatusFilter::Errors,
+            ..Default::default()
+        };
+        assert_eq!(ids(&errors), vec![2]);
+        let pending = Filter {
+            status: StatusFilter::Pending,
+            ..Default::default()
+        };
+        assert_eq!(ids(&pending), vec![3]);
+        let code = Filter {
+            status: StatusFilter::parse("INVALID_ARGUMENT"),
+            ..Default::default()
+        };
+        assert_eq!(ids(&code), vec![2]);
+        let unary = Filter {
+            kind: Some(CallKind::Unary),
+            ..Default::default()
+        };
+        assert_eq!(
+            ids(&unary).len(),
+            4,
+            "kinds inferred from counts are unary here"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_url_pairs() {
+        let f = Filter {
+            method: "Get".into(),
+            status: StatusFilter::Code(5),
+            kind: Some(CallKind::Bidi),
+            text: "sku-1 & more".into(),
+        };
+        let pairs = f.to_pairs();
+        let back = Filter::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+        assert_eq!(back, f);
+        assert!(Filter::default().to_pairs().is_empty());
+        assert_eq!(StatusFilter::parse("errors"), StatusFilter::Errors);
+        assert_eq!(StatusFilter::parse("nonsense"), StatusFilter::All);
+    }
+}

@@ -1,0 +1,55 @@
+//! The Loom inspector: a Leptos app, compiled to WASM by Trunk, that shows
+//! gRPC calls captured by the Loom relay — live over its WebSocket, or from a
+//! capture file with no relay at all.
+//!
+//! # Layout
+//! - [`state`]: the app's shared state: the decoding [`Session`] from
+//!   `loom-shared`, the raw events (for saving), selection, filters.
+//! - [`connection`]: the live WebSocket feed, with reconnects.
+//! - [`files`]: opening, fetching and saving capture files; adding schemas.
+//! - [`filter`], [`viewport`], [`stats`], [`format`]: pure view-model logic,
+//!   tested natively.
+//! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
+//! - [`dom`]: the few browser calls the components need.
+//!
+//! # What it is not
+//! The app never decodes anything itself: `loom_shared::engine` does, the
+//! same code as `loom decode`. Captured data (payloads, metadata, method
+//! names) is only ever rendered as text nodes, never as HTML.
+//!
+//! [`Session`]: loom_shared::engine::Session
+
+pub mod filter;
+pub mod format;
+pub mod stats;
+pub mod viewport;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod connection;
+#[cfg(target_arch = "wasm32")]
+pub mod detail;
+#[cfg(target_arch = "wasm32")]
+pub mod dom;
+#[cfg(target_arch = "wasm32")]
+pub mod files;
+#[cfg(target_arch = "wasm32")]
+pub mod json_view;
+#[cfg(target_arch = "wasm32")]
+pub mod list;
+#[cfg(target_arch = "wasm32")]
+pub mod state;
+#[cfg(target_arch = "wasm32")]
+pub mod summary;
+
+/// Mount the app on `<body>`.
+#[cfg(target_arch = "wasm32")]
+pub fn mount() {
+    leptos::mount::mount_to_body(app::App);
+}
+
+/// The app only runs in a browser; natively, this crate is its view-model
+/// logic and tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn mount() {}

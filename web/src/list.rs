@@ -1,0 +1,254 @@
+//! The call list: virtualized (only the rows in view are in the DOM, so
+//! 100,000 calls scroll smoothly), following the tail unless the user has
+//! scrolled away, durations of open calls ticking.
+
+use leptos::html::Div;
+use leptos::prelude::*;
+use loom_shared::engine::{CallKind, CallSummary};
+
+use crate::format;
+use crate::state::{AppState, use_state};
+use crate::viewport::Viewport;
+
+const ROW: f64 = 28.0;
+
+/// What both the list and the keyboard handler need.
+#[derive(Clone, Copy)]
+pub struct ListHandle {
+    /// Ids of the calls that pass the filters, in start order.
+    pub visible: Memo<Vec<u64>>,
+    pub scroller: NodeRef<Div>,
+    pub viewport: RwSignal<Viewport>,
+}
+
+/// Create the list's shared parts; call once, before rendering the list.
+pub fn provide_list(state: AppState) -> ListHandle {
+    let visible = Memo::new(move |_| {
+        state.version.track();
+        let filter = state.filter.get();
+        let hits = state.hits.get();
+        state.session.with_value(|s| {
+            s.calls()
+                .filter(|c| filter.matches(c) && hits.as_ref().is_none_or(|h| h.contains(&c.id)))
+                .map(|c| c.id)
+                .collect::<Vec<u64>>()
+        })
+    });
+    let handle = ListHandle {
+        visible,
+        scroller: NodeRef::new(),
+        viewport: RwSignal::new(Viewport {
+            scroll_top: 0.0,
+            height: 600.0,
+            row_height: ROW,
+        }),
+    };
+    provide_context(handle);
+    handle
+}
+
+/// Move the selection `delta` rows through the visible calls.
+pub fn step(state: AppState, delta: i64) {
+    let Some(list) = use_context::<ListHandle>() else {
+        return;
+    };
+    let ids = list.visible.get_untracked();
+    if ids.is_empty() {
+        return;
+    }
+    let current = state
+        .selected
+        .get_untracked()
+        .and_then(|id| ids.iter().position(|x| *x == id));
+    let next = match current {
+        Some(i) => (i as i64 + delta).clamp(0, ids.len() as i64 - 1) as usize,
+        None if delta > 0 => 0,
+        None => ids.len() - 1,
+    };
+    state.selected.set(Some(ids[next]));
+    state.follow.set(false);
+    if let (Some(top), Some(el)) = (
+        list.viewport.get_untracked().reveal(next),
+        list.scroller.get_untracked(),
+    ) {
+        el.set_scroll_top(top as i32);
+    }
+}
+
+#[component]
+pub fn CallList() -> impl IntoView {
+    let state = use_state();
+    let list = expect_context::<ListHandle>();
+    let measure = move || {
+        if let Some(el) = list.scroller.get_untracked() {
+            list.viewport.set(Viewport {
+                scroll_top: f64::from(el.scroll_top()),
+                height: f64::from(el.client_height()) - ROW,
+                row_height: ROW,
+            });
+        }
+    };
+    Effect::new(move |_| {
+        if list.scroller.get().is_some() {
+            measure();
+        }
+    });
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
+
+    // Follow the tail: new calls scroll into view while the user is at the bottom.
+    Effect::new(move |_| {
+        let rows = list.visible.with(Vec::len);
+        if state.follow.get_untracked()
+            && let Some(el) = list.scroller.get_untracked()
+        {
+            let bottom = (rows as f64 * ROW + ROW - f64::from(el.client_height())).max(0.0);
+            el.set_scroll_top(bottom as i32);
+        }
+    });
+
+    let rows = move || {
+        let ids = list.visible.get();
+        let vp = list.viewport.get();
+        let (start, end) = vp.window(ids.len());
+        state.version.track();
+        let now = state.now_ms.get();
+        let selected = state.selected.get();
+        state.session.with_value(|s| {
+            (start..end)
+                .filter_map(|i| {
+                    s.call(ids[i])
+                        .map(|c| row(state, i, c, now, selected == Some(c.id)))
+                })
+                .collect_view()
+        })
+    };
+
+    view! {
+        <div
+            class="list"
+            node_ref=list.scroller
+            on:scroll=move |_| {
+                measure();
+                let rows = list.visible.with_untracked(Vec::len);
+                state.follow.set(list.viewport.get_untracked().at_bottom(rows));
+            }
+        >
+            <div class="list-head">
+                <span class="num">"#"</span>
+                <span>"method"</span>
+                <span>"kind"</span>
+                <span>"status"</span>
+                <span class="num">"duration"</span>
+                <span class="num" title="messages: requests / responses">"msgs"</span>
+                <span class="num">"bytes"</span>
+                <span>"started"</span>
+            </div>
+            <div
+                class="list-body"
+                data-test="call-list"
+                style:position="relative"
+                style:height=move || format!("{}px", list.visible.with(Vec::len) as f64 * ROW)
+            >
+                {rows}
+            </div>
+            {move || {
+                (list.visible.with(Vec::is_empty)).then(|| {
+                    view! {
+                        <div class="empty">
+                            <div class="drop-hint">
+                                {move || if state.version.get() == 0 || state.session.with_value(|s| s.is_empty()) {
+                                    "No calls yet. Point a gRPC client at the relay, or drop a capture file here."
+                                } else {
+                                    "No calls match the filters."
+                                }}
+                            </div>
+                        </div>
+                    }
+                })
+            }}
+        </div>
+    }
+}
+
+fn kind_label(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Unary => "unary",
+        CallKind::ServerStreaming => "server",
+        CallKind::ClientStreaming => "client",
+        CallKind::Bidi => "bidi",
+    }
+}
+
+/// `(text, class)` of a call's status cell.
+pub fn status_cell(call: &CallSummary) -> (String, &'static str) {
+    match &call.status {
+        None => ("pending".to_owned(), "status-pending"),
+        Some(s) if s.is_ok() => ("OK".to_owned(), "status-ok"),
+        Some(s) => (s.name(), "status-err"),
+    }
+}
+
+/// Total duration, or (while open) the time since the start.
+pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
+    match (call.timing.ended, call.timing.start_unix_nanos) {
+        (Some(total), _) => format::duration(total),
+        (None, Some(start)) => {
+            let elapsed = (now_ms * 1e6 - start as f64).max(0.0) as u64;
+            format!("{} …", format::duration(elapsed))
+        }
+        (None, None) => "…".to_owned(),
+    }
+}
+
+fn row(
+    state: AppState,
+    index: usize,
+    call: &CallSummary,
+    now_ms: f64,
+    selected: bool,
+) -> impl IntoView + use<> {
+    let id = call.id;
+    let (status, status_class) = status_cell(call);
+    let (service, method) = match &call.method {
+        Some(m) => (format!("{}/", m.service), m.method.clone()),
+        None => (String::new(), call.path.clone()),
+    };
+    let kind = format!(
+        "{}{}",
+        kind_label(call.kind),
+        if call.kind_inferred { "?" } else { "" }
+    );
+    let msgs = format!("{} / {}", call.requests.messages, call.responses.messages);
+    let bytes = format::bytes(call.requests.wire_bytes + call.responses.wire_bytes);
+    let started = call
+        .timing
+        .start_unix_nanos
+        .map(format::clock)
+        .unwrap_or_default();
+    view! {
+        <div
+            class="row"
+            class:selected=selected
+            data-test="call-row"
+            data-call=id.to_string()
+            style:top=format!("{}px", index as f64 * ROW)
+            on:click=move |_| {
+                state.selected.set(Some(id));
+                state.follow.set(false);
+            }
+        >
+            <span class="num">{id.to_string()}</span>
+            <span class="method" title=call.method_name()>
+                <span class="svc">{service}</span>
+                <span>{method}</span>
+            </span>
+            <span title=if call.kind_inferred { "inferred from message counts" } else { "" }>{kind}</span>
+            <span class=status_class data-test="status">{status}</span>
+            <span class="num">{duration_text(call, now_ms)}</span>
+            <span class="num">{msgs}</span>
+            <span class="num">{bytes}</span>
+            <span class="mono">{started}</span>
+        </div>
+    }
+}

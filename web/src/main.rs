@@ -1,0 +1,5 @@
+//! Mounts the Loom inspector. Everything else lives in the library.
+
+fn main() {
+    loom_web::mount();
+}

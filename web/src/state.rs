@@ -1,0 +1,173 @@
+//! The inspector's shared state, provided through Leptos context.
+//!
+//! The decoding [`Session`] is large and changes in place, so it lives in a
+//! `StoredValue`; `version` is the signal that says "it changed". Views read
+//! the session inside closures that also read `version`, so they re-render
+//! when events arrive.
+
+use std::collections::HashSet;
+
+use leptos::prelude::*;
+use loom_shared::engine::{JsonOptions, Session};
+use loom_shared::pb::{self, event::Kind};
+
+use crate::filter::Filter;
+
+/// Where the calls come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing loaded yet.
+    Empty,
+    /// A relay's live feed.
+    Live(String),
+    /// A capture file (its name) or URL.
+    File(String),
+}
+
+/// The live connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    Idle,
+    Connecting,
+    Live,
+    /// Lost or refused; the reason, and whether a retry is scheduled.
+    Down(String, bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub session: StoredValue<Session>,
+    /// Every event as received, for saving and per-call downloads.
+    pub events: StoredValue<Vec<pb::Event>>,
+    /// Events received while paused, ingested on resume.
+    pub held: StoredValue<Vec<pb::Event>>,
+    pub version: RwSignal<u64>,
+    pub selected: RwSignal<Option<u64>>,
+    pub filter: RwSignal<Filter>,
+    /// Calls matching the free-text search, when there is one.
+    pub hits: RwSignal<Option<HashSet<u64>>>,
+    pub source: RwSignal<Source>,
+    pub conn: RwSignal<Conn>,
+    /// Bumped to stop the current live feed (a file was opened, or the
+    /// relay address changed).
+    pub generation: RwSignal<u64>,
+    pub paused: RwSignal<bool>,
+    pub follow: RwSignal<bool>,
+    pub notice: RwSignal<Option<(Level, String)>>,
+    /// Loading progress: bytes done and total.
+    pub progress: RwSignal<Option<(f64, f64)>>,
+    pub redact_on_save: RwSignal<bool>,
+    pub hide_defaults: RwSignal<bool>,
+    /// Ticks every second, for the durations of open calls.
+    pub now_ms: RwSignal<f64>,
+}
+
+impl AppState {
+    pub fn new(filter: Filter) -> Self {
+        AppState {
+            session: StoredValue::new(Session::new()),
+            events: StoredValue::new(Vec::new()),
+            held: StoredValue::new(Vec::new()),
+            version: RwSignal::new(0),
+            selected: RwSignal::new(None),
+            filter: RwSignal::new(filter),
+            hits: RwSignal::new(None),
+            source: RwSignal::new(Source::Empty),
+            conn: RwSignal::new(Conn::Idle),
+            generation: RwSignal::new(0),
+            paused: RwSignal::new(false),
+            follow: RwSignal::new(true),
+            notice: RwSignal::new(None),
+            progress: RwSignal::new(None),
+            redact_on_save: RwSignal::new(true),
+            hide_defaults: RwSignal::new(false),
+            now_ms: RwSignal::new(crate::dom::now_ms()),
+        }
+    }
+
+    pub fn notify(&self, level: Level, text: impl Into<String>) {
+        self.notice.set(Some((level, text.into())));
+    }
+
+    /// Take a batch of events (live or loaded), unless paused.
+    pub fn ingest(&self, batch: Vec<pb::Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.paused.get_untracked() {
+            self.held.update_value(|h| h.extend(batch));
+            return;
+        }
+        self.apply(batch);
+    }
+
+    fn apply(&self, batch: Vec<pb::Event>) {
+        self.session.update_value(|s| {
+            for event in &batch {
+                s.ingest(event.clone());
+            }
+        });
+        self.events.update_value(|e| e.extend(batch));
+        self.version.update(|v| *v += 1);
+    }
+
+    pub fn resume(&self) {
+        self.paused.set(false);
+        let held = self
+            .held
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        self.apply(held);
+    }
+
+    /// Start over with no calls (keeping the schemas when `keep_schemas`).
+    pub fn reset(&self, keep_schemas: bool) {
+        let kept: Vec<pb::Event> = if keep_schemas {
+            self.events.with_value(|events| {
+                events
+                    .iter()
+                    .filter(|e| matches!(e.kind, Some(Kind::Descriptors(_))))
+                    .cloned()
+                    .collect()
+            })
+        } else {
+            Vec::new()
+        };
+        let options = self.options();
+        self.session.set_value({
+            let mut s = Session::from_events(kept.clone());
+            s.set_options(options);
+            s
+        });
+        self.events.set_value(kept);
+        self.held.set_value(Vec::new());
+        self.selected.set(None);
+        self.hits.set(None);
+        self.version.update(|v| *v += 1);
+    }
+
+    pub fn options(&self) -> JsonOptions {
+        JsonOptions {
+            show_defaults: !self.hide_defaults.get_untracked(),
+            ..JsonOptions::default()
+        }
+    }
+
+    /// Apply the view options (defaults shown or hidden) to every call.
+    pub fn apply_options(&self) {
+        let options = self.options();
+        self.session.update_value(|s| s.set_options(options));
+        self.version.update(|v| *v += 1);
+    }
+}
+
+pub fn use_state() -> AppState {
+    expect_context::<AppState>()
+}

@@ -1,0 +1,122 @@
+//! Per-method summaries: calls, error rate, latency percentiles and a small
+//! histogram. Pure logic, tested natively.
+
+use std::collections::BTreeMap;
+
+use loom_shared::engine::CallSummary;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodStats {
+    pub method: String,
+    pub calls: usize,
+    pub ended: usize,
+    pub errors: usize,
+    /// Latencies of ended calls, in nanoseconds, sorted.
+    pub latencies: Vec<u64>,
+}
+
+impl MethodStats {
+    pub fn error_rate(&self) -> f64 {
+        if self.ended == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.ended as f64
+        }
+    }
+
+    /// The `p`th percentile (0–100) by nearest rank.
+    pub fn percentile(&self, p: f64) -> Option<u64> {
+        percentile(&self.latencies, p)
+    }
+}
+
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// One summary per method, busiest first.
+pub fn by_method<'a>(calls: impl IntoIterator<Item = &'a CallSummary>) -> Vec<MethodStats> {
+    let mut map: BTreeMap<String, MethodStats> = BTreeMap::new();
+    for call in calls {
+        let name = call.method_name();
+        let entry = map.entry(name.clone()).or_insert_with(|| MethodStats {
+            method: name,
+            calls: 0,
+            ended: 0,
+            errors: 0,
+            latencies: Vec::new(),
+        });
+        entry.calls += 1;
+        if let Some(status) = &call.status {
+            entry.ended += 1;
+            if !status.is_ok() {
+                entry.errors += 1;
+            }
+            if let Some(total) = call.timing.ended {
+                entry.latencies.push(total);
+            }
+        }
+    }
+    let mut out: Vec<MethodStats> = map.into_values().collect();
+    for s in &mut out {
+        s.latencies.sort_unstable();
+    }
+    out.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.method.cmp(&b.method)));
+    out
+}
+
+/// Latency histogram on a log scale: `(upper bound in ns, count)` per bin,
+/// from 10 µs up, doubling, until every latency fits.
+pub fn histogram(sorted: &[u64]) -> Vec<(u64, usize)> {
+    let Some(&max) = sorted.last() else {
+        return Vec::new();
+    };
+    let mut bins = Vec::new();
+    let mut bound: u64 = 10_000;
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < sorted.len() && sorted[i] <= bound {
+            i += 1;
+        }
+        bins.push((bound, i - start));
+        if bound >= max || bins.len() >= 40 {
+            break;
+        }
+        bound = bound.saturating_mul(2);
+    }
+    // Drop empty bins before the first non-empty one.
+    let first = bins.iter().position(|(_, n)| *n > 0).unwrap_or(0);
+    bins.drain(..first);
+    bins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 90.0), Some(90));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn histogram_covers_every_latency() {
+        let v = vec![15_000, 15_000, 80_000, 2_000_000];
+        let h = histogram(&v);
+        assert_eq!(h.iter().map(|(_, n)| n).sum::<usize>(), 4);
+        assert_eq!(h[0], (20_000, 2));
+        assert!(h.last().unwrap().0 >= 2_000_000);
+        assert!(histogram(&[]).is_empty());
+        assert!(histogram(&[u64::MAX]).len() <= 40);
+    }
+}

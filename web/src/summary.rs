@@ -1,0 +1,127 @@
+//! Per-method summary, shown when no call is selected: calls, error rate,
+//! latency p50/p90/p99 and a small latency histogram.
+
+use leptos::prelude::*;
+
+use crate::format;
+use crate::state::use_state;
+use crate::stats::{self, MethodStats};
+
+#[component]
+pub fn Summary() -> impl IntoView {
+    let state = use_state();
+    let rows = Memo::new(move |_| {
+        state.version.track();
+        state.session.with_value(|s| stats::by_method(s.calls()))
+    });
+    let schema_notes = move || {
+        state.version.track();
+        state.session.with_value(|s| {
+            let mut lines: Vec<String> = s
+                .schema()
+                .problems()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            lines.extend(s.schema().notes().iter().map(|n| {
+                let what = if n.service.is_empty() {
+                    "schema".to_owned()
+                } else {
+                    n.service.clone()
+                };
+                let status = if n.failed { "no schema" } else { "schema" };
+                format!(
+                    "{what}: {status} from {} — {}",
+                    n.source.source,
+                    n.warnings.join("; ")
+                )
+            }));
+            lines
+        })
+    };
+    view! {
+        <div class="summary" data-test="summary">
+            <h2>"Methods"</h2>
+            <p class="tag">"Select a call to see it in full. ↑/↓ move through calls, / searches, Esc clears."</p>
+            {move || {
+                let rows = rows.get();
+                if rows.is_empty() {
+                    return view! { <p class="empty">"No calls yet."</p> }.into_any();
+                }
+                view! {
+                    <table>
+                        <tr>
+                            <th>"method"</th>
+                            <th>"calls"</th>
+                            <th>"errors"</th>
+                            <th>"p50"</th>
+                            <th>"p90"</th>
+                            <th>"p99"</th>
+                            <th>"latency"</th>
+                        </tr>
+                        {rows.into_iter().map(row).collect_view()}
+                    </table>
+                }
+                .into_any()
+            }}
+            {move || {
+                let notes = schema_notes();
+                (!notes.is_empty()).then(|| view! {
+                    <h3>"Schemas"</h3>
+                    <ul>{notes.into_iter().map(|n| view! { <li class="note">{n}</li> }).collect_view()}</ul>
+                })
+            }}
+        </div>
+    }
+}
+
+fn row(s: MethodStats) -> impl IntoView {
+    let p = |q: f64| {
+        s.percentile(q)
+            .map(format::duration)
+            .unwrap_or_else(|| "—".into())
+    };
+    let errors = format!("{:.1}%", s.error_rate() * 100.0);
+    view! {
+        <tr>
+            <td>{s.method.clone()}</td>
+            <td>{s.calls.to_string()}</td>
+            <td class={if s.errors > 0 { "status-err" } else { "" }}>{errors}</td>
+            <td>{p(50.0)}</td>
+            <td>{p(90.0)}</td>
+            <td>{p(99.0)}</td>
+            <td>{histogram(&s.latencies)}</td>
+        </tr>
+    }
+}
+
+/// A small SVG bar chart of the latency distribution (log-scale bins).
+fn histogram(latencies: &[u64]) -> impl IntoView + use<> {
+    let bins = stats::histogram(latencies);
+    let max = bins.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f64;
+    let width = 120.0;
+    let height = 24.0;
+    let bar = if bins.is_empty() {
+        width
+    } else {
+        width / bins.len() as f64
+    };
+    let title = bins
+        .iter()
+        .map(|(bound, n)| format!("≤ {}: {n}", format::duration(*bound)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    view! {
+        <svg class="hist" width=width height=height viewBox=format!("0 0 {width} {height}")>
+            <title>{title}</title>
+            {bins
+                .iter()
+                .enumerate()
+                .map(|(i, (_, n))| {
+                    let h = (*n as f64 / max * height).max(if *n > 0 { 1.0 } else { 0.0 });
+                    view! { <rect x=i as f64 * bar y=height - h width=(bar - 1.0).max(1.0) height=h></rect> }
+                })
+                .collect_view()}
+        </svg>
+    }
+}
