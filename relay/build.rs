@@ -54,6 +54,11 @@ fn embed_web(out: &Path) -> std::io::Result<()> {
                 code.push_str(&format!("    ({rel:?}, include_bytes!({abs:?})),\n"));
             }
         } else {
+            // Rerun once the bundle is built.
+            println!(
+                "cargo:rerun-if-changed={}",
+                dist.join("index.html").display()
+            );
             println!(
                 "cargo:warning=LOOM_WEB_DIST={} has no index.html; the inspector is not embedded",
                 dist.display()

@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Installs everything a fresh machine lacks to build and test Loom.
+# Installs everything a fresh machine lacks to build, run and test Loom.
 # Idempotent: each step checks first and does nothing when already done.
 #
-# Usage: scripts/setup.sh build   toolchain and wasm target (to build and run)
-#        scripts/setup.sh test    the above, plus the test-only tools
+# Usage: scripts/setup.sh build   toolchain, wasm target, Trunk, wasm-bindgen, wasm-opt
+#        scripts/setup.sh test    the above, plus Chromium, chromedriver and grpcio
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what="${1:-build}"
 
 say() { echo "setup: $*" >&2; }
+
+# Pinned tool versions. wasm-bindgen-cli must equal the wasm-bindgen crate in
+# Cargo.lock (web/Cargo.toml pins it with =), and Trunk.toml names both.
+TRUNK_VERSION="0.21.14"
+BINARYEN_VERSION="132"
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)"
+if [[ -z "${WASM_BINDGEN_VERSION}" ]]; then
+    say "cannot find the wasm-bindgen version in Cargo.lock"
+    exit 1
+fi
+if ! grep -q "wasm_bindgen = \"${WASM_BINDGEN_VERSION}\"" Trunk.toml; then
+    say "Trunk.toml must pin wasm_bindgen = \"${WASM_BINDGEN_VERSION}\" (the version in Cargo.lock)"
+    exit 1
+fi
 
 # The toolchain pinned in rust-toolchain.toml, with the wasm32 target.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
@@ -16,7 +30,32 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     rustup target add wasm32-unknown-unknown
 fi
 
+has_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qF "$2"; }
+
+if ! has_version trunk "${TRUNK_VERSION}"; then
+    say "installing trunk ${TRUNK_VERSION} (about 12 minutes on 2 cores)"
+    cargo install trunk --version "${TRUNK_VERSION}" --locked
+fi
+if ! has_version wasm-bindgen "${WASM_BINDGEN_VERSION}"; then
+    say "installing wasm-bindgen-cli ${WASM_BINDGEN_VERSION}"
+    # Not --locked: its lock file names a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "${WASM_BINDGEN_VERSION}"
+fi
+# wasm-opt from npm's binaryen: Debian's binaryen 108 builds a broken app.
+if ! .tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q "version_${BINARYEN_VERSION}"; then
+    say "installing binaryen ${BINARYEN_VERSION} (wasm-opt) into .tools/"
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund --silent "binaryen@${BINARYEN_VERSION}"
+fi
+
 if [[ "${what}" == "test" ]]; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        say "installing chromium and chromedriver"
+        sudo=""
+        if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+        ${sudo} apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
     # grpcio (an independent gRPC implementation) for the interop test.
     scripts/setup-python.sh >/dev/null
 fi

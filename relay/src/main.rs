@@ -39,6 +39,77 @@ enum Command {
     /// it, and a traffic generator calling it every second: a live tour of
     /// the inspector with nothing else to set up.
     Demo(DemoArgs),
+    /// Decode a capture file (from --record, /api/capture or the inspector)
+    /// to JSON Lines, one call per line, with the same engine as the
+    /// inspector. Exit code 1 means the file was cut off (what was complete
+    /// is decoded), 2 an error.
+    Decode(DecodeArgs),
+}
+
+#[derive(Args, Debug)]
+struct DecodeArgs {
+    /// The capture file; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    input: PathBuf,
+
+    /// A descriptor set for captures that lack a schema. Repeatable.
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    descriptor_sets: Vec<PathBuf>,
+
+    /// A .proto file or directory for captures that lack a schema. Repeatable.
+    #[arg(long = "proto", value_name = "PATH")]
+    protos: Vec<PathBuf>,
+
+    /// An import path for --proto. Repeatable.
+    #[arg(long = "proto-include", value_name = "DIR")]
+    proto_includes: Vec<PathBuf>,
+
+    /// Only calls whose package.Service/Method matches this glob (* and ?).
+    #[arg(long, value_name = "GLOB")]
+    method: Option<String>,
+
+    /// Only calls that ended with this status: a number or a name (NOT_FOUND).
+    #[arg(long, value_name = "CODE")]
+    status: Option<String>,
+
+    /// Print a grpcurl command per call instead of JSON.
+    #[arg(long)]
+    grpcurl: bool,
+
+    /// Leave out fields that hold their default value.
+    #[arg(long)]
+    hide_defaults: bool,
+}
+
+/// `loom decode`: synchronous, no runtime needed.
+fn decode(args: DecodeArgs) -> ExitCode {
+    use std::io::Write as _;
+    let options = loom_relay::decode::DecodeOptions {
+        input: args.input,
+        descriptor_sets: args.descriptor_sets,
+        protos: args.protos,
+        proto_includes: args.proto_includes,
+        method: args.method,
+        status: args.status,
+        grpcurl: args.grpcurl,
+        hide_defaults: args.hide_defaults,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = std::io::stderr();
+    let result = loom_relay::decode::run(&options, &mut out, &mut err);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(outcome), Ok(())) => ExitCode::from(outcome.exit_code()),
+        (Ok(_), Err(e)) => {
+            eprintln!("loom decode: writing the output: {e}");
+            ExitCode::from(2)
+        }
+        (Err(e), _) => {
+            eprintln!("loom decode: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +348,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Decode(args)) = cli.command {
+        return decode(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -310,6 +384,7 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
             let placeholder: Upstream = "127.0.0.1:1".parse().context("placeholder upstream")?;
             (args.common.into_config(placeholder)?, true)
         }
+        Some(Command::Decode(_)) => anyhow::bail!("decode runs without the relay"),
         None => (cli.relay.into_config()?, false),
     };
     let listener = TcpListener::bind(config.listen)

@@ -197,14 +197,19 @@ async fn ws(State(state): State<Arc<UiState>>, upgrade: WebSocketUpgrade) -> Res
 async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axum::Error> {
     let mut sub = state.hub.subscribe();
     let snapshot = state.store.snapshot_from(sub.first_seq).await;
+    // The backlog in batches. At least one message is always sent, empty
+    // when there is no backlog, so a client knows it is connected and
+    // up to date even with an idle relay.
     let mut batch = Vec::new();
+    let mut sent = false;
     for stamped in &snapshot.events {
         push(&mut batch, stamped);
         if batch.len() >= BATCH_BYTES {
             socket.send(binary(&mut batch)).await?;
+            sent = true;
         }
     }
-    if !batch.is_empty() {
+    if !batch.is_empty() || !sent {
         socket.send(binary(&mut batch)).await?;
     }
     let mut stop = state.stop.clone();

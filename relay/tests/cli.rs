@@ -5,7 +5,7 @@
 //! Every relay listens on `127.0.0.1:0` and is found through the addresses it
 //! logs when it is ready; every wait has a deadline.
 
-use std::io::{BufRead as _, BufReader, Read};
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
@@ -690,4 +690,55 @@ fn redact_header_redacts_it_in_the_record() {
     assert_redacted(headers, "x-api-key");
     assert_redacted(headers, "authorization");
     assert_kept(headers, "x-trace", "t-1");
+}
+
+/// `loom decode -` reads standard input and prints the same lines as with a
+/// path; a cut-off capture exits 1 with a warning, garbage exits 2 with one line.
+#[test]
+fn decode_reads_stdin_and_reports_through_its_exit_code() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let capture = std::fs::read(fixtures.join("decode-probe.loom")).expect("fixture");
+    let expected = std::fs::read_to_string(fixtures.join("decode-probe.jsonl")).expect("fixture");
+
+    let decode_stdin = |input: Vec<u8>| {
+        let mut child = loom()
+            .args(["decode", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn loom decode");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().expect("loom decode output");
+        writer.join().expect("writer thread").expect("write stdin");
+        out
+    };
+
+    let whole = decode_stdin(capture.clone());
+    assert_eq!(
+        whole.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&whole.stdout), expected);
+
+    let cut = decode_stdin(capture[..capture.len() - 3].to_vec());
+    assert_eq!(cut.status.code(), Some(1));
+    let warning = String::from_utf8_lossy(&cut.stderr);
+    assert!(
+        warning.contains("cut off") || warning.contains("mid-record"),
+        "{warning}"
+    );
+    assert!(
+        !cut.stdout.is_empty(),
+        "the complete calls are still decoded"
+    );
+
+    let garbage = decode_stdin(b"GIF89a not a capture".to_vec());
+    assert_eq!(garbage.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&garbage.stderr);
+    assert_eq!(error.trim().lines().count(), 1, "{error}");
+    assert!(error.contains("not a Loom capture"), "{error}");
 }

@@ -7,9 +7,11 @@
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
+pub mod browser;
 pub mod raw;
 pub mod reflection;
 pub mod relay;
+pub mod static_files;
 pub mod ws;
 
 /// The probe test service.
@@ -18,6 +20,35 @@ pub mod probe {
 }
 
 pub use relay::TestRelay;
+
+use std::net::SocketAddr;
+
+use probe::probe_client::ProbeClient;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Channel;
+
+/// A tonic channel to `addr`, connected.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// A Probe client with 64 MiB message limits, gzip both ways when `gzip`.
+pub async fn probe_client(addr: SocketAddr, gzip: bool) -> ProbeClient<Channel> {
+    let client = ProbeClient::new(channel(addr).await)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    if gzip {
+        client
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip)
+    } else {
+        client
+    }
+}
 
 /// Log to the test output when `RUST_LOG` is set; harmless to call often.
 pub fn init_tracing() {

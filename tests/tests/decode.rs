@@ -32,7 +32,6 @@ use loom_tests::relay::calls_of;
 use loom_tests::ws::WsClient;
 use prost::Message as _;
 use serde_json::{Value, json};
-use tonic::codec::CompressionEncoding;
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
 use tonic::transport::Channel;
 
@@ -57,19 +56,7 @@ fn test_descriptors() -> pb::Descriptors {
 }
 
 async fn probe_client(addr: SocketAddr, gzip: bool) -> ProbeClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let client = ProbeClient::new(channel);
-    if gzip {
-        client
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip)
-    } else {
-        client
-    }
+    loom_tests::probe_client(addr, gzip).await
 }
 
 fn req(text: &str) -> ProbeRequest {

@@ -12,24 +12,10 @@ use loom_tests::probe::{ProbeReply, ProbeRequest};
 use loom_tests::raw::{self, grpc_frame};
 use loom_tests::relay::{calls_of, ended, messages};
 use prost::Message as _;
-use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 
 async fn client(addr: std::net::SocketAddr, gzip: bool) -> ProbeClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut c = ProbeClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
-    if gzip {
-        c = c
-            .send_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Gzip);
-    }
-    c
+    loom_tests::probe_client(addr, gzip).await
 }
 
 fn req(text: &str) -> ProbeRequest {

@@ -29,11 +29,7 @@ const V1_PATH: &str = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect")
+    loom_tests::channel(addr).await
 }
 
 fn lookup_request(sku: &str) -> LookupRequest {

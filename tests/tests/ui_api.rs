@@ -33,14 +33,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const HOSTED: &str = "http://hosted.example:8080";
 
 async fn client(addr: SocketAddr) -> ProbeClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    ProbeClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20)
+    loom_tests::probe_client(addr, false).await
 }
 
 fn req(text: &str) -> ProbeRequest {
@@ -965,4 +958,34 @@ fn own_origin_on_port_80_is_accepted() {
             "{name}"
         );
     }
+}
+
+/// An idle relay still answers a new WebSocket client at once, with an empty
+/// batch: the client knows it is connected (and that there is no backlog).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_relay_greets_websocket_clients_with_an_empty_batch() {
+    use futures_util::StreamExt as _;
+    let backend = Backend::start().await;
+    let relay = TestRelay::start(backend.addr).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", relay.ui_addr))
+        .await
+        .expect("websocket connects");
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a first message arrives")
+        .expect("the socket is open")
+        .expect("a message");
+    match first {
+        tokio_tungstenite::tungstenite::Message::Binary(bytes) => {
+            assert!(bytes.is_empty(), "no backlog: an empty batch");
+            assert!(
+                loom_shared::capture::decode_batch(&bytes)
+                    .expect("valid")
+                    .is_empty()
+            );
+        }
+        other => panic!("expected a binary batch, got {other:?}"),
+    }
+    relay.shutdown().await;
+    backend.stop().await;
 }

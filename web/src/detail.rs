@@ -24,7 +24,8 @@ pub fn Detail(id: u64) -> impl IntoView {
     });
     move || {
         state.hide_defaults.track();
-        summary.track();
+        // Reading the memo (not just `track`ing it) subscribes to its changes.
+        summary.with(|_| ());
         match state.session.try_update_value(|s| s.detail(id)).flatten() {
             Some(detail) => render(state, detail).into_any(),
             None => {
@@ -60,11 +61,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
                 {match grpcurl {
                     Ok(cmd) => {
                         let text = cmd.to_shell();
-                        let copy = text.clone();
-                        view! {
-                            <button on:click=move |_| crate::dom::copy(&copy)>"Copy as grpcurl"</button>
-                            <pre class="code" data-test="grpcurl" style="display:none">{text}</pre>
-                        }
+                        view! { <button on:click=move |_| crate::dom::copy(&text)>"Copy as grpcurl"</button> }
                             .into_any()
                     }
                     Err(e) => view! { <span class="tag" title=e.to_string()>"no grpcurl: "{e.to_string()}</span> }.into_any(),
@@ -73,7 +70,6 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
                 <button on:click=move |_| crate::dom::copy(&json_line)>"Copy call as JSON"</button>
             </div>
             <Overview d=d.clone() status=status status_class=status_class schema=schema_line/>
-            {grpcurl_block(state, id)}
             {d.status_details.clone().map(|body| view! { <h3>"Status details"</h3> <BodyView body=body/> })}
             {(!d.protocol_errors.is_empty()).then(|| {
                 let errors = d.protocol_errors.clone();
@@ -82,6 +78,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
                     <ul>{errors.into_iter().map(|e| view! { <li class="note">{e}</li> }).collect_view()}</ul>
                 }
             })}
+            {grpcurl_block(state, id)}
             <h3>"Request metadata"</h3>
             <Headers headers=d.request_headers.clone()/>
             <h3>"Response headers"</h3>

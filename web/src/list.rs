@@ -210,8 +210,13 @@ fn row(
 ) -> impl IntoView + use<> {
     let id = call.id;
     let (status, status_class) = status_cell(call);
+    // `Inventory/GetItem`, the package only in the tooltip: the method is
+    // what tells calls apart.
     let (service, method) = match &call.method {
-        Some(m) => (format!("{}/", m.service), m.method.clone()),
+        Some(m) => (
+            format!("{}/", m.service.rsplit('.').next().unwrap_or(&m.service)),
+            m.method.clone(),
+        ),
         None => (String::new(), call.path.clone()),
     };
     let kind = format!(

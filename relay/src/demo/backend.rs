@@ -17,8 +17,8 @@ use http_body::Frame;
 use http_body_util::BodyExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
 
 use super::FILE_DESCRIPTOR_SET;
 use super::pb::inventory_server::InventoryServer;
@@ -77,9 +77,12 @@ impl DemoBackend {
                 .add_service(inventory)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    crate::stopped(&mut shutdown).await;
-                })
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move {
+                        crate::stopped(&mut shutdown).await;
+                    },
+                )
                 .await;
             if let Err(e) = served {
                 tracing::warn!("the demo backend failed: {e}");

@@ -28,7 +28,9 @@
 //! - [`grpcurl`]: "copy as grpcurl".
 //!
 //! Everything decodes untrusted bytes: nothing panics on bad input, nesting
-//! is depth-limited, decompression and schema-less parsing are capped.
+//! is depth-limited, and work is capped: decompression at
+//! [`MAX_DECOMPRESSED_BYTES`], JSON rendering at [`MAX_JSON_ELEMENTS`]
+//! values a message, schema-less parsing by [`WireLimits`].
 //!
 //! [`pb::Event`]: crate::pb::Event
 
@@ -56,7 +58,7 @@ pub use call::{CallSummary, Traffic};
 pub use compression::{DecompressError, Encoding};
 pub use detail::CallDetail;
 pub use grpcurl::{GrpcurlCommand, GrpcurlError, shell_quote};
-pub use json::JsonOptions;
+pub use json::{JsonError, JsonOptions, MAX_JSON_ELEMENTS};
 pub use message::MessageView;
 pub use metadata::{HeaderValue, HeaderView};
 pub use schema::{

@@ -1,0 +1,957 @@
+//! The inspector in a real browser (headless Chromium via chromedriver):
+//! live traffic through the relay, a stream watched while open, a capture
+//! opened without any relay, the bundle hosted apart from the relay,
+//! reconnecting to a restarted relay, payloads that look like HTML, and a
+//! 20,000-call capture.
+//!
+//! Run with the bundle built and embedded:
+//!
+//! ```text
+//! trunk build --release      # or scripts/build-web.sh
+//! LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test browser
+//! ```
+//!
+//! Each test is bounded; nothing sleeps for readiness (waits poll the DOM).
+//! The browsers run one at a time (see `loom_tests::browser`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use loom_relay::demo::{DemoBackend, catalog, generate_traffic};
+use loom_relay::{Config, RelayError};
+use loom_shared::capture;
+use loom_shared::pb::{self, Direction};
+use loom_tests::backend::Backend;
+use loom_tests::browser::{Browser, ui_url};
+use loom_tests::probe::{ProbeReply, ProbeRequest};
+use loom_tests::reflection::{PROBE_SERVICE, TEST_FDS};
+use loom_tests::static_files::StaticFiles;
+use loom_tests::{TestRelay, probe_client};
+use prost::Message as _;
+use serde_json::{Value as Json, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The longest any one test may take (the browser's start not included).
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest one condition may take to show in the page.
+const WAIT: Duration = Duration::from_secs(20);
+
+const ROW: &str = "[data-test=call-row]";
+const DETAIL: &str = "[data-test=detail]";
+
+// ---------------------------------------------------------------------------
+// Preconditions and plumbing
+
+/// The relay must serve the inspector: fail (never skip) if it does not.
+fn require_embedded_ui() {
+    assert!(
+        loom_relay::assets::embedded(),
+        "the relay was built without the web inspector, so it cannot be tested in a browser. \
+         Build the bundle (`scripts/build-web.sh`, or `trunk build --release` at the workspace \
+         root) and run the tests with LOOM_WEB_DIST set to the absolute path of dist/, e.g. \
+         `LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test browser`"
+    );
+}
+
+/// The built bundle, to serve as static files: `LOOM_WEB_DIST` (at run time,
+/// else as the relay was built with it).
+fn dist_dir() -> PathBuf {
+    let dir = std::env::var_os("LOOM_WEB_DIST")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("LOOM_WEB_DIST").map(PathBuf::from));
+    match dir {
+        Some(dir) if dir.join("index.html").is_file() => dir,
+        other => panic!(
+            "no built web inspector ({}). Build it \
+             (`scripts/build-web.sh`, or `trunk build --release` at the workspace root) and set \
+             LOOM_WEB_DIST to the absolute path of dist/",
+            match other {
+                Some(dir) => format!("LOOM_WEB_DIST={} has no index.html", dir.display()),
+                None => "LOOM_WEB_DIST is not set".to_owned(),
+            }
+        ),
+    }
+}
+
+/// The workspace's target directory (where the README screenshot goes).
+fn target_dir() -> PathBuf {
+    // Tests run in the package's directory; cargo resolves a relative
+    // CARGO_TARGET_DIR from the workspace root.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    }
+}
+
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .unwrap_or_else(|_| panic!("the test took longer than {TEST_TIMEOUT:?}"))
+}
+
+/// The test schema as a local descriptor set file, for the relay's `--descriptor-set`.
+fn test_fds_file(dir: &Path) -> PathBuf {
+    let path = dir.join("test.protoset");
+    std::fs::write(&path, TEST_FDS).expect("write the descriptor set");
+    path
+}
+
+fn req(text: &str) -> ProbeRequest {
+    ProbeRequest {
+        text: text.into(),
+        ..Default::default()
+    }
+}
+
+/// A row of the call list as rendered.
+#[derive(Debug, Clone)]
+struct Row {
+    id: u64,
+    /// `package.Service/Method` (the method cell's title; it shows less).
+    method: String,
+    kind: String,
+    status: String,
+}
+
+const ROWS_JS: &str = r#"
+return Array.from(document.querySelectorAll('[data-test=call-row]')).map(r => ({
+    id: Number(r.dataset.call),
+    method: (r.querySelector('.method').title || r.querySelector('.method').textContent).trim(),
+    kind: r.children[2].textContent.trim(),
+    status: r.querySelector('[data-test=status]').textContent.trim(),
+}));
+"#;
+
+fn parse_rows(value: &Json) -> Vec<Row> {
+    value
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| Row {
+                    id: r["id"].as_u64().unwrap_or(0),
+                    method: r["method"].as_str().unwrap_or("").to_owned(),
+                    kind: r["kind"].as_str().unwrap_or("").to_owned(),
+                    status: r["status"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait until the rendered rows satisfy `ok`; returns them.
+async fn wait_rows(browser: &Browser, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
+    let value = browser
+        .wait_js(what, ROWS_JS, vec![], |v| ok(&parse_rows(v)), WAIT)
+        .await;
+    parse_rows(&value)
+}
+
+fn row_css(id: u64) -> String {
+    format!("{ROW}[data-call=\"{id}\"]")
+}
+
+/// Click call `id`'s row and wait until its detail is shown.
+async fn select(browser: &Browser, id: u64, method: &str) {
+    browser.click(&row_css(id), WAIT).await;
+    browser
+        .wait_js(
+            &format!("call {id} selected"),
+            "const r = document.querySelector('[data-test=call-row].selected'); \
+             const m = document.querySelector('[data-test=detail-method]'); \
+             return [r ? r.dataset.call : null, m ? m.textContent : null];",
+            vec![],
+            |v| v[0] == json!(id.to_string()) && v[1].as_str().is_some_and(|m| m.ends_with(method)),
+            WAIT,
+        )
+        .await;
+}
+
+/// The text of the section under the detail's `<h3>` titled `title`.
+async fn section_text(browser: &Browser, title: &str) -> Option<String> {
+    browser
+        .js(
+            "const h = Array.from(document.querySelectorAll('[data-test=detail] h3'))
+                 .find(h => h.textContent.trim() === arguments[0]);
+             const next = h && h.nextElementSibling;
+             return next ? next.innerText : null;",
+            vec![json!(title)],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The page logged no errors (uncaught exceptions, failed loads). The
+/// relay serves no favicon, and Chromium asks for one: that 404 is not the
+/// inspector's.
+async fn assert_no_console_errors(browser: &Browser) {
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("/favicon.ico"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+/// Wait until the page says it is connected to a live relay.
+async fn wait_live(browser: &Browser) {
+    browser
+        .wait_until_text("[data-test=conn]", |t| t.contains("live:"), WAIT)
+        .await;
+}
+
+/// A relay on listeners we bound ourselves, so that it can be restarted on
+/// the same ports (`TestRelay` always binds fresh ones).
+struct PortRelay {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), RelayError>>,
+}
+
+impl PortRelay {
+    async fn start(config: Config, relay: TcpListener, ui: TcpListener) -> PortRelay {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel();
+        let task = tokio::spawn(loom_relay::run(config, relay, ui, async move {
+            let _ = started_tx.send(());
+            let _ = stopped.await;
+        }));
+        // `run` awaits the shutdown future once everything is serving.
+        assert!(started_rx.await.is_ok(), "the relay did not start");
+        PortRelay {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Ok(())) => {}
+            other => panic!("relay ended badly: {other:?}"),
+        }
+    }
+}
+
+impl Drop for PortRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Captures written by the tests
+
+const START_NANOS: i64 = 1_760_000_000_000_000_000;
+
+fn header(name: &str, value: &str) -> pb::Header {
+    pb::Header {
+        name: name.into(),
+        value: Bytes::copy_from_slice(value.as_bytes()),
+        redacted: false,
+    }
+}
+
+fn probe_descriptors() -> pb::Event {
+    pb::Event::descriptors(pb::Descriptors {
+        file_descriptor_set: Bytes::from_static(TEST_FDS),
+        services: vec![PROBE_SERVICE.into()],
+        upstream: String::new(),
+        source: "descriptor-set:test.protoset".into(),
+        warnings: Vec::new(),
+    })
+}
+
+/// The four events of a successful unary Probe call.
+fn unary_call(id: u64, start: i64, text: &str) -> [pb::Event; 4] {
+    let request = ProbeRequest {
+        text: text.into(),
+        ..Default::default()
+    };
+    let reply = ProbeReply {
+        text: format!("echo: {text}"),
+        index: id as u32,
+        ..Default::default()
+    };
+    [
+        pb::Event::new(
+            id,
+            pb::CallStarted {
+                start_unix_nanos: start,
+                path: format!("/{PROBE_SERVICE}/Unary"),
+                authority: "127.0.0.1:9999".into(),
+                headers: vec![
+                    header("content-type", "application/grpc"),
+                    header("te", "trailers"),
+                    header("x-test", "browser"),
+                ],
+                upstream: "http://127.0.0.1:50051".into(),
+                scheme: "http".into(),
+                method: "POST".into(),
+            },
+        ),
+        pb::Event::new(
+            id,
+            pb::Message::new(Direction::Request, 20_000, false, request.encode_to_vec()),
+        ),
+        pb::Event::new(
+            id,
+            pb::Message::new(Direction::Response, 350_000, false, reply.encode_to_vec()),
+        ),
+        pb::Event::new(
+            id,
+            pb::CallEnded {
+                offset_nanos: 400_000,
+                trailers: vec![header("grpc-status", "0")],
+                grpc_status: Some(0),
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+/// A capture of `texts.len()` unary Probe calls (ids from 1), with the schema.
+fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
+    let mut events = vec![probe_descriptors()];
+    for (i, text) in texts.into_iter().enumerate() {
+        let id = i as u64 + 1;
+        events.extend(unary_call(id, START_NANOS + i as i64 * 1_000_000, &text));
+    }
+    capture::encode_file(&events)
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+
+/// Demo traffic through the relay: every call kind shows; a GetItem decodes
+/// to the catalog's values; a failed UpdateItem shows its status and decoded
+/// error details; "copy as grpcurl" names the upstream. Also takes the
+/// README screenshot (target/screenshot.png).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live() {
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let backend = DemoBackend::start(
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind demo backend"),
+        )
+        .await;
+        let relay = TestRelay::start(backend.addr).await;
+        let (stop_traffic, traffic_stop) = watch::channel(false);
+        let traffic = tokio::spawn(generate_traffic(relay.relay_addr, traffic_stop));
+
+        browser.goto(&ui_url(relay.ui_addr)).await;
+        wait_live(&browser).await;
+
+        // The generator makes GetItem, ListItems, ImportItems and a failing
+        // UpdateItem in its first five seconds, and keeps Watch open.
+        let svc = "loom.demo.v1.Inventory/";
+        let rows = wait_rows(&browser, "a call of every kind", |rows| {
+            let has = |method: &str, kind: &str| {
+                rows.iter()
+                    .any(|r| r.method == format!("{svc}{method}") && r.kind == kind)
+            };
+            has("GetItem", "unary")
+                && has("ListItems", "server")
+                && has("ImportItems", "client")
+                && has("Watch", "bidi")
+                && rows
+                    .iter()
+                    .any(|r| r.method.ends_with("/UpdateItem") && r.status == "INVALID_ARGUMENT")
+        })
+        .await;
+        let watch = rows
+            .iter()
+            .find(|r| r.method.ends_with("/Watch"))
+            .expect("a Watch row");
+        assert_eq!(watch.status, "pending", "Watch stays open: {watch:?}");
+
+        // A GetItem: its request and response, decoded with the reflected schema.
+        let get = rows
+            .iter()
+            .find(|r| r.method.ends_with("/GetItem") && r.status == "OK")
+            .expect("a successful GetItem");
+        select(&browser, get.id, "/GetItem").await;
+        let messages = browser
+            .wait_until_text(
+                &format!("{DETAIL} [data-test=messages]"),
+                |t| t.contains("\"sku-"),
+                WAIT,
+            )
+            .await;
+        let sku = messages
+            .split('"')
+            .find(|s| s.starts_with("sku-"))
+            .expect("an item id in the request");
+        let item = catalog::item(sku).unwrap_or_else(|| panic!("{sku} is in the catalog"));
+        let name = serde_json::to_string(&item.display_name).expect("json");
+        assert!(
+            messages.contains(&name),
+            "the response decodes to {sku}'s name {name}:\n{messages}"
+        );
+        assert_eq!(
+            browser
+                .count(&format!("{DETAIL} [data-test=messages] [data-test=note]"))
+                .await,
+            0,
+            "every message decodes with the schema:\n{messages}"
+        );
+        assert_eq!(
+            browser
+                .count(&format!("{DETAIL} [data-test=message]"))
+                .await,
+            2
+        );
+        let grpcurl = browser
+            .text_of("[data-test=grpcurl-text]")
+            .await
+            .expect("a grpcurl command");
+        for part in [
+            "-plaintext",
+            &backend.addr.to_string(),
+            "loom.demo.v1.Inventory/GetItem",
+            "-d",
+            sku,
+        ] {
+            assert!(grpcurl.contains(part), "grpcurl has `{part}`: {grpcurl}");
+        }
+
+        // The failed UpdateItem: status, message and decoded google.rpc details.
+        let update = rows
+            .iter()
+            .find(|r| r.method.ends_with("/UpdateItem") && r.status == "INVALID_ARGUMENT")
+            .expect("a failed UpdateItem");
+        select(&browser, update.id, "/UpdateItem").await;
+        let status = browser
+            .text_of("[data-test=detail-status]")
+            .await
+            .expect("a status");
+        assert_eq!(status, "INVALID_ARGUMENT");
+        let message = browser
+            .text_of("[data-test=grpc-message]")
+            .await
+            .expect("a grpc-message");
+        assert!(message.contains("invalid field"), "{message}");
+        let details = section_text(&browser, "Status details")
+            .await
+            .expect("a Status details section");
+        for part in [
+            "item.display_name",
+            "BAD_LENGTH",
+            "item.price.currency_code",
+            "ITEM_INVALID",
+            "inventory.demo.loom.dev",
+        ] {
+            assert!(details.contains(part), "details show `{part}`:\n{details}");
+        }
+        // The README's screenshot: a fuller list (ten calls take ten seconds).
+        browser
+            .wait_until_text(
+                "[data-test=call-count]",
+                |t| {
+                    t.split(' ')
+                        .next()
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n >= 10)
+                },
+                WAIT,
+            )
+            .await;
+        browser
+            .screenshot(&target_dir().join("screenshot.png"))
+            .await;
+
+        assert_no_console_errors(&browser).await;
+
+        stop_traffic.send_replace(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), traffic).await;
+        browser.close().await;
+        relay.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// A bidi stream shows its messages while it is still open, without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream() {
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let backend = Backend::start().await;
+        let relay = TestRelay::start_with(backend.addr, |c| c.descriptor_sets = vec![fds]).await;
+        browser.goto(&ui_url(relay.ui_addr)).await;
+        wait_live(&browser).await;
+
+        let mut client = probe_client(relay.relay_addr, false).await;
+        let (tx, rx) = mpsc::channel(1);
+        let mut replies = client
+            .bidi(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("bidi")
+            .into_inner();
+        let mut ping = async |i: u32| {
+            tx.send(req(&format!("ping {i}"))).await.expect("send");
+            let reply = replies.next().await.expect("an echo").expect("ok");
+            assert_eq!(reply.text, format!("echo: ping {i}"));
+        };
+        ping(1).await;
+        ping(2).await;
+
+        let rows = wait_rows(&browser, "the Bidi row", |rows| {
+            rows.iter().any(|r| r.method.ends_with("/Bidi"))
+        })
+        .await;
+        let bidi = rows[0].clone();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        select(&browser, bidi.id, "/Bidi").await;
+        let messages = format!("{DETAIL} [data-test=message]");
+        browser
+            .wait_js(
+                "the open stream's detail shows its 4 messages",
+                "return document.querySelectorAll(arguments[0]).length;",
+                vec![json!(messages)],
+                |n| n == 4,
+                WAIT,
+            )
+            .await;
+        let row_status = format!("{} [data-test=status]", row_css(bidi.id));
+        assert_eq!(
+            browser.text_of(&row_status).await.as_deref(),
+            Some("pending")
+        );
+        assert_eq!(
+            browser
+                .text_of("[data-test=detail-status]")
+                .await
+                .as_deref(),
+            Some("pending")
+        );
+        let text = browser.text_of(DETAIL).await.unwrap_or_default();
+        assert!(
+            text.contains("\"echo: ping 2\""),
+            "decoded replies:\n{text}"
+        );
+
+        ping(3).await;
+        browser
+            .wait_js(
+                "the open stream's detail shows its 3rd exchange (6 messages) without a reload",
+                "return document.querySelectorAll(arguments[0]).length;",
+                vec![json!(messages)],
+                |n| n == 6,
+                WAIT,
+            )
+            .await;
+        assert_eq!(
+            browser.text_of(&row_status).await.as_deref(),
+            Some("pending")
+        );
+        let text = browser.text_of(DETAIL).await.unwrap_or_default();
+        assert!(text.contains("\"ping 3\""), "the new request:\n{text}");
+
+        // Half-close: the stream ends with OK, and the page says so.
+        drop(tx);
+        assert!(replies.next().await.is_none());
+        browser
+            .wait_until_text("[data-test=detail-status]", |t| t == "OK", WAIT)
+            .await;
+        browser
+            .wait_until_text(&row_status, |t| t == "OK", WAIT)
+            .await;
+        assert_eq!(browser.count(&messages).await, 6);
+
+        browser.close().await;
+        drop(client);
+        relay.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// The bundle as plain static files, no relay anywhere: a capture file
+/// opened with the file input shows its calls, decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline() {
+    let dist = dist_dir();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("offline.loom");
+        let texts = ["first offline call", "second offline call", "third"];
+        std::fs::write(&file, probe_capture(texts.iter().map(|t| t.to_string())))
+            .expect("write the capture");
+        let server = StaticFiles::serve(&dist).await;
+        browser.goto(&server.url("/")).await;
+        let input = browser.wait_for("[data-test=open-file]", WAIT).await;
+        input
+            .send_keys(&file.to_string_lossy())
+            .await
+            .expect("choose the capture file");
+        browser
+            .wait_until_text("[data-test=call-count]", |t| t == "3 calls", WAIT)
+            .await;
+        browser
+            .wait_until_text("[data-test=conn]", |t| t.contains("offline.loom"), WAIT)
+            .await;
+        let rows = wait_rows(&browser, "3 rows", |rows| rows.len() == 3).await;
+        assert!(
+            rows.iter()
+                .all(|r| r.method == "loom.test.v1.Probe/Unary" && r.status == "OK"),
+            "{rows:?}"
+        );
+
+        select(&browser, 2, "/Unary").await;
+        let messages = browser
+            .wait_until_text(
+                &format!("{DETAIL} [data-test=messages]"),
+                |t| t.contains("\"second offline call\""),
+                WAIT,
+            )
+            .await;
+        assert!(
+            messages.contains("\"echo: second offline call\""),
+            "{messages}"
+        );
+        assert_eq!(
+            browser
+                .count(&format!("{DETAIL} [data-test=messages] [data-test=note]"))
+                .await,
+            0,
+            "decoded with the capture's schema:\n{messages}"
+        );
+
+        browser.close().await;
+        server.stop().await;
+    })
+    .await;
+}
+
+/// The bundle hosted elsewhere (static files) and pointed at a relay with
+/// `?relay=`: refused, with the `--allow-origin` hint, until the relay
+/// allows the page's origin; then live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_copy() {
+    let dist = dist_dir();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let server = StaticFiles::serve(&dist).await;
+        let origin = format!("http://{}", server.addr);
+        let backend = Backend::start().await;
+        let page = |relay: &TestRelay| server.url(&format!("/?relay=ws://{}/ws", relay.ui_addr));
+
+        let closed = TestRelay::start(backend.addr).await;
+        browser.goto(&page(&closed)).await;
+        let notice = browser
+            .wait_until_text("[data-test=notice]", |t| t.contains("--allow-origin"), WAIT)
+            .await;
+        assert!(
+            notice.contains(&origin),
+            "the hint names this page's origin: {notice}"
+        );
+        closed.shutdown().await;
+
+        let open = TestRelay::start_with(backend.addr, |c| {
+            c.descriptor_sets = vec![fds];
+            c.allow_origins = vec![origin.parse().expect("an origin")];
+        })
+        .await;
+        browser.goto(&page(&open)).await;
+        wait_live(&browser).await;
+        let mut client = probe_client(open.relay_addr, false).await;
+        client
+            .unary(req("from a hosted copy"))
+            .await
+            .expect("unary");
+        let rows = wait_rows(&browser, "the call", |rows| {
+            rows.iter().any(|r| r.status == "OK")
+        })
+        .await;
+        select(&browser, rows[0].id, "/Unary").await;
+        browser
+            .wait_until_text(DETAIL, |t| t.contains("\"echo: from a hosted copy\""), WAIT)
+            .await;
+
+        browser.close().await;
+        drop(client);
+        open.shutdown().await;
+        server.stop().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// The relay goes away and comes back on the same ports: the page says it
+/// lost the connection, reconnects by itself and shows exactly the new
+/// relay's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect() {
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let backend = Backend::start().await;
+        let config = || {
+            let mut config = Config::new(backend.addr.to_string().parse().expect("upstream"));
+            config.descriptor_sets = vec![fds.clone()];
+            config.shutdown_grace = Duration::from_secs(1);
+            config
+        };
+        let bind = async |addr: SocketAddr| {
+            TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+        };
+        let relay_listener = bind("127.0.0.1:0".parse().expect("addr")).await;
+        let ui_listener = bind("127.0.0.1:0".parse().expect("addr")).await;
+        let relay_addr = relay_listener.local_addr().expect("addr");
+        let ui_addr = ui_listener.local_addr().expect("addr");
+
+        let first = PortRelay::start(config(), relay_listener, ui_listener).await;
+        browser.goto(&ui_url(ui_addr)).await;
+        wait_live(&browser).await;
+        {
+            let mut client = probe_client(relay_addr, false).await;
+            for i in 1..=2 {
+                client
+                    .unary(req(&format!("before restart {i}")))
+                    .await
+                    .expect("unary");
+            }
+        }
+        browser
+            .wait_until_text("[data-test=call-count]", |t| t == "2 calls", WAIT)
+            .await;
+        wait_rows(&browser, "2 rows", |rows| rows.len() == 2).await;
+
+        first.shutdown().await;
+        let down = browser
+            .wait_until_text(
+                "[data-test=conn]",
+                |t| t.contains("disconnected") || t.contains("reconnecting"),
+                WAIT,
+            )
+            .await;
+        eprintln!("while the relay is down, the page says: {down}");
+
+        let second = PortRelay::start(config(), bind(relay_addr).await, bind(ui_addr).await).await;
+        {
+            let mut client = probe_client(relay_addr, false).await;
+            for i in 1..=3 {
+                client
+                    .unary(req(&format!("after restart {i}")))
+                    .await
+                    .expect("unary");
+            }
+        }
+        wait_live(&browser).await;
+        browser
+            .wait_until_text("[data-test=call-count]", |t| t == "3 calls", WAIT)
+            .await;
+        let rows = wait_rows(&browser, "the new relay's 3 rows", |rows| rows.len() == 3).await;
+        let mut ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2, 3], "{rows:?}");
+        // The new relay numbers its calls from 1 again: call 1 must be the new
+        // call 1, not the old one merged with it.
+        select(&browser, 1, "/Unary").await;
+        let text = browser.text_of(DETAIL).await.unwrap_or_default();
+        assert!(text.contains("\"after restart 1\""), "{text}");
+        assert!(!text.contains("before restart"), "stale call data:\n{text}");
+        assert_eq!(
+            browser.text_of("[data-test=call-count]").await.as_deref(),
+            Some("3 calls")
+        );
+
+        browser.close().await;
+        second.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// Payloads and metadata that look like HTML stay text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_in_payloads_renders_as_text() {
+    const PAYLOAD: &str = r#"<img src=x onerror="window.__pwned=1">"#;
+    const NOTE: &str = "<b>bold</b>";
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let backend = Backend::start().await;
+        let relay = TestRelay::start_with(backend.addr, |c| c.descriptor_sets = vec![fds]).await;
+        browser.goto(&ui_url(relay.ui_addr)).await;
+        wait_live(&browser).await;
+
+        let mut client = probe_client(relay.relay_addr, false).await;
+        let mut request = tonic::Request::new(req(PAYLOAD));
+        request
+            .metadata_mut()
+            .insert("x-note", NOTE.parse().expect("ascii metadata"));
+        client.unary(request).await.expect("unary");
+
+        let rows = wait_rows(&browser, "the call", |rows| {
+            rows.iter().any(|r| r.status == "OK")
+        })
+        .await;
+        select(&browser, rows[0].id, "/Unary").await;
+        let quoted = serde_json::to_string(PAYLOAD).expect("json");
+        let text = browser
+            .wait_until_text(DETAIL, |t| t.contains(&quoted), WAIT)
+            .await;
+        assert!(text.contains(NOTE), "the x-note header as text:\n{text}");
+        let metadata = section_text(&browser, "Request metadata")
+            .await
+            .expect("request metadata");
+        assert!(metadata.contains(NOTE), "{metadata}");
+
+        let markup = browser
+            .js(
+                "return {
+                    detail: document.querySelectorAll('[data-test=detail] img, [data-test=detail] b').length,
+                    anywhere: document.querySelectorAll('img[src=x], b').length,
+                    pwned: typeof window.__pwned,
+                };",
+                vec![],
+            )
+            .await;
+        assert_eq!(markup["detail"], 0, "no markup from payloads: {markup}");
+        assert_eq!(markup["anywhere"], 0, "{markup}");
+        assert_eq!(markup["pwned"], "undefined", "the onerror ran: {markup}");
+
+        assert_no_console_errors(&browser).await;
+
+        browser.close().await;
+        drop(client);
+        relay.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// 20,000 calls from a file: how long until they are listed, and the list
+/// stays virtualized (few rows in the DOM) while scrolling to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_capture() {
+    const CALLS: u64 = 20_000;
+    let dist = dist_dir();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("20k.loom");
+        let bytes = probe_capture((1..=CALLS).map(|i| format!("call number {i}")));
+        std::fs::write(&file, &bytes).expect("write the capture");
+        let server = StaticFiles::serve(&dist).await;
+        browser.goto(&server.url("/")).await;
+        let input = browser.wait_for("[data-test=open-file]", WAIT).await;
+
+        // Timestamps taken in the page as the DOM changes, so that polling
+        // from here does not blur them.
+        browser
+            .js(
+                r#"
+                const want = arguments[0];
+                const t = window.__loom_t = { start: performance.now() };
+                const mark = () => {
+                    const now = performance.now();
+                    if (t.firstRow === undefined && document.querySelector('[data-test=call-row]')) {
+                        t.firstRow = now;
+                    }
+                    const count = document.querySelector('[data-test=call-count]');
+                    if (t.loaded === undefined && count && count.textContent === want) {
+                        t.loaded = now;
+                    }
+                };
+                new MutationObserver(mark).observe(document.body,
+                    { subtree: true, childList: true, characterData: true });
+                "#,
+                vec![json!(format!("{CALLS} calls"))],
+            )
+            .await;
+        let clock = Instant::now();
+        input
+            .send_keys(&file.to_string_lossy())
+            .await
+            .expect("choose the capture file");
+        browser
+            .wait_js(
+                "all calls counted and the first row rendered",
+                "const c = document.querySelector('[data-test=call-count]');
+                 return [c ? c.textContent : null,
+                         document.querySelectorAll('[data-test=call-row]').length];",
+                vec![],
+                |v| v[0] == json!(format!("{CALLS} calls")) && v[1].as_u64() > Some(0),
+                Duration::from_secs(45),
+            )
+            .await;
+        let seen_here = clock.elapsed();
+        let t = browser.js("return window.__loom_t;", vec![]).await;
+        let ms = |key: &str| {
+            t[key]
+                .as_f64()
+                .zip(t["start"].as_f64())
+                .map(|(at, start)| at - start)
+        };
+        eprintln!(
+            "20,000-call capture ({:.1} MiB): first row after {:.0} ms, all {CALLS} calls listed \
+             after {:.0} ms (in-page clock); {:.0} ms as polled over WebDriver",
+            bytes.len() as f64 / (1 << 20) as f64,
+            ms("firstRow").unwrap_or(f64::NAN),
+            ms("loaded").unwrap_or(f64::NAN),
+            seen_here.as_secs_f64() * 1000.0,
+        );
+
+        // Scroll to the top, then to the very end: the rows in view render,
+        // and only those.
+        browser
+            .js("document.querySelector('.list').scrollTop = 0;", vec![])
+            .await;
+        browser.wait_for(&row_css(1), WAIT).await;
+        let clock = Instant::now();
+        browser
+            .js("document.querySelector('.list').scrollTop = 1e9;", vec![])
+            .await;
+        browser.wait_for(&row_css(CALLS), WAIT).await;
+        eprintln!(
+            "scrolled to call {CALLS} in {:.0} ms",
+            clock.elapsed().as_secs_f64() * 1000.0
+        );
+        let rendered = browser.count(ROW).await;
+        assert!(
+            (1..200).contains(&rendered),
+            "a virtualized list renders only the rows in view, not {rendered}"
+        );
+        assert_eq!(browser.count(&row_css(1)).await, 0, "call 1 scrolled away");
+
+        select(&browser, CALLS, "/Unary").await;
+        browser
+            .wait_until_text(
+                &format!("{DETAIL} [data-test=messages]"),
+                |t| t.contains(&format!("\"call number {CALLS}\"")),
+                WAIT,
+            )
+            .await;
+
+        browser.close().await;
+        server.stop().await;
+    })
+    .await;
+}
