@@ -110,7 +110,7 @@ fn not_built(state: &UiState) -> Html<String> {
          <h1>Loom relay</h1>\
          <p>Relaying gRPC from <code>{relay}</code> to <code>{upstream}</code>.</p>\
          <p>The browser inspector is not built into this binary. Build it and the relay together \
-         with <code>scripts/run.sh</code> (it runs <code>trunk build --release</code>, then builds \
+         with <code>scripts/build.sh</code> (it runs <code>trunk build --release</code>, then builds \
          <code>loom</code> with <code>LOOM_WEB_DIST=dist</code>).</p>\
          <p>The relay is capturing meanwhile: download what it has as a \
          <a href=/api/capture>capture file</a>, or check <a href=/healthz>its health</a>.</p>",

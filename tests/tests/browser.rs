@@ -640,6 +640,72 @@ async fn offline() {
     .await;
 }
 
+/// A capture without any schema shows its messages schema-less, and decodes
+/// them in place once the user adds the service's `.proto` (compiled in the
+/// browser).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_proto_decodes_a_capture_without_schema() {
+    let dist = dist_dir();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("no-schema.loom");
+        let events = unary_call(1, START_NANOS, "needs a schema");
+        std::fs::write(&file, capture::encode_file(&events)).expect("write the capture");
+        let proto =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/loom/test/v1/probe.proto");
+        let server = StaticFiles::serve(&dist).await;
+        browser.goto(&server.url("/")).await;
+        let input = browser.wait_for("[data-test=open-file]", WAIT).await;
+        input
+            .send_keys(&file.to_string_lossy())
+            .await
+            .expect("choose the capture file");
+        browser
+            .wait_until_text("[data-test=call-count]", |t| t == "1 calls", WAIT)
+            .await;
+        select(&browser, 1, "/Unary").await;
+        browser
+            .wait_until_text(
+                &format!("{DETAIL} [data-test=messages]"),
+                |t| t.contains("fields"),
+                WAIT,
+            )
+            .await;
+        assert!(
+            browser
+                .count(&format!("{DETAIL} [data-test=messages] [data-test=note]"))
+                .await
+                > 0,
+            "without a schema the messages are shown schema-less, with a note"
+        );
+
+        let schema = browser.wait_for("[data-test=add-schema]", WAIT).await;
+        schema
+            .send_keys(&proto.to_string_lossy())
+            .await
+            .expect("choose the .proto file");
+        let messages = browser
+            .wait_until_text(
+                &format!("{DETAIL} [data-test=messages]"),
+                |t| t.contains("\"needs a schema\""),
+                WAIT,
+            )
+            .await;
+        assert!(messages.contains("\"echo: needs a schema\""), "{messages}");
+        assert_eq!(
+            browser
+                .count(&format!("{DETAIL} [data-test=messages] [data-test=note]"))
+                .await,
+            0,
+            "decoded with the added schema:\n{messages}"
+        );
+        browser.close().await;
+        server.stop().await;
+    })
+    .await;
+}
+
 /// The bundle hosted elsewhere (static files) and pointed at a relay with
 /// `?relay=`: refused, with the `--allow-origin` hint, until the relay
 /// allows the page's origin; then live.

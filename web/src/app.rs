@@ -203,6 +203,7 @@ fn TopBar() -> impl IntoView {
                 multiple
                 accept=".protoset,.pb,.bin,.proto"
                 style="display:none"
+                data-test="add-schema"
                 node_ref=schema
                 on:change=move |e| {
                     let input: web_sys::HtmlInputElement = event_target(&e);

@@ -20,50 +20,61 @@ pub fn JsonView(value: Value) -> impl IntoView {
             <div class="actions">
                 <button on:click=move |_| crate::dom::copy(&text)>"Copy JSON"</button>
             </div>
-            <div class="json" data-test="json">{render(&value, 0)}</div>
+            <div class="json" data-test="json">{render(&value, 0, "")}</div>
         </div>
     }
 }
 
-fn render(value: &Value, depth: usize) -> AnyView {
+/// `value`, then `after` (a separating comma or nothing): inside a collapsed
+/// block the comma must follow its closing bracket, not start a new line.
+fn render(value: &Value, depth: usize, after: &'static str) -> AnyView {
     match value {
-        Value::Null => view! { <span class="l">"null"</span> }.into_any(),
-        Value::Bool(b) => view! { <span class="l">{b.to_string()}</span> }.into_any(),
-        Value::Number(n) => view! { <span class="n">{n.to_string()}</span> }.into_any(),
-        Value::String(s) => view! { <span class="s">{quoted(s)}</span> }.into_any(),
-        Value::Array(items) if items.is_empty() => view! { <span>"[]"</span> }.into_any(),
-        Value::Object(map) if map.is_empty() => view! { <span>"{}"</span> }.into_any(),
-        _ if depth >= MAX_DEPTH => view! { <span>{value.to_string()}</span> }.into_any(),
+        Value::Null => view! { <span class="l">"null"</span>{after} }.into_any(),
+        Value::Bool(b) => view! { <span class="l">{b.to_string()}</span>{after} }.into_any(),
+        Value::Number(n) => view! { <span class="n">{n.to_string()}</span>{after} }.into_any(),
+        Value::String(s) => view! { <span class="s">{quoted(s)}</span>{after} }.into_any(),
+        Value::Array(items) if items.is_empty() => view! { <span>"[]"</span>{after} }.into_any(),
+        Value::Object(map) if map.is_empty() => view! { <span>"{}"</span>{after} }.into_any(),
+        _ if depth >= MAX_DEPTH => view! { <span>{value.to_string()}</span>{after} }.into_any(),
         Value::Array(items) => {
-            let more = items.len().saturating_sub(MAX_ITEMS);
+            let shown = items.len().min(MAX_ITEMS);
             let children = items
                 .iter()
                 .take(MAX_ITEMS)
-                .map(|v| view! { <span class="i">{render(v, depth + 1)}","</span> })
+                .enumerate()
+                .map(|(i, v)| view! { <span class="i">{render(v, depth + 1, comma(i, shown))}</span> })
                 .collect_view();
-            collapsible("[", "]", format!("{} items", items.len()), children, more).into_any()
+            let title = format!("{} items", items.len());
+            collapsible("[", "]", after, title, children, items.len() - shown).into_any()
         }
         Value::Object(map) => {
-            let more = map.len().saturating_sub(MAX_ITEMS);
+            let shown = map.len().min(MAX_ITEMS);
             let children = map
                 .iter()
                 .take(MAX_ITEMS)
-                .map(|(k, v)| {
+                .enumerate()
+                .map(|(i, (k, v))| {
                     view! {
                         <span class="i">
-                            <span class="k">{quoted(k)}</span>": "{render(v, depth + 1)}","
+                            <span class="k">{quoted(k)}</span>": "{render(v, depth + 1, comma(i, shown))}
                         </span>
                     }
                 })
                 .collect_view();
-            collapsible("{", "}", format!("{} fields", map.len()), children, more).into_any()
+            let title = format!("{} fields", map.len());
+            collapsible("{", "}", after, title, children, map.len() - shown).into_any()
         }
     }
+}
+
+fn comma(index: usize, count: usize) -> &'static str {
+    if index + 1 < count { "," } else { "" }
 }
 
 fn collapsible(
     open: &'static str,
     close: &'static str,
+    after: &'static str,
     title: String,
     children: impl IntoView,
     more: usize,
@@ -73,7 +84,7 @@ fn collapsible(
             <summary title=title>{open}</summary>
             {children}
             {(more > 0).then(|| view! { <span class="i tag">{format!("… {more} more (copy to see all)")}</span> })}
-            {close}
+            {close}{after}
         </details>
     }
 }
