@@ -634,6 +634,56 @@ async fn offline() {
             "decoded with the capture's schema:\n{messages}"
         );
 
+        // Free-text search looks inside decoded payloads, and lands in the URL.
+        let search = browser.wait_for("[data-test=search]", WAIT).await;
+        search
+            .send_keys("second offline\n")
+            .await
+            .expect("type a search");
+        let rows = wait_rows(&browser, "only the matching call", |rows| rows.len() == 1).await;
+        assert_eq!(rows[0].id, 2, "{rows:?}");
+        let url = browser.client().current_url().await.expect("the page URL");
+        assert!(url.as_str().contains("q=second+offline"), "{url}");
+
+        // Keyboard: Escape clears the search, arrows move the selection.
+        let key =
+            |k: &str| format!("window.dispatchEvent(new KeyboardEvent('keydown', {{key: '{k}'}}))");
+        browser
+            .client()
+            .execute(&key("Escape"), vec![])
+            .await
+            .expect("press Escape");
+        wait_rows(&browser, "all calls again", |rows| rows.len() == 3).await;
+        browser
+            .client()
+            .execute(&key("ArrowDown"), vec![])
+            .await
+            .expect("press ArrowDown");
+        browser
+            .wait_until_text(
+                "[data-test=call-row].selected",
+                |t| t.starts_with('3'),
+                WAIT,
+            )
+            .await;
+        browser
+            .client()
+            .execute(&key("ArrowUp"), vec![])
+            .await
+            .expect("press ArrowUp");
+        browser
+            .client()
+            .execute(&key("ArrowUp"), vec![])
+            .await
+            .expect("press ArrowUp");
+        browser
+            .wait_until_text(
+                "[data-test=call-row].selected",
+                |t| t.starts_with('1'),
+                WAIT,
+            )
+            .await;
+
         browser.close().await;
         server.stop().await;
     })

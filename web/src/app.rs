@@ -18,7 +18,7 @@ pub fn App() -> impl IntoView {
     let filter = Filter::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let state = AppState::new(filter);
     provide_context(state);
-    crate::list::provide_list(state);
+    let list = crate::list::provide_list(state);
 
     // Where the calls come from: ?capture=URL, ?relay=ws://…, or this page's relay.
     let param = |name: &str| {
@@ -66,7 +66,7 @@ pub fn App() -> impl IntoView {
     let dragging = RwSignal::new(false);
     let search: NodeRef<leptos::html::Input> = NodeRef::new();
     let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
-        on_key(state, &e, search)
+        on_key(state, list, &e, search)
     });
     on_cleanup(move || keys.remove());
 
@@ -104,7 +104,12 @@ pub fn App() -> impl IntoView {
     }
 }
 
-fn on_key(state: AppState, e: &web_sys::KeyboardEvent, search: NodeRef<leptos::html::Input>) {
+fn on_key(
+    state: AppState,
+    list: crate::list::ListHandle,
+    e: &web_sys::KeyboardEvent,
+    search: NodeRef<leptos::html::Input>,
+) {
     let typing = e
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
@@ -126,7 +131,7 @@ fn on_key(state: AppState, e: &web_sys::KeyboardEvent, search: NodeRef<leptos::h
         }
         "ArrowDown" | "ArrowUp" if !typing => {
             e.prevent_default();
-            crate::list::step(state, if e.key() == "ArrowDown" { 1 } else { -1 });
+            crate::list::step(state, list, if e.key() == "ArrowDown" { 1 } else { -1 });
         }
         _ => {}
     }
@@ -249,13 +254,23 @@ fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
             state.hits.set(Some(hits.into_iter().collect()));
         }
     };
-    // A search from the URL runs once the calls are there, and again as they change.
+    // A search from the URL runs once the calls are there, and again as they
+    // change — at most once a second, so live traffic cannot make every
+    // batch pay for a search through every call.
+    let searched = StoredValue::new((u64::MAX, 0.0_f64));
     Effect::new(move |_| {
-        state.version.track();
+        let version = state.version.get();
+        let now = state.now_ms.get();
+        let (last_version, last_at) = searched.get_value();
         let text = state.filter.with_untracked(|f| f.text.clone());
-        if !text.is_empty() {
-            run_search(text);
+        if text.is_empty()
+            || version == last_version
+            || now - last_at < 1000.0 && last_version != u64::MAX
+        {
+            return;
         }
+        searched.set_value((version, now));
+        run_search(text);
     });
     view! {
         <div class="filters">

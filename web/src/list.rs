@@ -47,11 +47,10 @@ pub fn provide_list(state: AppState) -> ListHandle {
     handle
 }
 
-/// Move the selection `delta` rows through the visible calls.
-pub fn step(state: AppState, delta: i64) {
-    let Some(list) = use_context::<ListHandle>() else {
-        return;
-    };
+/// Move the selection `delta` rows through the visible calls. (Called from
+/// event listeners, where there is no reactive owner to take context from,
+/// hence the explicit handle.)
+pub fn step(state: AppState, list: ListHandle, delta: i64) {
     let ids = list.visible.get_untracked();
     if ids.is_empty() {
         return;
