@@ -214,7 +214,15 @@ impl Browser {
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": chromium.to_string_lossy(), "args": args }),
+            json!({
+                "binary": chromium.to_string_lossy(),
+                "args": args,
+                // Downloads (saved captures) land in the profile's downloads/.
+                "prefs": {
+                    "download.default_directory": profile.path().join("downloads").to_string_lossy(),
+                    "download.prompt_for_download": false,
+                },
+            }),
         );
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -256,6 +264,41 @@ impl Browser {
     /// The profile directory (removed on drop).
     pub fn profile_dir(&self) -> &Path {
         self.profile.path()
+    }
+
+    /// Where the page's downloads land.
+    pub fn downloads_dir(&self) -> std::path::PathBuf {
+        self.profile.path().join("downloads")
+    }
+
+    /// The bytes of the first finished download whose name starts with
+    /// `prefix` (Chromium writes `*.crdownload` until it is done).
+    pub async fn download(&self, prefix: &str, timeout: Duration) -> (String, Vec<u8>) {
+        let dir = self.downloads_dir();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = std::fs::read_dir(&dir).ok().and_then(|entries| {
+                entries.filter_map(Result::ok).find_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name.starts_with(prefix) && !name.ends_with(".crdownload"))
+                        .then_some((name, e.path()))
+                })
+            });
+            if let Some((name, path)) = found
+                && let Ok(bytes) = std::fs::read(&path)
+                && !bytes.is_empty()
+            {
+                let _ = std::fs::remove_file(&path);
+                return (name, bytes);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no download named {prefix}* within {timeout:?} in {}",
+                dir.display()
+            );
+            // Polling the file system for a condition, bounded by `timeout`.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Navigate and wait for the page's load event.

@@ -1071,3 +1071,99 @@ async fn large_capture() {
     })
     .await;
 }
+
+/// Saving from the inspector: the whole session redacts secret headers by
+/// default, keeps them when the user unticks "redact", and "Download call"
+/// saves one call with the schemas. Each file reads back as a capture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_captures_redact_by_default() {
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let backend = Backend::start().await;
+        // The relay keeps secrets in what it serves, so only the page redacts.
+        let relay = TestRelay::start_with(backend.addr, |c| {
+            c.descriptor_sets = vec![fds];
+            c.keep_secrets = true;
+        })
+        .await;
+        browser.goto(&ui_url(relay.ui_addr)).await;
+        wait_live(&browser).await;
+
+        let mut client = probe_client(relay.relay_addr, false).await;
+        for text in ["one", "two"] {
+            let mut request = tonic::Request::new(req(text));
+            request
+                .metadata_mut()
+                .insert("authorization", "Bearer s3cret".parse().expect("ascii"));
+            client.unary(request).await.expect("unary");
+        }
+        wait_rows(&browser, "both calls", |rows| {
+            rows.len() == 2 && rows.iter().all(|r| r.status == "OK")
+        })
+        .await;
+
+        let authorization = |bytes: &[u8]| {
+            let capture = capture::read_capture(bytes).expect("a valid capture");
+            let mut calls = 0;
+            let mut values = Vec::new();
+            for event in &capture.events {
+                if let Some(pb::event::Kind::CallStarted(started)) = &event.kind {
+                    calls += 1;
+                    for h in started.headers.iter().filter(|h| h.name == "authorization") {
+                        values.push((h.redacted, String::from_utf8_lossy(&h.value).into_owned()));
+                    }
+                }
+            }
+            let schemas = capture
+                .events
+                .iter()
+                .filter(|e| matches!(e.kind, Some(pb::event::Kind::Descriptors(_))))
+                .count();
+            (calls, values, schemas)
+        };
+
+        browser.click("[data-test=save]", WAIT).await;
+        let (name, saved) = browser.download("loom-", WAIT).await;
+        assert!(name.ends_with(".loom"), "{name}");
+        let (calls, values, schemas) = authorization(&saved);
+        assert_eq!(calls, 2);
+        assert!(schemas >= 1, "the schema travels with the file");
+        assert_eq!(
+            values,
+            vec![(true, String::new()); 2],
+            "redacted by default"
+        );
+
+        browser.click("[data-test=redact]", WAIT).await;
+        browser.click("[data-test=save]", WAIT).await;
+        let (_, kept) = browser.download("loom-", WAIT).await;
+        let (_, values, _) = authorization(&kept);
+        assert_eq!(
+            values,
+            vec![(false, "Bearer s3cret".to_owned()); 2],
+            "kept when unticked"
+        );
+
+        select(&browser, 2, "/Unary").await;
+        browser.click("[data-test=download-call]", WAIT).await;
+        let (name, one) = browser.download("loom-call-2", WAIT).await;
+        assert!(name.ends_with(".loom"), "{name}");
+        let capture = capture::read_capture(&one).expect("a valid capture");
+        assert!(
+            capture
+                .events
+                .iter()
+                .all(|e| e.call_id == 0 || e.call_id == 2),
+            "only call 2"
+        );
+        assert!(capture.events.iter().any(|e| e.call_id == 2));
+
+        browser.close().await;
+        relay.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}

@@ -229,12 +229,13 @@ fn TopBar() -> impl IntoView {
             <label title="Remove authorization, cookie and similar headers from saved files">
                 <input
                     type="checkbox"
+                    data-test="redact"
                     prop:checked=move || state.redact_on_save.get()
                     on:change=move |e| state.redact_on_save.set(event_target_checked(&e))
                 />
                 " redact"
             </label>
-            <button class="primary" on:click=move |_| files::save_all(state)>"Save capture"</button>
+            <button class="primary" data-test="save" on:click=move |_| files::save_all(state)>"Save capture"</button>
         </header>
     }
 }

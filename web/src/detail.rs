@@ -66,7 +66,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
                     }
                     Err(e) => view! { <span class="tag" title=e.to_string()>"no grpcurl: "{e.to_string()}</span> }.into_any(),
                 }}
-                <button on:click=move |_| files::save_call(state, id)>"Download call"</button>
+                <button data-test="download-call" on:click=move |_| files::save_call(state, id)>"Download call"</button>
                 <button on:click=move |_| crate::dom::copy(&json_line)>"Copy call as JSON"</button>
             </div>
             <Overview d=d.clone() status=status status_class=status_class schema=schema_line/>
