@@ -39,14 +39,6 @@ impl LiveCalls {
             call.end_by_relay(None, String::new(), why.to_owned(), false);
         }
     }
-
-    pub fn len(&self) -> usize {
-        lock(&self.0).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 pub struct Call {

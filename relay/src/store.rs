@@ -197,10 +197,6 @@ impl SharedStore {
         self.lock().snapshot()
     }
 
-    pub fn snapshot(&self) -> Snapshot {
-        self.lock().snapshot()
-    }
-
     pub fn stats(&self) -> StoreStats {
         self.lock().stats()
     }

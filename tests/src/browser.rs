@@ -261,11 +261,6 @@ impl Browser {
         &self.client
     }
 
-    /// The profile directory (removed on drop).
-    pub fn profile_dir(&self) -> &Path {
-        self.profile.path()
-    }
-
     /// Where the page's downloads land.
     pub fn downloads_dir(&self) -> std::path::PathBuf {
         self.profile.path().join("downloads")

@@ -61,10 +61,6 @@ impl TestRelay {
         })
     }
 
-    pub fn relay_url(&self) -> String {
-        format!("http://{}", self.relay_addr)
-    }
-
     /// GET a path on the UI port: status, headers and body.
     pub async fn get(
         &self,
@@ -117,11 +113,6 @@ impl Drop for TestRelay {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// All events of one call, in order.
-pub fn call_events(events: &[pb::Event], call_id: u64) -> Vec<&pb::Event> {
-    events.iter().filter(|e| e.call_id == call_id).collect()
 }
 
 /// The ids of calls whose `:path` ends with `method`, in start order.
