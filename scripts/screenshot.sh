@@ -13,7 +13,7 @@ export LOOM_WEB_DIST="${PWD}/dist"
 target="${CARGO_TARGET_DIR:-target}"
 shot="${target}/screenshot.png"
 rm -f "${shot}"
-cargo test -p loom-tests --test browser --locked -- --exact live
+cargo test -p loom-tests --test it --locked -- --exact browser::live
 if [[ ! -s "${shot}" ]]; then
     echo "screenshot: the live test passed but wrote no ${shot}" >&2
     exit 1

@@ -3,7 +3,10 @@
 # Idempotent: each step checks first and does nothing when already done.
 #
 # Usage: scripts/setup.sh build   toolchain, wasm target, Trunk, wasm-bindgen, wasm-opt
-#        scripts/setup.sh test    the above, plus Chromium, chromedriver and grpcio
+#        scripts/setup.sh test    the above, plus Chromium, chromedriver, and the
+#                                 gRPC peers the tests use: grpc-go (Go and
+#                                 Debian's grpc sources), grpc-js (npm),
+#                                 grpcio and grpcurl (a Python venv)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what="${1:-build}"
@@ -49,14 +52,27 @@ if ! .tools/node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q "version_
 fi
 
 if [[ "${what}" == "test" ]]; then
-    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-        say "installing chromium and chromedriver"
+    # Chromium for the browser tests; Go and grpc-go's Debian sources for the
+    # grpc-go peer (built offline, in GOPATH mode).
+    packages=()
+    command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+    command -v go >/dev/null 2>&1 || packages+=(golang-go)
+    [[ -d /usr/share/gocode/src/google.golang.org/grpc/reflection ]] || packages+=(golang-google-grpc-dev)
+    if ((${#packages[@]})); then
+        say "installing ${packages[*]}"
         sudo=""
         if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
         ${sudo} apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq chromium chromium-driver >/dev/null
+        DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq "${packages[@]}" >/dev/null
     fi
-    # grpcio (an independent gRPC implementation) for the interop test.
+    # The independent gRPC implementations the tests run against:
+    # grpc-go (tests/go), grpc-js (tests/node), grpcio and grpcurl (Python).
+    tests/go/build.sh
+    if ! (cd tests/node && node -e "require('@grpc/grpc-js'); require('@grpc/reflection'); require('@grpc/proto-loader')" 2>/dev/null); then
+        say "installing the grpc-js test server's packages (tests/node)"
+        (cd tests/node && npm ci --no-audit --no-fund --silent)
+    fi
     scripts/setup-python.sh >/dev/null
 fi
 say "ready (${what})"

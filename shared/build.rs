@@ -1,7 +1,8 @@
 //! Compiles the capture event model (`proto/loom/capture/v1/events.proto`) and
 //! the bundled `google.rpc` error model (`proto/google/rpc/*.proto`) with
 //! protox (no protoc needed) into prost types, and writes the `google.rpc`
-//! descriptor set (with its well-known-type imports) for the decoding engine.
+//! descriptor set (with its well-known-type imports) for the decoding engine,
+//! plus the well-known types and gRPC Server Reflection as descriptor sets.
 
 use prost::Message as _;
 
@@ -51,5 +52,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .open_files(wkt)?
         .file_descriptor_set();
     std::fs::write(out.join("wkt.fds"), wkt_fds.encode_to_vec())?;
+
+    // gRPC Server Reflection, so that a client's reflection calls through
+    // the relay decode too.
+    let reflection_fds = protox::Compiler::new(["proto"])?
+        .include_imports(true)
+        .open_files([
+            "grpc/reflection/v1/reflection.proto",
+            "grpc/reflection/v1alpha/reflection.proto",
+        ])?
+        .file_descriptor_set();
+    std::fs::write(out.join("reflection.fds"), reflection_fds.encode_to_vec())?;
     Ok(())
 }

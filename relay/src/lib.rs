@@ -40,7 +40,7 @@ pub mod tap;
 pub mod ui;
 pub mod upstream;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -91,11 +91,19 @@ pub async fn run(
         &config.protos,
         &config.proto_includes,
     )?;
-    let mut local_services = HashSet::new();
+    let mut local_services = HashMap::new();
     for set in &local {
         for service in &set.services {
-            tracing::info!("schema for {service}: from {}", set.source);
-            local_services.insert(service.clone());
+            tracing::info!("schema for {service}: from {}", set.location);
+            local_services.insert(
+                service.clone(),
+                reflection::SchemaState::Loaded {
+                    origin: set.origin(),
+                    location: set.location.clone(),
+                    at: std::time::SystemTime::now(),
+                    warnings: 0,
+                },
+            );
         }
     }
     let hub = hub::Hub::new(config.event_buffer);
@@ -115,16 +123,13 @@ pub async fn run(
     let (stop_recording, recording) = watch::channel(false);
     let recorder = recorder.map(|r| tokio::spawn(r.run(hub.subscribe(), recording)));
     for set in local {
-        hub.emit(loom_shared::pb::Event {
-            call_id: 0,
-            kind: Some(loom_shared::pb::event::Kind::Descriptors(set)),
-        });
+        hub.emit(loom_shared::pb::Event::descriptors(set));
     }
 
     let ui_url = format!("http://{ui_addr}/");
     let proxy = Arc::new(proxy::Proxy::new(
         hub.clone(),
-        reflector,
+        reflector.clone(),
         config.upstream.clone(),
         config.max_message_bytes,
         ui_url.clone(),
@@ -145,6 +150,7 @@ pub async fn run(
         started: Instant::now(),
         stop: serving.clone(),
         ws_clients: AtomicU64::new(0),
+        reflector,
     });
     let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
     let ui_task = tokio::spawn(ui::serve(

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use loom_shared::pb;
+use loom_shared::descriptor;
+use loom_shared::pb::{self, SchemaOrigin};
 use prost::Message as _;
 use prost_types::FileDescriptorSet;
 
@@ -48,14 +49,11 @@ pub fn load(
                 path: path.clone(),
                 cause,
             })?;
-        out.push(descriptors(
-            set,
-            format!("descriptor-set:{}", path.display()),
-        ));
+        out.push(descriptors(set, SchemaOrigin::DescriptorSet, path));
     }
     for path in protos {
         let set = compile(path, includes)?;
-        out.push(descriptors(set, format!("proto:{}", path.display())));
+        out.push(descriptors(set, SchemaOrigin::Proto, path));
     }
     Ok(out)
 }
@@ -117,28 +115,15 @@ fn proto_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn descriptors(set: FileDescriptorSet, source: String) -> pb::Descriptors {
-    let services = set
-        .file
-        .iter()
-        .flat_map(|f| {
-            let pkg = f.package();
-            f.service.iter().map(move |s| {
-                if pkg.is_empty() {
-                    s.name().to_owned()
-                } else {
-                    format!("{pkg}.{}", s.name())
-                }
-            })
-        })
-        .collect();
-    pb::Descriptors {
-        file_descriptor_set: set.encode_to_vec().into(),
-        services,
-        upstream: String::new(),
-        source,
-        warnings: Vec::new(),
-    }
+fn descriptors(set: FileDescriptorSet, origin: SchemaOrigin, path: &Path) -> pb::Descriptors {
+    pb::Descriptors::schema(
+        set.encode_to_vec(),
+        descriptor::services(&set.file),
+        origin,
+        path.display().to_string(),
+        "",
+        Vec::new(),
+    )
 }
 
 #[cfg(test)]
@@ -161,7 +146,12 @@ mod tests {
         );
         let loaded = load(&[], &[path], &[]).unwrap();
         assert_eq!(loaded[0].services, vec!["p.S".to_owned()]);
-        assert!(loaded[0].source.starts_with("proto:"));
+        assert_eq!(loaded[0].origin(), SchemaOrigin::Proto);
+        assert!(
+            loaded[0].location.ends_with("a.proto"),
+            "{}",
+            loaded[0].location
+        );
         let set = FileDescriptorSet::decode(loaded[0].file_descriptor_set.clone()).unwrap();
         assert!(
             set.file

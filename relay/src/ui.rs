@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, watch};
 use crate::access::{self, Access};
 use crate::assets;
 use crate::hub::{self, Hub, Stamped};
+use crate::reflection::Reflector;
 use crate::store::SharedStore;
 
 /// A WebSocket message carries at most about this many bytes of records.
@@ -37,6 +38,8 @@ pub struct UiState {
     pub started: Instant,
     pub stop: watch::Receiver<bool>,
     pub ws_clients: AtomicU64,
+    /// Each service's schema state, for `/healthz`.
+    pub reflector: Arc<Reflector>,
 }
 
 pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
@@ -142,6 +145,12 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
             "evicted_calls": stats.evicted_calls,
             "evicted_events": stats.evicted_events,
         },
+        "schemas": state
+            .reflector
+            .states()
+            .into_iter()
+            .map(|(service, s)| (service, s.to_json()))
+            .collect::<serde_json::Map<_, _>>(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

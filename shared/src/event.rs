@@ -1,4 +1,5 @@
-//! Convenience constructors and accessors on the generated [`pb`] types.
+//! Constructors and accessors on the generated [`pb`] types: the one place
+//! an event is built, for the relay, the browser and the tests alike.
 
 use bytes::Bytes;
 
@@ -88,6 +89,120 @@ impl pb::Message {
     }
 }
 
+impl pb::Descriptors {
+    /// A schema: `set` (an encoded `FileDescriptorSet`) describing
+    /// `services`, from `origin`. `location` names the file for local
+    /// origins; `upstream` the server for reflection.
+    pub fn schema(
+        set: impl Into<Bytes>,
+        services: Vec<String>,
+        origin: pb::SchemaOrigin,
+        location: impl Into<String>,
+        upstream: impl Into<String>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let location = location.into();
+        Self {
+            file_descriptor_set: set.into(),
+            services,
+            upstream: upstream.into(),
+            source: origin.legacy_source(&location),
+            warnings,
+            origin: origin.into(),
+            location,
+            failure: None,
+        }
+    }
+
+    /// No schema for `services` from `origin`, and why. `retry_unix_nanos`
+    /// is when the relay asks again (0: it will not).
+    pub fn failure(
+        services: Vec<String>,
+        origin: pb::SchemaOrigin,
+        upstream: impl Into<String>,
+        reason: impl Into<String>,
+        retry_unix_nanos: i64,
+    ) -> Self {
+        let reason = reason.into();
+        Self {
+            file_descriptor_set: Bytes::new(),
+            services,
+            upstream: upstream.into(),
+            source: origin.legacy_source(""),
+            // Readers of format 1.0 find the reason here.
+            warnings: vec![reason.clone()],
+            origin: origin.into(),
+            location: String::new(),
+            failure: Some(pb::SchemaFailure {
+                reason,
+                retry_unix_nanos,
+            }),
+        }
+    }
+
+    /// This set says there is no schema (format 1.1: `failure`; 1.0: an
+    /// empty set).
+    pub fn is_failure(&self) -> bool {
+        self.failure.is_some() || self.file_descriptor_set.is_empty()
+    }
+
+    /// Where it came from: `origin`, or for format 1.0 parsed from
+    /// `source`, with the location the string carried.
+    pub fn origin_and_location(&self) -> (pb::SchemaOrigin, String) {
+        match self.origin() {
+            pb::SchemaOrigin::Unspecified => pb::SchemaOrigin::from_legacy(&self.source),
+            origin => (origin, self.location.clone()),
+        }
+    }
+}
+
+impl pb::SchemaOrigin {
+    /// The format 1.0 `source` string for this origin.
+    pub fn legacy_source(self, location: &str) -> String {
+        match self {
+            pb::SchemaOrigin::Unspecified => String::new(),
+            pb::SchemaOrigin::ReflectionV1 => "reflection/v1".into(),
+            pb::SchemaOrigin::ReflectionV1alpha => "reflection/v1alpha".into(),
+            pb::SchemaOrigin::Reflection => "reflection".into(),
+            pb::SchemaOrigin::DescriptorSet => format!("descriptor-set:{location}"),
+            pb::SchemaOrigin::Proto => format!("proto:{location}"),
+            pb::SchemaOrigin::UserFile => format!("file:{location}"),
+        }
+    }
+
+    /// Parses a format 1.0 `source` string; `Unspecified` when it is none
+    /// of the known forms.
+    pub fn from_legacy(source: &str) -> (Self, String) {
+        let prefixed = [
+            ("descriptor-set:", pb::SchemaOrigin::DescriptorSet),
+            ("proto:", pb::SchemaOrigin::Proto),
+            ("file:", pb::SchemaOrigin::UserFile),
+        ];
+        for (prefix, origin) in prefixed {
+            if let Some(location) = source.strip_prefix(prefix) {
+                return (origin, location.to_owned());
+            }
+        }
+        let origin = match source {
+            "reflection/v1" => pb::SchemaOrigin::ReflectionV1,
+            "reflection/v1alpha" => pb::SchemaOrigin::ReflectionV1alpha,
+            "reflection" => pb::SchemaOrigin::Reflection,
+            _ => pb::SchemaOrigin::Unspecified,
+        };
+        (origin, String::new())
+    }
+
+    /// Reflection of either version (or before a version answered).
+    pub fn is_reflection(self) -> bool {
+        matches!(
+            self,
+            pb::SchemaOrigin::ReflectionV1
+                | pb::SchemaOrigin::ReflectionV1alpha
+                | pb::SchemaOrigin::Reflection
+        )
+    }
+}
+
 macro_rules! into_kind {
     ($($ty:ident => $variant:ident),* $(,)?) => {$(
         impl From<pb::$ty> for Kind {
@@ -138,5 +253,46 @@ mod tests {
         );
         let empty = pb::Event::default();
         assert_eq!((empty.kind_name(), empty.offset_nanos()), ("unknown", None));
+    }
+
+    #[test]
+    fn schema_origins_round_trip_through_the_legacy_strings() {
+        use pb::SchemaOrigin as O;
+        for (origin, location) in [
+            (O::ReflectionV1, ""),
+            (O::ReflectionV1alpha, ""),
+            (O::Reflection, ""),
+            (O::DescriptorSet, "/tmp/a b.pb"),
+            (O::Proto, "api/x.proto"),
+            (O::UserFile, "x.protoset"),
+        ] {
+            let legacy = origin.legacy_source(location);
+            assert_eq!(O::from_legacy(&legacy), (origin, location.to_owned()));
+        }
+        assert_eq!(
+            O::from_legacy("something else"),
+            (O::Unspecified, String::new())
+        );
+        let set =
+            pb::Descriptors::schema(vec![1u8], vec!["a.S".into()], O::Proto, "api/", "", vec![]);
+        assert_eq!(set.source, "proto:api/");
+        assert_eq!(set.origin_and_location(), (O::Proto, "api/".to_owned()));
+        assert!(!set.is_failure());
+        // A 1.0 event: only the string.
+        let old = pb::Descriptors {
+            source: "descriptor-set:x.pb".into(),
+            file_descriptor_set: vec![1u8].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            old.origin_and_location(),
+            (O::DescriptorSet, "x.pb".to_owned())
+        );
+        let failed =
+            pb::Descriptors::failure(vec!["a.S".into()], O::Reflection, "http://u:1", "down", 7);
+        assert!(failed.is_failure());
+        assert_eq!(failed.warnings, ["down"]);
+        assert_eq!(failed.failure.as_ref().unwrap().retry_unix_nanos, 7);
+        assert!(O::ReflectionV1.is_reflection() && !O::Proto.is_reflection());
     }
 }

@@ -11,6 +11,9 @@
 //!   length-delimited events), its incremental [`capture::StreamDecoder`], and
 //!   the WebSocket batch framing. `docs/capture-format.md` specifies it byte
 //!   by byte.
+//! - [`descriptor`]: descriptor graphs: the services of a set, the types its
+//!   files use, and repairing sets whose imports do not match (as some
+//!   servers' reflection sends them).
 //! - [`redact`]: removing secret header values before events leave the relay.
 //! - [`header`]: small header and metadata helpers (`-bin` names,
 //!   `grpc-message` percent-coding).
@@ -27,6 +30,7 @@
 //! sockets and deciding *when* to redact are the callers' business.
 
 pub mod capture;
+pub mod descriptor;
 pub mod engine;
 pub mod event;
 pub mod header;

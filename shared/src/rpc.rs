@@ -14,6 +14,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 /// types (`google/protobuf/*.proto`), for schemas whose source left them out.
 pub const WELL_KNOWN_TYPES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wkt.fds"));
 
+/// An encoded `google.protobuf.FileDescriptorSet` of gRPC Server Reflection
+/// (`grpc/reflection/v1/reflection.proto` and `v1alpha`), so that reflection
+/// calls a client makes through the relay decode like any other.
+pub const REFLECTION: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/reflection.fds"));
+
 /// The type URL prefix servers use in `google.protobuf.Any`.
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
@@ -51,6 +56,19 @@ mod tests {
         assert!(names.contains(&"google/protobuf/timestamp.proto"));
         assert!(names.contains(&"google/protobuf/struct.proto"));
         assert_eq!(names.len(), 11);
+    }
+
+    #[test]
+    fn reflection_is_bundled() {
+        let fds = prost_types::FileDescriptorSet::decode(REFLECTION).unwrap();
+        let names: Vec<&str> = fds.file.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "grpc/reflection/v1/reflection.proto",
+                "grpc/reflection/v1alpha/reflection.proto"
+            ]
+        );
     }
 
     #[test]

@@ -94,15 +94,28 @@ fn kind() -> impl Strategy<Value = Kind> {
                     })
                 }
             ),
-        (bytes(100), vec("[a-z.]{1,20}", 0..3), ".{0,10}").prop_map(|(fds, services, source)| {
-            Kind::Descriptors(pb::Descriptors {
-                file_descriptor_set: fds,
-                services,
-                upstream: String::new(),
-                source,
-                warnings: vec![],
-            })
-        }),
+        (
+            bytes(100),
+            vec("[a-z.]{1,20}", 0..3),
+            ".{0,10}",
+            0..8i32,
+            proptest::option::of((".{0,10}", any::<i64>())),
+        )
+            .prop_map(|(fds, services, source, origin, failure)| {
+                Kind::Descriptors(pb::Descriptors {
+                    file_descriptor_set: fds,
+                    services,
+                    upstream: String::new(),
+                    source: source.clone(),
+                    warnings: vec![],
+                    origin,
+                    location: source,
+                    failure: failure.map(|(reason, retry_unix_nanos)| pb::SchemaFailure {
+                        reason,
+                        retry_unix_nanos,
+                    }),
+                })
+            }),
         (any::<u64>(), ".{0,20}", 0..3i32, vec(any::<u64>(), 0..4)).prop_map(
             |(dropped_events, reason, kind, call_ids)| {
                 Kind::Gap(pb::CaptureGap {

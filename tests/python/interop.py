@@ -3,8 +3,9 @@
 
 Two modes:
 
-  interop.py server
-      Serves loom.interop.v1.Interop (interop.proto beside this file) on
+  interop.py server [--reflection]
+      Serves loom.interop.v1.Interop (interop.proto beside this file), and
+      with --reflection grpcio's Server Reflection (v1alpha only), on
       127.0.0.1:<ephemeral>. Prints exactly one line ``PORT <n>`` to stdout once
       listening, then serves until stdin reaches EOF or SIGTERM/SIGINT arrives.
 
@@ -171,6 +172,7 @@ def make_servicer(pb, pbg):
             resp.CopyFrom(request)
             resp.text = "unary:" + request.text
             resp.number = request.number + 1
+            resp.mood = pb.MOOD_CALM
             resp.labels.update(seen)
             self._end(context, 1)
             return resp
@@ -250,7 +252,7 @@ def status_details_bytes() -> bytes:
     return bytes([0x08, 3, 0x12, len(msg)]) + msg
 
 
-def run_server() -> int:
+def run_server(reflection: bool = False) -> int:
     pb, pbg = load_modules()
     stop = threading.Event()
 
@@ -274,6 +276,15 @@ def run_server() -> int:
     # client runs calls one at a time.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pbg.add_InteropServicer_to_server(make_servicer(pb, pbg), server)
+    if reflection:
+        # grpcio's reflection serves v1alpha only.
+        from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+        names = (
+            pb.DESCRIPTOR.services_by_name["Interop"].full_name,
+            grpc_reflection.SERVICE_NAME,
+        )
+        grpc_reflection.enable_server_reflection(names, server)
     port = server.add_insecure_port("127.0.0.1:0")
     if port == 0:
         die("could not bind 127.0.0.1:0")
@@ -532,13 +543,18 @@ def scenario_fail(pb, stub, comp, metadata, timeout):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
-    sub.add_parser("server", help="serve on 127.0.0.1:0, print 'PORT <n>'")
+    srv = sub.add_parser("server", help="serve on 127.0.0.1:0, print 'PORT <n>'")
+    srv.add_argument(
+        "--reflection",
+        action="store_true",
+        help="also serve gRPC Server Reflection (grpcio's: v1alpha only)",
+    )
     c = sub.add_parser("client", help="run all scenarios, print a JSON transcript")
     c.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
     c.add_argument("--timeout", type=float, default=30.0, help="per-call deadline in seconds (default 30)")
     args = parser.parse_args(argv)
     if args.mode == "server":
-        return run_server()
+        return run_server(args.reflection)
     return run_client(args.target, args.timeout)
 
 

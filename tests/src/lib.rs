@@ -3,11 +3,14 @@
 //! Everything runs for real on `127.0.0.1:0`: a tonic [`backend`] whose
 //! behaviour each request controls, the relay itself started in-process
 //! ([`relay::TestRelay`]), a raw HTTP/2 client that sees exact bytes
-//! ([`raw`]), and a WebSocket consumer of the live event stream ([`ws`]).
+//! ([`raw`]), a WebSocket consumer of the live event stream ([`ws`]), and
+//! gRPC servers that are not tonic, as child processes ([`peer`]: grpc-go,
+//! grpc-js, grpcio).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
 pub mod browser;
+pub mod peer;
 pub mod raw;
 pub mod reflection;
 pub mod relay;

@@ -12,7 +12,8 @@ use crate::files;
 use crate::format;
 use crate::json_view::JsonView;
 use crate::list::{duration_text, status_cell};
-use crate::state::{AppState, use_state};
+use crate::schemas;
+use crate::state::{AppState, Source, use_state};
 
 #[component]
 pub fn Detail(id: u64) -> impl IntoView {
@@ -40,19 +41,16 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
     let grpcurl = state.session.with_value(|s| s.grpcurl(id));
     let json_line = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
     let (status, status_class) = status_cell(&d.summary);
-    let schema_line = match &d.method {
-        Ok(m) => m
-            .source
-            .as_ref()
-            .map(|s| {
-                if s.upstream.is_empty() {
-                    s.source.clone()
-                } else {
-                    format!("{} from {}", s.source, s.upstream)
-                }
-            })
-            .unwrap_or_else(|| "bundled".into()),
-        Err(why) => format!("none: {why}"),
+    let schema_line = match (&d.method, &d.summary.method) {
+        (Ok(m), _) if m.source.is_none() => "bundled with Loom".to_owned(),
+        (_, Some(path)) => {
+            let live = matches!(state.source.get_untracked(), Source::Live(_));
+            let schema = state.session.with_value(|s| s.schema().state(&path.service));
+            let (word, text) = schemas::describe(&schema, live, state.now_ms.get_untracked());
+            format!("{word}: {text}")
+        }
+        (Ok(_), None) => "loaded".to_owned(),
+        (Err(why), None) => format!("none: {why}"),
     };
     view! {
         <div data-test="detail">

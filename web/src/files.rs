@@ -226,16 +226,17 @@ fn add_set(state: AppState, name: &str, bytes: Vec<u8>) {
         );
         return;
     }
-    let event = pb::Event {
-        call_id: 0,
-        kind: Some(Kind::Descriptors(pb::Descriptors {
-            file_descriptor_set: bytes.into(),
-            services: Vec::new(),
-            upstream: String::new(),
-            source: format!("file:{name}"),
-            warnings: Vec::new(),
-        })),
-    };
+    let services = prost_types::FileDescriptorSet::decode(bytes.as_slice())
+        .map(|set| loom_shared::descriptor::services(&set.file))
+        .unwrap_or_default();
+    let event = pb::Event::descriptors(pb::Descriptors::schema(
+        bytes,
+        services,
+        pb::SchemaOrigin::UserFile,
+        name,
+        "",
+        Vec::new(),
+    ));
     state.ingest(vec![event]);
     state.notify(
         Level::Info,

@@ -7,8 +7,8 @@
 //!   `loom-shared`, the raw events (for saving), selection, filters.
 //! - [`connection`]: the live WebSocket feed, with reconnects.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
-//! - [`filter`], [`viewport`], [`stats`], [`format`]: pure view-model logic,
-//!   tested natively.
+//! - [`filter`], [`viewport`], [`stats`], [`format`], [`schemas`]: pure
+//!   view-model logic, tested natively.
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
 //! - [`dom`]: the few browser calls the components need.
 //!
@@ -21,6 +21,7 @@
 
 pub mod filter;
 pub mod format;
+pub mod schemas;
 pub mod stats;
 pub mod viewport;
 

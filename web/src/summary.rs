@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use crate::format;
-use crate::state::use_state;
+use crate::schemas;
+use crate::state::{Source, use_state};
 use crate::stats::{self, MethodStats};
 
 #[component]
@@ -14,29 +15,22 @@ pub fn Summary() -> impl IntoView {
         state.version.track();
         state.session.with_value(|s| stats::by_method(s.calls()))
     });
-    let schema_notes = move || {
+    let schema_rows = move || {
+        state.version.track();
+        let live = matches!(state.source.get(), Source::Live(_));
+        let now = state.now_ms.get();
+        state
+            .session
+            .with_value(|s| schemas::rows(s, live, now))
+    };
+    let schema_problems = move || {
         state.version.track();
         state.session.with_value(|s| {
-            let mut lines: Vec<String> = s
-                .schema()
+            s.schema()
                 .problems()
                 .iter()
                 .map(|p| p.to_string())
-                .collect();
-            lines.extend(s.schema().notes().iter().map(|n| {
-                let what = if n.service.is_empty() {
-                    "schema".to_owned()
-                } else {
-                    n.service.clone()
-                };
-                let status = if n.failed { "no schema" } else { "schema" };
-                format!(
-                    "{what}: {status} from {} — {}",
-                    n.source.source,
-                    n.warnings.join("; ")
-                )
-            }));
-            lines
+                .collect::<Vec<_>>()
         })
     };
     view! {
@@ -65,10 +59,26 @@ pub fn Summary() -> impl IntoView {
                 .into_any()
             }}
             {move || {
-                let notes = schema_notes();
-                (!notes.is_empty()).then(|| view! {
+                let rows = schema_rows();
+                (!rows.is_empty()).then(|| view! {
                     <h3>"Schemas"</h3>
-                    <ul>{notes.into_iter().map(|n| view! { <li class="note">{n}</li> }).collect_view()}</ul>
+                    <table class="schemas" data-test="schemas">
+                        {rows.into_iter().map(|r| {
+                            let service = r.service.clone();
+                            view! {
+                            <tr class=format!("schema-{}", r.state) data-service=service>
+                                <td>{r.service}</td>
+                                <td class="schema-state">{r.state}</td>
+                                <td>{r.text}</td>
+                            </tr>
+                        }}).collect_view()}
+                    </table>
+                })
+            }}
+            {move || {
+                let problems = schema_problems();
+                (!problems.is_empty()).then(|| view! {
+                    <ul>{problems.into_iter().map(|n| view! { <li class="note">{n}</li> }).collect_view()}</ul>
                 })
             }}
         </div>

@@ -1,46 +1,56 @@
 //! Assembling a usable descriptor set from what a server's reflection gives:
-//! the requested file, then its missing dependencies, until the closure is
-//! complete or nothing more can be had.
+//! the requested file, then what it needs, until nothing more can be had.
 //!
 //! Servers differ: some send every dependency with the first answer, many
-//! send only the requested file, some cannot produce a dependency at all (or
-//! know it under another name). `Assembly` keeps what it has, says what is
-//! still missing, fills in the protobuf well-known types from Loom's bundled
-//! copies, and records a warning for each dependency that stays missing.
+//! send only the requested file, some know a dependency under another name
+//! or declare no imports at all (grpc-js names files after packages). So
+//! [`Assembly`] asks by file name for the imports files declare, and by
+//! symbol for the types files use that nothing here defines. The graph
+//! logic itself (which file defines what, the repaired import lists, the
+//! bundled well-known types) is `loom_shared::descriptor`'s; this module
+//! only decides what to ask next and words what stayed missing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 
+use loom_shared::descriptor::{self, Graph, Reference};
 use prost::Message as _;
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
-/// Loom's bundled copies of `google/protobuf/*.proto`.
-fn well_known() -> &'static [FileDescriptorProto] {
-    static FILES: OnceLock<Vec<FileDescriptorProto>> = OnceLock::new();
-    FILES.get_or_init(|| {
-        FileDescriptorSet::decode(loom_shared::rpc::WELL_KNOWN_TYPES)
-            .map(|set| set.file)
-            .unwrap_or_default()
-    })
-}
+use super::session::Query;
+
+/// The most symbols one fetch asks for (a hostile or huge graph).
+const MAX_SYMBOL_QUERIES: usize = 256;
 
 #[derive(Default)]
 pub struct Assembly {
-    files: BTreeMap<String, FileDescriptorProto>,
-    /// Files asked for already (so none is asked for twice).
-    asked: BTreeSet<String>,
+    graph: Graph,
+    /// Files and symbols asked for already (none is asked for twice).
+    asked_files: BTreeSet<String>,
+    asked_symbols: BTreeSet<String>,
+    /// Files and symbols the server could not give, and why.
+    unavailable_files: BTreeMap<String, String>,
+    unavailable_symbols: BTreeMap<String, String>,
+    /// Problems with what the server sent.
+    problems: Vec<String>,
+}
+
+/// The outcome: the set to decode with and what is wrong with it.
+pub struct Assembled {
+    pub set: FileDescriptorSet,
+    pub services: Vec<String>,
+    /// What stayed missing, in words; empty when the set is complete.
     pub warnings: Vec<String>,
+    /// How the graph was repaired (imports added, files replaced).
+    pub changes: Vec<String>,
 }
 
 impl Assembly {
-    /// Add serialized `FileDescriptorProto`s from a reply.
+    /// Adds serialized `FileDescriptorProto`s from a reply.
     pub fn add(&mut self, raw: &[Vec<u8>]) {
         for bytes in raw {
             match FileDescriptorProto::decode(bytes.as_slice()) {
-                Ok(file) => {
-                    self.files.entry(file.name().to_owned()).or_insert(file);
-                }
-                Err(e) => self.warnings.push(format!(
+                Ok(file) => self.graph.add(file),
+                Err(e) => self.problems.push(format!(
                     "the server sent an undecodable file descriptor: {e}"
                 )),
             }
@@ -48,148 +58,227 @@ impl Assembly {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.graph.is_empty()
     }
 
-    /// Dependencies named by some file but not present and not yet asked
-    /// for; marks them as asked. Well-known types are filled in locally
-    /// first, so they are never asked for.
-    pub fn next_to_ask(&mut self) -> Vec<String> {
-        self.fill_well_known();
-        let mut wanted = Vec::new();
-        for file in self.files.values() {
-            for dep in &file.dependency {
-                if !self.files.contains_key(dep)
-                    && !self.asked.contains(dep)
-                    && !wanted.contains(dep)
-                {
-                    wanted.push(dep.clone());
+    /// What to ask for next: imports that no file here has (by name), then
+    /// types that no file here defines (by symbol, every name a relative
+    /// reference could mean). Each is asked once; empty when done.
+    pub fn next_queries(&mut self) -> Vec<Query> {
+        let mut out = Vec::new();
+        for file in self.graph.missing_imports() {
+            if self.asked_files.insert(file.clone()) {
+                out.push(Query::File(file));
+            }
+        }
+        for reference in self.graph.unresolved() {
+            for symbol in reference.candidates() {
+                if self.asked_symbols.len() >= MAX_SYMBOL_QUERIES {
+                    break;
+                }
+                if self.asked_symbols.insert(symbol.clone()) {
+                    out.push(Query::Symbol(symbol));
                 }
             }
         }
-        self.asked.extend(wanted.iter().cloned());
-        wanted
+        out
     }
 
-    /// The server could not provide `file`.
-    pub fn missing(&mut self, file: &str, why: &str) {
-        let importers: Vec<&str> = self
-            .files
-            .values()
-            .filter(|f| f.dependency.iter().any(|d| d == file))
-            .map(|f| f.name())
-            .collect();
-        self.warnings.push(format!(
-            "dependency {file} (imported by {}) is not available from the server: {why}; \
-             fields of its types will show undecoded",
-            importers.join(", ")
-        ));
+    /// The server could not answer `query`.
+    pub fn unavailable(&mut self, query: &Query, why: &str) {
+        match query {
+            Query::File(f) => self.unavailable_files.insert(f.clone(), why.to_owned()),
+            Query::Symbol(s) => self.unavailable_symbols.insert(s.clone(), why.to_owned()),
+        };
     }
 
-    fn fill_well_known(&mut self) {
-        // A well-known file may import another (api.proto imports type.proto),
-        // so repeat until nothing more is added.
-        loop {
-            let needed: BTreeSet<String> = self
-                .files
-                .values()
-                .flat_map(|f| f.dependency.iter())
-                .filter(|d| d.starts_with("google/protobuf/") && !self.files.contains_key(*d))
-                .cloned()
+    /// The repaired set, with a warning for each type that no file defines.
+    pub fn finish(self) -> Assembled {
+        let repaired = self.graph.repair();
+        let mut warnings = self.problems;
+        let mut by_type: BTreeMap<&str, Vec<&Reference>> = BTreeMap::new();
+        for r in &repaired.unresolved {
+            by_type
+                .entry(r.name.trim_start_matches('.'))
+                .or_default()
+                .push(r);
+        }
+        for (name, uses) in by_type {
+            let files: BTreeSet<&str> = uses.iter().map(|r| r.file.as_str()).collect();
+            let candidates: BTreeSet<String> = uses.iter().flat_map(|r| r.candidates()).collect();
+            let declared: BTreeSet<&str> = files
+                .iter()
+                .filter_map(|f| self.graph.file(f))
+                .flat_map(|f| f.dependency.iter().map(String::as_str))
                 .collect();
-            let mut added = false;
-            for file in well_known().iter().filter(|f| needed.contains(f.name())) {
-                self.files.insert(file.name().to_owned(), file.clone());
-                added = true;
-            }
-            if !added {
-                return;
-            }
+            let asked: Vec<String> = self
+                .unavailable_files
+                .iter()
+                .filter(|(file, _)| declared.contains(file.as_str()))
+                .map(|(file, why)| format!("file {file}: {why}"))
+                .chain(
+                    self.unavailable_symbols
+                        .iter()
+                        .filter(|(symbol, _)| candidates.contains(*symbol))
+                        .map(|(symbol, why)| format!("symbol {symbol}: {why}")),
+                )
+                .collect();
+            let asked = if asked.is_empty() {
+                String::new()
+            } else {
+                format!(" (asked for {})", asked.join("; "))
+            };
+            warnings.push(format!(
+                "type {name}, used in {}, is not defined by any file the server sent{asked}; \
+                 fields of that type show undecoded",
+                files.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Assembled {
+            services: descriptor::services(&repaired.set.file),
+            set: repaired.set,
+            warnings,
+            changes: repaired.changes,
         }
     }
-
-    /// Fully-qualified service names defined in the assembled files.
-    pub fn services(&self) -> Vec<String> {
-        self.files
-            .values()
-            .flat_map(|f| {
-                let pkg = f.package().to_owned();
-                f.service.iter().map(move |s| {
-                    if pkg.is_empty() {
-                        s.name().to_owned()
-                    } else {
-                        format!("{pkg}.{}", s.name())
-                    }
-                })
-            })
-            .collect()
-    }
-
-    /// The files, dependencies before dependents.
-    pub fn into_set(self) -> FileDescriptorSet {
-        let mut ordered = Vec::with_capacity(self.files.len());
-        let mut placed = BTreeSet::new();
-        for name in self.files.keys() {
-            place(name, &self.files, &mut placed, &mut ordered, 0);
-        }
-        FileDescriptorSet { file: ordered }
-    }
-}
-
-fn place(
-    name: &str,
-    files: &BTreeMap<String, FileDescriptorProto>,
-    placed: &mut BTreeSet<String>,
-    out: &mut Vec<FileDescriptorProto>,
-    depth: usize,
-) {
-    // Depth bounds a hostile import cycle.
-    if placed.contains(name) || depth > 256 {
-        return;
-    }
-    let Some(file) = files.get(name) else {
-        return;
-    };
-    placed.insert(name.to_owned());
-    for dep in &file.dependency {
-        place(dep, files, placed, out, depth + 1);
-    }
-    out.push(file.clone());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost_types::{DescriptorProto, FieldDescriptorProto};
 
-    fn file(name: &str, deps: &[&str]) -> Vec<u8> {
+    fn file(name: &str, package: &str, deps: &[&str], field_type: Option<&str>) -> Vec<u8> {
         FileDescriptorProto {
             name: Some(name.into()),
-            package: Some("p".into()),
+            package: Some(package.into()),
             dependency: deps.iter().map(|d| d.to_string()).collect(),
+            message_type: vec![DescriptorProto {
+                name: Some("M".into()),
+                field: field_type
+                    .map(|t| FieldDescriptorProto {
+                        name: Some("f".into()),
+                        number: Some(1),
+                        label: Some(1),
+                        r#type: Some(11),
+                        type_name: Some(t.into()),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            }],
+            syntax: Some("proto3".into()),
             ..Default::default()
         }
         .encode_to_vec()
     }
 
+    fn files(q: &[Query]) -> Vec<&str> {
+        q.iter()
+            .filter_map(|q| match q {
+                Query::File(f) => Some(f.as_str()),
+                Query::Symbol(_) => None,
+            })
+            .collect()
+    }
+
+    fn symbols(q: &[Query]) -> Vec<&str> {
+        q.iter()
+            .filter_map(|q| match q {
+                Query::Symbol(s) => Some(s.as_str()),
+                Query::File(_) => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn asks_for_each_missing_dependency_once_and_fills_well_known_types() {
+    fn asks_for_missing_imports_by_name_once_and_fills_well_known_types() {
         let mut a = Assembly::default();
         a.add(&[file(
             "a.proto",
+            "p",
             &["b.proto", "google/protobuf/timestamp.proto"],
+            Some(".google.protobuf.Timestamp"),
         )]);
-        assert_eq!(a.next_to_ask(), vec!["b.proto".to_owned()]);
-        a.add(&[file("b.proto", &["c.proto", "a.proto"])]);
-        assert_eq!(a.next_to_ask(), vec!["c.proto".to_owned()]);
-        a.missing("c.proto", "not found");
-        assert!(a.next_to_ask().is_empty());
-        assert!(a.warnings[0].contains("c.proto") && a.warnings[0].contains("b.proto"));
-        let set = a.into_set();
-        let names: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
-        // Dependencies first, cycles tolerated.
+        assert_eq!(files(&a.next_queries()), ["b.proto"]);
+        a.add(&[file("b.proto", "q", &["c.proto", "a.proto"], None)]);
+        assert_eq!(files(&a.next_queries()), ["c.proto"]);
+        a.unavailable(&Query::File("c.proto".into()), "not found");
+        assert!(a.next_queries().is_empty());
+        let done = a.finish();
+        assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+        let names: Vec<&str> = done.set.file.iter().map(|f| f.name()).collect();
         let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
         assert!(pos("google/protobuf/timestamp.proto") < pos("a.proto"));
         assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn asks_by_symbol_for_types_no_file_defines() {
+        let mut a = Assembly::default();
+        // As grpc-js sends it: no imports, a relative type name.
+        a.add(&[file(
+            "harness_v1.proto",
+            "harness.v1",
+            &[],
+            Some("common.v1.Tag"),
+        )]);
+        let q = a.next_queries();
+        assert!(files(&q).is_empty());
+        assert_eq!(
+            symbols(&q),
+            [
+                "harness.v1.M.common.v1.Tag",
+                "harness.v1.common.v1.Tag",
+                "harness.common.v1.Tag",
+                "common.v1.Tag"
+            ]
+        );
+        for s in [
+            "harness.v1.M.common.v1.Tag",
+            "harness.v1.common.v1.Tag",
+            "common.v1.Tag",
+        ] {
+            a.unavailable(&Query::Symbol(s.into()), "Symbol not found");
+        }
+        let mut tag = FileDescriptorProto::decode(
+            file("harness_common_v1.proto", "harness.common.v1", &[], None).as_slice(),
+        )
+        .unwrap();
+        tag.message_type[0].name = Some("Tag".into());
+        a.add(&[tag.encode_to_vec()]);
+        assert!(a.next_queries().is_empty());
+        let done = a.finish();
+        assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+        let harness = done
+            .set
+            .file
+            .iter()
+            .find(|f| f.name() == "harness_v1.proto")
+            .unwrap();
+        assert_eq!(harness.dependency, ["harness_common_v1.proto"]);
+        assert!(!done.changes.is_empty());
+    }
+
+    #[test]
+    fn what_stays_missing_is_named_once_per_type() {
+        let mut a = Assembly::default();
+        a.add(&[file("a.proto", "p", &["gone.proto"], Some(".gone.Thing"))]);
+        let q = a.next_queries();
+        assert_eq!(files(&q), ["gone.proto"]);
+        assert_eq!(symbols(&q), ["gone.Thing"]);
+        a.unavailable(&q[0], "not found (code 5)");
+        a.unavailable(&q[1], "Symbol not found (code 5)");
+        assert!(a.next_queries().is_empty());
+        let done = a.finish();
+        assert_eq!(done.warnings.len(), 1, "{:?}", done.warnings);
+        let w = &done.warnings[0];
+        assert!(w.contains("gone.Thing") && w.contains("a.proto"), "{w}");
+        assert!(w.contains("symbol gone.Thing: Symbol not found"), "{w}");
+        // The rest of the file still loads.
+        assert_eq!(done.set.file.len(), 1);
+        assert_eq!(done.services.len(), 0);
     }
 
     #[test]
@@ -197,6 +286,6 @@ mod tests {
         let mut a = Assembly::default();
         a.add(&[vec![0xff, 0xff, 0xff]]);
         assert!(a.is_empty());
-        assert_eq!(a.warnings.len(), 1);
+        assert_eq!(a.finish().warnings.len(), 1);
     }
 }

@@ -5,23 +5,28 @@
 //! that costs a cache lookup and returns at once. The first call of a
 //! service starts one background fetch; however many calls of that service
 //! arrive meanwhile, moka's coalescing `get_with` runs exactly one reflection
-//! exchange and the rest share its outcome. Outcomes expire: successes after
-//! a while (to notice a redeployed server), failures after the retry delay,
-//! so a server without reflection is asked once per window, not per call.
+//! exchange and the rest share its outcome. Outcomes expire: schemas after a
+//! while (to notice a redeployed server), failures at their retry time, so a
+//! server without reflection is asked once per window, not per call.
+//!
+//! A fetch tries the version that worked last first (v1 at the start), and
+//! moves on to the other when a version is not served, or does not answer
+//! within [`VERSION_TIMEOUT`].
 //!
 //! - [`session`]: one exchange, in v1 or v1alpha.
-//! - [`closure`]: assembling the file and its dependencies.
+//! - [`closure`]: what to ask for next, and the assembled set.
+//! - [`state`]: each service's schema state, for `/healthz`.
 
 pub mod closure;
 pub mod session;
+pub mod state;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use loom_shared::pb::{self, event::Kind};
-use moka::Expiry;
+use loom_shared::pb::{self, SchemaOrigin};
 use moka::future::Cache;
 use prost::Message as _;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -29,14 +34,16 @@ use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::hub::Hub;
-use closure::Assembly;
+use closure::{Assembled, Assembly};
 use session::{Query, Reply, Session, Version};
+pub use state::SchemaState;
 
-/// How long a fetched schema is trusted before it is fetched again.
-const SCHEMA_TTL: Duration = Duration::from_secs(600);
 /// How long a preference for v1alpha stands before v1 is tried first again.
 const REPROBE_V1_AFTER: Duration = Duration::from_secs(600);
-/// The most one reflection fetch may take.
+/// How long one version may take to answer (or refuse) the first request
+/// before the other version is tried.
+pub const VERSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most one reflection fetch may take, both versions included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// Rounds of dependency requests before giving up on a pathological graph.
 const MAX_ROUNDS: usize = 64;
@@ -49,33 +56,11 @@ pub enum ReflectionSetupError {
     HeaderValue(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Found,
-    Failed,
-}
-
-struct ByOutcome {
-    retry: Duration,
-}
-
-impl Expiry<String, Outcome> for ByOutcome {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        value: &Outcome,
-        _now: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(match value {
-            Outcome::Found => SCHEMA_TTL,
-            Outcome::Failed => self.retry,
-        })
-    }
-}
-
 enum Failure {
     /// This reflection version is not served: try the other.
     Unimplemented,
+    /// This version neither answered nor refused in time: try the other.
+    Silent,
     Other(String),
 }
 
@@ -85,21 +70,25 @@ pub struct Reflector {
     channel: Channel,
     metadata: MetadataMap,
     hub: Hub,
-    cache: Cache<String, Outcome>,
+    retry: Duration,
+    cache: Cache<String, SchemaState>,
+    /// Fetches under way, and since when.
+    pending: Mutex<HashMap<String, SystemTime>>,
     /// The version that worked last, and since when.
     preferred: Mutex<(Version, Instant)>,
     /// Services whose schema came from local files: never reflected.
-    local: HashSet<String>,
+    local: HashMap<String, SchemaState>,
     /// Hashes of what was announced, so a refetch of the same schema or the
     /// same failure is not announced again.
     announced: Mutex<HashSet<u64>>,
 }
 
 impl Reflector {
+    /// `local` lists the services local files describe, with where from.
     pub fn new(
         config: &Config,
         hub: Hub,
-        local: HashSet<String>,
+        local: HashMap<String, SchemaState>,
     ) -> Result<Self, ReflectionSetupError> {
         let mut metadata = MetadataMap::new();
         for (name, value) in &config.reflect_headers {
@@ -123,12 +112,12 @@ impl Reflector {
             channel,
             metadata,
             hub,
+            retry: config.reflection_retry,
             cache: Cache::builder()
                 .max_capacity(10_000)
-                .expire_after(ByOutcome {
-                    retry: config.reflection_retry,
-                })
+                .expire_after(state::ByOutcome)
                 .build(),
+            pending: Mutex::new(HashMap::new()),
             preferred: Mutex::new((Version::V1, Instant::now())),
             local,
             announced: Mutex::new(HashSet::new()),
@@ -138,14 +127,11 @@ impl Reflector {
     /// Note a call of `path` (`/pkg.Service/Method`). Never waits: when the
     /// service's schema is not known yet, a background task fetches it.
     pub fn observe(self: &Arc<Self>, path: &str) {
-        if !self.enabled {
-            return;
-        }
         let Some(service) = service_of(path) else {
             return;
         };
         if service.starts_with("grpc.reflection.")
-            || self.local.contains(service)
+            || self.local.contains_key(service)
             || self.cache.contains_key(service)
         {
             return;
@@ -158,7 +144,28 @@ impl Reflector {
         });
     }
 
-    async fn fetch(&self, service: String) -> Outcome {
+    /// Every service the relay has met, with its schema's state, sorted.
+    pub fn states(&self) -> Vec<(String, SchemaState)> {
+        let mut out: HashMap<String, SchemaState> = self.local.clone();
+        for (service, state) in self.cache.iter() {
+            out.insert((*service).clone(), state);
+        }
+        for (service, since) in lock(&self.pending).iter() {
+            out.entry(service.clone())
+                .or_insert(SchemaState::Pending { since: *since });
+        }
+        let mut out: Vec<(String, SchemaState)> = out.into_iter().collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    async fn fetch(&self, service: String) -> SchemaState {
+        if !self.enabled {
+            let reason = "reflection is turned off (--no-reflection); give the schema with \
+                          --descriptor-set or --proto";
+            return self.fail(&service, reason.to_owned(), None);
+        }
+        lock(&self.pending).insert(service.clone(), SystemTime::now());
         let result = tokio::time::timeout(FETCH_TIMEOUT, self.reflect(&service))
             .await
             .unwrap_or_else(|_| {
@@ -166,37 +173,30 @@ impl Reflector {
                     "reflection did not finish within {FETCH_TIMEOUT:?}"
                 ))
             });
+        lock(&self.pending).remove(&service);
         match result {
-            Ok((version, assembly)) => {
-                self.announce_schema(&service, version, assembly).await;
-                Outcome::Found
-            }
+            Ok((version, assembled)) => self.announce_schema(&service, version, assembled).await,
             Err(why) => {
                 tracing::warn!(%service, "no schema from reflection: {why}");
-                self.announce_failure(&service, why);
-                Outcome::Failed
+                let retry_at = SystemTime::now() + self.retry;
+                self.fail(&service, why, Some(retry_at))
             }
         }
     }
 
-    async fn reflect(&self, service: &str) -> Result<(Version, Assembly), String> {
+    async fn reflect(&self, service: &str) -> Result<(Version, Assembled), String> {
         let first = {
-            let mut preferred = self
-                .preferred
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut preferred = lock(&self.preferred);
             if preferred.0 == Version::V1Alpha && preferred.1.elapsed() > REPROBE_V1_AFTER {
                 *preferred = (Version::V1, Instant::now());
             }
             preferred.0
         };
+        let mut skipped = Vec::new();
         for version in [first, first.other()] {
             match self.exchange(version, service).await {
                 Ok(assembly) => {
-                    let mut preferred = self
-                        .preferred
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let mut preferred = lock(&self.preferred);
                     if preferred.0 != version {
                         *preferred = (version, Instant::now());
                     }
@@ -204,18 +204,25 @@ impl Reflector {
                 }
                 Err(Failure::Unimplemented) => {
                     tracing::debug!(%service, "reflection {version} is not served");
+                    skipped.push(format!("{version} answered UNIMPLEMENTED"));
+                }
+                Err(Failure::Silent) => {
+                    tracing::debug!(%service, "reflection {version} did not answer in time");
+                    skipped.push(format!(
+                        "{version} did not answer within {VERSION_TIMEOUT:?}"
+                    ));
                 }
                 Err(Failure::Other(why)) => return Err(format!("reflection {version}: {why}")),
             }
         }
-        Err(
-            "the upstream serves no reflection (grpc.reflection.v1 and v1alpha both answered \
-             UNIMPLEMENTED); give Loom the schema with --descriptor-set or --proto"
-                .to_owned(),
-        )
+        Err(format!(
+            "the upstream serves no reflection ({}); give Loom the schema with \
+             --descriptor-set or --proto",
+            skipped.join(", ")
+        ))
     }
 
-    async fn exchange(&self, version: Version, service: &str) -> Result<Assembly, Failure> {
+    async fn exchange(&self, version: Version, service: &str) -> Result<Assembled, Failure> {
         let classify = |status: tonic::Status| {
             if session::is_unimplemented(&status) {
                 Failure::Unimplemented
@@ -223,14 +230,15 @@ impl Reflector {
                 Failure::Other(format!("{:?}: {}", status.code(), status.message()))
             }
         };
-        let mut session = Session::open(self.channel.clone(), version, &self.metadata)
-            .await
-            .map_err(classify)?;
+        let mut session = Session::new(self.channel.clone(), version, &self.metadata);
         let mut assembly = Assembly::default();
-        let first = session
-            .ask_all(&[Query::Symbol(service.to_owned())])
-            .await
-            .map_err(classify)?;
+        let first = tokio::time::timeout(
+            VERSION_TIMEOUT,
+            session.ask_all(&[Query::Symbol(service.to_owned())]),
+        )
+        .await
+        .map_err(|_| Failure::Silent)?
+        .map_err(classify)?;
         match first.into_iter().next() {
             Some(Reply::Files(files)) => assembly.add(&files),
             Some(Reply::Error(code, message)) => {
@@ -250,84 +258,110 @@ impl Reflector {
             )));
         }
         for _ in 0..MAX_ROUNDS {
-            let wanted = assembly.next_to_ask();
-            if wanted.is_empty() {
+            let queries = assembly.next_queries();
+            if queries.is_empty() {
                 break;
             }
-            let queries: Vec<Query> = wanted.iter().cloned().map(Query::File).collect();
             let replies = session.ask_all(&queries).await.map_err(classify)?;
-            for (file, reply) in wanted.iter().zip(replies) {
+            for (query, reply) in queries.iter().zip(replies) {
                 match reply {
                     Reply::Files(files) => assembly.add(&files),
                     Reply::Error(code, message) => {
-                        assembly.missing(file, &format!("{message} (code {code})"))
+                        assembly.unavailable(query, &format!("{message} (code {code})"))
                     }
-                    Reply::Unexpected => assembly.missing(file, "unexpected reply"),
+                    Reply::Unexpected => assembly.unavailable(query, "unexpected reply"),
                 }
             }
         }
-        Ok(assembly)
+        Ok(assembly.finish())
     }
 
-    async fn announce_schema(&self, service: &str, version: Version, assembly: Assembly) {
-        let services = assembly.services();
-        let warnings = assembly.warnings.clone();
-        let set = assembly.into_set().encode_to_vec();
-        for w in &warnings {
+    async fn announce_schema(
+        &self,
+        service: &str,
+        version: Version,
+        assembled: Assembled,
+    ) -> SchemaState {
+        let origin = match version {
+            Version::V1 => SchemaOrigin::ReflectionV1,
+            Version::V1Alpha => SchemaOrigin::ReflectionV1alpha,
+        };
+        for change in &assembled.changes {
+            tracing::debug!(%service, "repaired the reflected graph: {change}");
+        }
+        for w in &assembled.warnings {
             tracing::warn!(%service, "{w}");
         }
+        let loaded = SchemaState::Loaded {
+            origin,
+            location: String::new(),
+            at: SystemTime::now(),
+            warnings: assembled.warnings.len(),
+        };
         // Other services in the same files need no fetch of their own.
-        for other in services.iter().filter(|s| s.as_str() != service) {
-            if !self.local.contains(other) {
-                self.cache.insert(other.clone(), Outcome::Found).await;
+        for other in assembled.services.iter().filter(|s| s.as_str() != service) {
+            if !self.local.contains_key(other) {
+                self.cache.insert(other.clone(), loaded.clone()).await;
             }
         }
-        if !self.first_time(&set) {
-            return;
+        let set = assembled.set.encode_to_vec();
+        if self.first_time(&set) {
+            tracing::info!(
+                %service,
+                "schema for {} from reflection {version} ({} bytes{})",
+                assembled.services.join(", "),
+                set.len(),
+                if assembled.warnings.is_empty() { "" } else { ", incomplete" }
+            );
+            self.hub
+                .emit(pb::Event::descriptors(pb::Descriptors::schema(
+                    set,
+                    assembled.services,
+                    origin,
+                    "",
+                    self.upstream.to_string(),
+                    assembled.warnings,
+                )));
         }
-        tracing::info!(
-            %service,
-            "schema for {} from reflection {version} ({} bytes{})",
-            services.join(", "),
-            set.len(),
-            if warnings.is_empty() { "" } else { ", incomplete" }
-        );
-        self.hub.emit(pb::Event {
-            call_id: 0,
-            kind: Some(Kind::Descriptors(pb::Descriptors {
-                file_descriptor_set: set.into(),
-                services,
-                upstream: self.upstream.to_string(),
-                source: format!("reflection/{version}"),
-                warnings,
-            })),
-        });
+        loaded
     }
 
-    fn announce_failure(&self, service: &str, why: String) {
-        if !self.first_time(&(service, &why)) {
-            return;
+    /// Announces that `service` has no schema, and returns the state to cache.
+    fn fail(&self, service: &str, reason: String, retry_at: Option<SystemTime>) -> SchemaState {
+        if self.first_time(&(service, &reason)) {
+            let retry_nanos = retry_at.map_or(0, unix_nanos);
+            self.hub
+                .emit(pb::Event::descriptors(pb::Descriptors::failure(
+                    vec![service.to_owned()],
+                    SchemaOrigin::Reflection,
+                    self.upstream.to_string(),
+                    reason.clone(),
+                    retry_nanos,
+                )));
         }
-        self.hub.emit(pb::Event {
-            call_id: 0,
-            kind: Some(Kind::Descriptors(pb::Descriptors {
-                file_descriptor_set: Default::default(),
-                services: vec![service.to_owned()],
-                upstream: self.upstream.to_string(),
-                source: "reflection".to_owned(),
-                warnings: vec![why],
-            })),
-        });
+        SchemaState::Failed {
+            reason,
+            at: SystemTime::now(),
+            retry_at,
+        }
     }
 
     fn first_time(&self, what: &impl Hash) -> bool {
         let mut h = DefaultHasher::new();
         what.hash(&mut h);
-        self.announced
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(h.finish())
+        lock(&self.announced).insert(h.finish())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded values are plain data, valid at every point.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// `pkg.Service` from `/pkg.Service/Method`.

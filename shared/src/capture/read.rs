@@ -113,7 +113,7 @@ mod tests {
     fn round_trip_every_kind() {
         let events = samples::every_kind();
         let capture = read_capture(&encode_file(&events)).unwrap();
-        assert_eq!(capture.version, (1, 0));
+        assert_eq!(capture.version, (1, 1));
         assert_eq!(capture.events, events);
         assert_eq!(capture.truncated, None);
     }

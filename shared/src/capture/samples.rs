@@ -85,6 +85,12 @@ pub(crate) fn every_kind() -> Vec<pb::Event> {
             upstream: "http://127.0.0.1:50051".into(),
             source: "reflection/v1".into(),
             warnings: vec!["dependency google/api/annotations.proto unavailable".into()],
+            origin: pb::SchemaOrigin::ReflectionV1.into(),
+            location: "api/echo.protoset".into(),
+            failure: Some(pb::SchemaFailure {
+                reason: "reflection v1: UNAVAILABLE".into(),
+                retry_unix_nanos: 1_700_000_030_000_000_000,
+            }),
         }),
         pb::Event::gap(pb::GapKind::Lagged, 12, "consumer fell behind", vec![1, 2]),
         pb::Event {

@@ -81,7 +81,12 @@ impl CallDetail {
                 schema.insert("input".into(), json!(method.input().full_name()));
                 schema.insert("output".into(), json!(method.output().full_name()));
                 if let Some(source) = &method.source {
-                    schema.insert("source".into(), json!(source.source));
+                    // The format 1.0 spelling, stable for scripts.
+                    let legacy = match source.origin {
+                        crate::pb::SchemaOrigin::Unspecified => source.legacy.clone(),
+                        origin => origin.legacy_source(&source.location),
+                    };
+                    schema.insert("source".into(), json!(legacy));
                     if !source.upstream.is_empty() {
                         schema.insert("upstream".into(), json!(source.upstream));
                     }

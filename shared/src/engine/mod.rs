@@ -63,7 +63,7 @@ pub use message::MessageView;
 pub use metadata::{HeaderValue, HeaderView};
 pub use schema::{
     CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
-    ServiceNote, ServiceOrigin,
+    SchemaState, ServiceNote, ServiceOrigin,
 };
 pub use session::{Change, Session};
 pub use status::{CallStatus, code_name, describe_code, parse_code};

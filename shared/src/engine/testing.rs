@@ -179,22 +179,15 @@ pub fn file() -> FileDescriptorProto {
 
 /// A `Descriptors` event with `files`, as reflection from `upstream` would send it.
 pub fn descriptors(files: Vec<FileDescriptorProto>, upstream: &str) -> pb::Descriptors {
-    let services = files
-        .iter()
-        .flat_map(|f| {
-            let package = f.package().to_owned();
-            f.service
-                .iter()
-                .map(move |s| format!("{package}.{}", s.name()))
-        })
-        .collect();
-    pb::Descriptors {
-        file_descriptor_set: FileDescriptorSet { file: files }.encode_to_vec().into(),
+    let services = crate::descriptor::services(&files);
+    pb::Descriptors::schema(
+        FileDescriptorSet { file: files }.encode_to_vec(),
         services,
-        upstream: upstream.into(),
-        source: "reflection/v1".into(),
-        warnings: Vec::new(),
-    }
+        pb::SchemaOrigin::ReflectionV1,
+        "",
+        upstream,
+        Vec::new(),
+    )
 }
 
 /// The sample schema (as reflected from `http://backend:50051`).

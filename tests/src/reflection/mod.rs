@@ -77,10 +77,17 @@ pub enum ReflectionMode {
     /// Both versions registered, but every exchange fails: the first request
     /// is read (and recorded), then the stream ends with UNAVAILABLE.
     Failing,
+    /// Both versions registered; v1 reads the first request and then
+    /// neither answers nor refuses (a hung service), v1alpha works.
+    V1Hangs,
     /// tonic-reflection's own v1 service over [`TEST_FDS`], as real tonic
     /// servers run it. Only [`Stats::requests_to`] counts its exchanges;
     /// `omit_files`, `delay` and `only_requested_file` do not apply.
-    Tonic,
+    TonicV1,
+    /// tonic-reflection's own v1alpha service (as [`ReflectionMode::TonicV1`]).
+    TonicV1Alpha,
+    /// tonic-reflection's own v1 and v1alpha services.
+    TonicBoth,
 }
 
 #[derive(Debug, Clone)]
@@ -408,7 +415,10 @@ impl ReflectingBackend {
         };
         let v1 = matches!(
             mode,
-            ReflectionMode::V1Only | ReflectionMode::Both | ReflectionMode::Failing
+            ReflectionMode::V1Only
+                | ReflectionMode::Both
+                | ReflectionMode::Failing
+                | ReflectionMode::V1Hangs
         )
         .then(|| {
             v1::server_reflection_server::ServerReflectionServer::new(V1Reflection(
@@ -417,17 +427,33 @@ impl ReflectingBackend {
         });
         let v1alpha = matches!(
             mode,
-            ReflectionMode::V1AlphaOnly | ReflectionMode::Both | ReflectionMode::Failing
+            ReflectionMode::V1AlphaOnly
+                | ReflectionMode::Both
+                | ReflectionMode::Failing
+                | ReflectionMode::V1Hangs
         )
         .then(|| {
             v1alpha::server_reflection_server::ServerReflectionServer::new(V1AlphaReflection(
                 reflector.clone(),
             ))
         });
-        let tonic_v1 = (mode == ReflectionMode::Tonic).then(|| {
+        let tonic = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(TEST_FDS)
-                .build_v1()
+        };
+        let tonic_v1 =
+            matches!(mode, ReflectionMode::TonicV1 | ReflectionMode::TonicBoth).then(|| {
+                tonic()
+                    .build_v1()
+                    .expect("tonic-reflection accepts TEST_FDS")
+            });
+        let tonic_v1alpha = matches!(
+            mode,
+            ReflectionMode::TonicV1Alpha | ReflectionMode::TonicBoth
+        )
+        .then(|| {
+            tonic()
+                .build_v1alpha()
                 .expect("tonic-reflection accepts TEST_FDS")
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -453,6 +479,7 @@ impl ReflectingBackend {
                 .add_optional_service(v1)
                 .add_optional_service(v1alpha)
                 .add_optional_service(tonic_v1)
+                .add_optional_service(tonic_v1alpha)
                 .serve_with_incoming_shutdown(
                     TcpIncoming::from(listener).with_nodelay(Some(true)),
                     async {

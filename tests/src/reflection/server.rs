@@ -1,6 +1,8 @@
 //! The hand-written reflection service: answers `file_containing_symbol`
 //! and `file_by_filename` from the test descriptor set, in v1 and v1alpha,
-//! as the backend's options say (slowly, withholding files, or failing).
+//! as the backend's options say (slowly, withholding files, failing, or
+//! hanging). Like grpc-go, grpcio and grpc-js, and unlike tonic's own
+//! service, it sends no response headers before the first request arrives.
 
 use super::*;
 /// The files the backend can describe, and where each symbol is declared.
@@ -108,11 +110,14 @@ impl Reflector {
             ReflectionMode::V1AlphaOnly => {
                 names.push("grpc.reflection.v1alpha.ServerReflection".into());
             }
-            ReflectionMode::Both | ReflectionMode::Failing => {
+            ReflectionMode::Both | ReflectionMode::Failing | ReflectionMode::V1Hangs => {
                 names.push("grpc.reflection.v1.ServerReflection".into());
                 names.push("grpc.reflection.v1alpha.ServerReflection".into());
             }
-            ReflectionMode::None | ReflectionMode::Tonic => {}
+            ReflectionMode::None
+            | ReflectionMode::TonicV1
+            | ReflectionMode::TonicV1Alpha
+            | ReflectionMode::TonicBoth => {}
         }
         names
     }
@@ -169,7 +174,7 @@ impl Reflector {
         }
     }
 
-    fn exchange<Req, Res>(
+    async fn exchange<Req, Res>(
         &self,
         version: Version,
         request: Request<Streaming<Req>>,
@@ -180,9 +185,20 @@ impl Reflector {
     {
         let exchange = self.stats.open_exchange(version, request.metadata());
         let mut inbound = request.into_inner();
+        // Like grpc-go, grpcio and grpc-js: no response headers until the
+        // first request has arrived (tonic's own service sends them at once).
+        let first = inbound.next().await;
+        if self.options.mode == ReflectionMode::V1Hangs && version == Version::V1 {
+            if let Some(Ok(req)) = &first {
+                self.stats.record_request(exchange, &transcode(req));
+            }
+            // Neither answers nor refuses, until the client gives up.
+            std::future::pending::<()>().await;
+        }
         let (tx, rx) = mpsc::channel::<Result<Res, Status>>(16);
         let this = self.clone();
         tokio::spawn(async move {
+            let mut inbound = futures_util::stream::iter(first).chain(inbound);
             while let Some(item) = inbound.next().await {
                 let Ok(req) = item else { return };
                 let req: v1::ServerReflectionRequest = transcode(&req);
@@ -220,7 +236,7 @@ impl v1::server_reflection_server::ServerReflection for V1Reflection {
         &self,
         request: Request<Streaming<v1::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
-        self.0.exchange(Version::V1, request)
+        self.0.exchange(Version::V1, request).await
     }
 }
 
@@ -232,6 +248,6 @@ impl v1alpha::server_reflection_server::ServerReflection for V1AlphaReflection {
         &self,
         request: Request<Streaming<v1alpha::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
-        self.0.exchange(Version::V1Alpha, request)
+        self.0.exchange(Version::V1Alpha, request).await
     }
 }

@@ -101,8 +101,9 @@ fn a_unary_call() {
 fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
     let mut m = method("/loom.enginetest.Sampler/Upload");
     m.source = Some(crate::engine::SchemaSource {
-        source: "descriptor-set:/tmp/my api.pb".into(),
-        upstream: String::new(),
+        origin: pb::SchemaOrigin::DescriptorSet,
+        location: "/tmp/my api.pb".into(),
+        ..Default::default()
     });
     let mut s = started(vec![]);
     s.upstream = "https://api.example.com:443/".into();
@@ -135,8 +136,9 @@ fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
 fn comments_cannot_inject_commands() {
     let mut m = method("/loom.enginetest.Sampler/Get");
     m.source = Some(crate::engine::SchemaSource {
-        source: "proto:a\nrm -rf ~".into(),
-        upstream: String::new(),
+        origin: pb::SchemaOrigin::Proto,
+        location: "a\nrm -rf ~".into(),
+        ..Default::default()
     });
     let cmd = grpcurl_command(&started(vec![]), &m, &[json!({})]).unwrap();
     let line = cmd.to_shell();

@@ -9,10 +9,8 @@ use prost_reflect::DescriptorPool;
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
 use super::{SchemaProblem, SchemaSource, ServiceOrigin};
+use crate::descriptor::qualified;
 use crate::{pb, rpc};
-
-/// The `source` of problems with the bundled types (which would be a bug).
-pub(super) const BUNDLED: &str = "bundled";
 
 /// The bundled well-known types and `google.rpc` error model (built once).
 pub(super) fn bundled() -> (DescriptorPool, Vec<SchemaProblem>) {
@@ -26,13 +24,11 @@ fn build_bundled() -> (DescriptorPool, Vec<SchemaProblem>) {
     for (what, bytes) in [
         ("well-known types", rpc::WELL_KNOWN_TYPES),
         ("google.rpc", rpc::FILE_DESCRIPTOR_SET),
+        ("gRPC Server Reflection", rpc::REFLECTION),
     ] {
         if let Err(e) = pool.decode_file_descriptor_set(bytes) {
             problems.push(SchemaProblem {
-                source: SchemaSource {
-                    source: BUNDLED.into(),
-                    upstream: String::new(),
-                },
+                source: SchemaSource::bundled(),
                 file: None,
                 message: format!("the bundled {what} do not load: {e}"),
                 repaired: false,
@@ -243,13 +239,4 @@ fn without_imports(file: &FileDescriptorProto, drop: &[&String]) -> FileDescript
     out.public_dependency = remap(&file.public_dependency);
     out.weak_dependency = remap(&file.weak_dependency);
     out
-}
-
-/// `package.Name`, or `Name` without a package.
-pub(super) fn qualified(package: &str, name: &str) -> String {
-    if package.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{package}.{name}")
-    }
 }

@@ -6,14 +6,17 @@
 //! fatal: a set that is malformed, or a file that conflicts with one already
 //! added, is skipped and reported as a [`SchemaProblem`]; a file whose
 //! imports are missing is added without them when it does not use their
-//! types. A set with an empty `file_descriptor_set` is a failure notice (its
-//! `warnings` say why reflection failed) and becomes a [`ServiceNote`].
+//! types. A failure notice (format 1.1: `failure` set; 1.0: an empty set)
+//! becomes a [`ServiceNote`]; [`Schema::state`] says, per service, whether
+//! a schema is loaded, failed (and when the relay retries) or unknown.
 //!
 //! When the same file arrives more than once, the latest set wins (the
 //! capture format says the latest set for a service is the best one).
 
 mod build;
 mod method;
+mod source;
+mod state;
 
 use std::collections::HashMap;
 
@@ -22,61 +25,8 @@ use prost_reflect::DescriptorPool;
 use crate::pb;
 
 pub use method::{CallKind, MethodPath, ResolvedMethod};
-
-/// Where a descriptor set came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct SchemaSource {
-    /// `reflection/v1`, `reflection/v1alpha`, `descriptor-set:PATH`,
-    /// `proto:PATH` (or whatever the event said).
-    pub source: String,
-    /// The upstream it was reflected from; empty for local files.
-    pub upstream: String,
-}
-
-impl SchemaSource {
-    fn of(set: &pb::Descriptors) -> Self {
-        SchemaSource {
-            source: set.source.clone(),
-            upstream: set.upstream.clone(),
-        }
-    }
-
-    /// The local file the schema came from, when it did not come from
-    /// reflection: what grpcurl needs instead (`-protoset` or `-proto`).
-    pub fn local_file(&self) -> Option<LocalSchema> {
-        if let Some(path) = self.source.strip_prefix("descriptor-set:") {
-            Some(LocalSchema::DescriptorSet(path.to_owned()))
-        } else {
-            self.source
-                .strip_prefix("proto:")
-                .map(|path| LocalSchema::Proto(path.to_owned()))
-        }
-    }
-}
-
-impl std::fmt::Display for SchemaSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let source = if self.source.is_empty() {
-            "an unnamed source"
-        } else {
-            &self.source
-        };
-        if self.upstream.is_empty() {
-            f.write_str(source)
-        } else {
-            write!(f, "{source} from {}", self.upstream)
-        }
-    }
-}
-
-/// A schema loaded from a local file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LocalSchema {
-    /// `--descriptor-set PATH` (grpcurl: `-protoset PATH`).
-    DescriptorSet(String),
-    /// `--proto PATH` (grpcurl: `-proto PATH`).
-    Proto(String),
-}
+pub use source::{LocalSchema, SchemaSource};
+pub use state::SchemaState;
 
 /// Something wrong with a descriptor set, for the UI to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +57,11 @@ pub struct ServiceNote {
     pub service: String,
     pub source: SchemaSource,
     pub warnings: Vec<String>,
-    /// The set was empty: there is no schema from this source.
+    /// There is no schema from this source.
     pub failed: bool,
+    /// When the relay asks again (ns since the Unix epoch), for failures
+    /// it will retry.
+    pub retry_unix_nanos: Option<i64>,
 }
 
 /// Where a service's schema came from, or why it could not be used.
@@ -162,7 +115,7 @@ impl Schema {
         let mut added = false;
         for set in sets {
             schema.note(set);
-            if !set.file_descriptor_set.is_empty() && !schema.has_set(set) {
+            if !set.is_failure() && !schema.has_set(set) {
                 schema.sets.push(set.clone());
                 added = true;
             }
@@ -177,7 +130,7 @@ impl Schema {
     /// decoded views made before are stale).
     pub fn add(&mut self, set: &pb::Descriptors) -> bool {
         self.note(set);
-        if set.file_descriptor_set.is_empty() || self.has_set(set) {
+        if set.is_failure() || self.has_set(set) {
             return false;
         }
         self.sets.push(set.clone());
@@ -214,16 +167,20 @@ impl Schema {
     fn has_set(&self, set: &pb::Descriptors) -> bool {
         self.sets.iter().any(|s| {
             s.file_descriptor_set == set.file_descriptor_set
-                && s.source == set.source
-                && s.upstream == set.upstream
+                && SchemaSource::of(s) == SchemaSource::of(set)
         })
     }
 
     /// Keeps a set's warnings (or failure) as per-service notes, replacing
     /// older notes from the same source.
     fn note(&mut self, set: &pb::Descriptors) {
-        let failed = set.file_descriptor_set.is_empty();
+        let failed = set.is_failure();
         if !failed && set.warnings.is_empty() {
+            // A schema replaces an earlier failure notice from its origin.
+            let source = SchemaSource::of(set);
+            self.notes.retain(|n| {
+                !(n.failed && n.source.same_origin(&source) && set.services.contains(&n.service))
+            });
             return;
         }
         let source = SchemaSource::of(set);
@@ -234,12 +191,17 @@ impl Schema {
         };
         for service in services {
             self.notes
-                .retain(|n| !(n.service == service && n.source == source));
+                .retain(|n| !(n.service == service && n.source.same_origin(&source)));
             self.notes.push(ServiceNote {
                 service,
                 source: source.clone(),
                 warnings: set.warnings.clone(),
                 failed,
+                retry_unix_nanos: set
+                    .failure
+                    .as_ref()
+                    .map(|f| f.retry_unix_nanos)
+                    .filter(|&t| t > 0),
             });
         }
     }
@@ -248,7 +210,7 @@ impl Schema {
         let built = build::merge(&self.base, &self.sets);
         self.pool = built.pool;
         self.services = built.services;
-        self.problems.retain(|p| p.source.source == build::BUNDLED);
+        self.problems.retain(|p| p.source.is_bundled());
         self.problems.extend(built.problems);
         self.generation += 1;
     }

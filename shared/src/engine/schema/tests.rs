@@ -47,13 +47,13 @@ fn file(name: &str, package: &str, deps: &[&str], field_type: Option<&str>) -> F
 }
 
 fn failure_notice(service: &str, upstream: &str, warning: &str) -> pb::Descriptors {
-    pb::Descriptors {
-        file_descriptor_set: Default::default(),
-        services: vec![service.into()],
-        upstream: upstream.into(),
-        source: "reflection/v1".into(),
-        warnings: vec![warning.into()],
-    }
+    pb::Descriptors::failure(
+        vec![service.into()],
+        pb::SchemaOrigin::Reflection,
+        upstream,
+        warning,
+        0,
+    )
 }
 
 #[test]
@@ -106,13 +106,14 @@ fn sets_from_several_upstreams_merge() {
 #[test]
 fn a_malformed_set_is_reported_and_skipped() {
     let good = testing::descriptors(vec![testing::file()], UP_A);
-    let bad = pb::Descriptors {
-        file_descriptor_set: bytes::Bytes::from_static(b"\x0a\x05\xff\xff"),
-        services: vec!["x.Svc".into()],
-        upstream: UP_B.into(),
-        source: "reflection/v1".into(),
-        warnings: vec![],
-    };
+    let bad = pb::Descriptors::schema(
+        bytes::Bytes::from_static(b"\x0a\x05\xff\xff"),
+        vec!["x.Svc".into()],
+        pb::SchemaOrigin::ReflectionV1,
+        "",
+        UP_B,
+        vec![],
+    );
     let schema = Schema::from_descriptors([&bad, &good]);
     assert!(schema.resolve("/loom.enginetest.Sampler/Get").is_ok());
     assert_eq!(schema.problems().len(), 1, "{:?}", schema.problems());
@@ -287,9 +288,11 @@ fn empty_sets_are_per_service_failure_notes() {
 
 #[test]
 fn local_sources_name_their_files() {
-    let source = |s: &str| SchemaSource {
-        source: s.into(),
-        upstream: String::new(),
+    let source = |s: &str| {
+        SchemaSource::of(&pb::Descriptors {
+            source: s.into(),
+            ..Default::default()
+        })
     };
     assert_eq!(
         source("descriptor-set:/tmp/a.pb").local_file(),

@@ -205,7 +205,7 @@ async fn v1_reflection_assembles_the_whole_closure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tonic_reflections_own_server_is_understood() {
-    let backend = ReflectingBackend::start(ReflectionOptions::mode(ReflectionMode::Tonic)).await;
+    let backend = ReflectingBackend::start(ReflectionOptions::mode(ReflectionMode::TonicV1)).await;
     let relay = TestRelay::start(backend.addr).await;
     let mut ws = WsClient::connect(relay.ui_addr).await;
     lookup(relay.relay_addr, "t").await;
@@ -752,12 +752,20 @@ async fn reflection_can_be_turned_off() {
         .wait_within(Duration::from_millis(500), |s| s.exchanges() > 0)
         .await;
     assert!(!reflected, "{}", backend.stats.summary());
+    // Each service gets one notice saying why it has no schema, never retried.
     let events = relay.capture_events().await;
-    assert!(
-        descriptors(&events).is_empty(),
-        "{:?}",
-        descriptors(&events)
-    );
+    let notices = descriptors(&events);
+    let mut services: Vec<&str> = notices
+        .iter()
+        .flat_map(|d| d.services.iter().map(String::as_str))
+        .collect();
+    services.sort();
+    assert_eq!(services, [CATALOG_SERVICE, PROBE_SERVICE], "{notices:?}");
+    for d in notices {
+        let failure = d.failure.as_ref().expect("a failure notice");
+        assert!(failure.reason.contains("--no-reflection"), "{failure:?}");
+        assert_eq!(failure.retry_unix_nanos, 0, "never retried");
+    }
     relay.shutdown().await;
     backend.stop().await;
 }

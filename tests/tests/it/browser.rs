@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! trunk build --release      # or scripts/build-web.sh
-//! LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test browser
+//! LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test it -- browser::
 //! ```
 //!
 //! Each test is bounded; nothing sleeps for readiness (waits poll the DOM).
@@ -54,7 +54,7 @@ fn require_embedded_ui() {
         "the relay was built without the web inspector, so it cannot be tested in a browser. \
          Build the bundle (`scripts/build-web.sh`, or `trunk build --release` at the workspace \
          root) and run the tests with LOOM_WEB_DIST set to the absolute path of dist/, e.g. \
-         `LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test browser`"
+         `LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test it -- browser::`"
     );
 }
 
@@ -262,13 +262,14 @@ fn header(name: &str, value: &str) -> pb::Header {
 }
 
 fn probe_descriptors() -> pb::Event {
-    pb::Event::descriptors(pb::Descriptors {
-        file_descriptor_set: Bytes::from_static(TEST_FDS),
-        services: vec![PROBE_SERVICE.into()],
-        upstream: String::new(),
-        source: "descriptor-set:test.protoset".into(),
-        warnings: Vec::new(),
-    })
+    pb::Event::descriptors(pb::Descriptors::schema(
+        Bytes::from_static(TEST_FDS),
+        vec![PROBE_SERVICE.into()],
+        pb::SchemaOrigin::DescriptorSet,
+        "test.protoset",
+        "",
+        Vec::new(),
+    ))
 }
 
 /// The four events of a successful unary Probe call.

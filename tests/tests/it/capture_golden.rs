@@ -1,11 +1,11 @@
-//! Golden capture files: the checked-in fixtures must keep decoding to
-//! exactly the events built here, so a format change that would break old
-//! captures fails this test.
+//! Golden capture files, one set per format version: the checked-in
+//! fixtures must keep decoding to exactly the events built here, so a format
+//! change that would break old captures fails this test.
 //!
 //! To (re)write the fixtures after an intended change:
 //!
 //! ```sh
-//! LOOM_UPDATE_GOLDEN=1 cargo test -p loom-tests --test capture_golden
+//! LOOM_UPDATE_GOLDEN=1 cargo test -p loom-tests --test it -- capture_golden::
 //! ```
 
 use std::io::Read as _;
@@ -14,11 +14,13 @@ use std::sync::Once;
 
 use bytes::Bytes;
 use loom_shared::capture::{self, Truncation};
+use loom_shared::engine::SchemaSource;
 use loom_shared::header::{header, percent_decode_grpc_message};
 use loom_shared::pb::{self, event::Kind};
 
 const BASIC: &str = "capture-v1.0-basic.loom";
 const TRUNCATED: &str = "capture-v1.0-truncated.loom";
+const SCHEMAS: &str = "capture-v1.1-schemas.loom";
 /// How many bytes the truncated fixture lacks at the end.
 const CUT: usize = 7;
 
@@ -164,6 +166,8 @@ fn expected_events() -> Vec<pb::Event> {
                 upstream: UPSTREAM.into(),
                 source: "reflection/v1".into(),
                 warnings: vec![],
+                // Format 1.0 has no typed origin.
+                ..Default::default()
             })),
         },
         pb::Event {
@@ -178,8 +182,57 @@ fn expected_events() -> Vec<pb::Event> {
     ]
 }
 
+/// `events` as a file of format version `1.minor`.
+fn file_of_version(minor: u16, events: &[pb::Event]) -> Vec<u8> {
+    let mut file = capture::encode_file(events);
+    file[11..13].copy_from_slice(&minor.to_le_bytes());
+    file
+}
+
 fn basic_bytes() -> Vec<u8> {
-    capture::encode_file(&expected_events())
+    file_of_version(0, &expected_events())
+}
+
+/// Format 1.1: schema events with a typed origin, a location and an explicit
+/// failure with its retry time.
+fn schemas_events() -> Vec<pb::Event> {
+    vec![
+        pb::Event::descriptors(pb::Descriptors::schema(
+            Bytes::from_static(FILE_DESCRIPTOR_SET),
+            vec!["echo.Echo".into()],
+            pb::SchemaOrigin::ReflectionV1alpha,
+            "",
+            UPSTREAM,
+            vec!["type x.Y, used in echo.proto, is not defined by any file the server sent".into()],
+        )),
+        pb::Event::descriptors(pb::Descriptors::failure(
+            vec!["other.Svc".into()],
+            pb::SchemaOrigin::Reflection,
+            UPSTREAM,
+            "the upstream serves no reflection (v1 answered UNIMPLEMENTED, v1alpha answered UNIMPLEMENTED)",
+            1_700_000_030_000_000_000,
+        )),
+        pb::Event::descriptors(pb::Descriptors::schema(
+            Bytes::from_static(FILE_DESCRIPTOR_SET),
+            vec!["echo.Echo".into()],
+            pb::SchemaOrigin::DescriptorSet,
+            "api/echo.protoset",
+            "",
+            vec![],
+        )),
+        pb::Event::descriptors(pb::Descriptors::schema(
+            Bytes::from_static(FILE_DESCRIPTOR_SET),
+            vec!["echo.Echo".into()],
+            pb::SchemaOrigin::UserFile,
+            "echo.proto",
+            "",
+            vec![],
+        )),
+    ]
+}
+
+fn schemas_bytes() -> Vec<u8> {
+    file_of_version(1, &schemas_events())
 }
 
 fn truncated_bytes() -> Vec<u8> {
@@ -195,6 +248,7 @@ fn load(name: &str) -> Vec<u8> {
         UPDATE.call_once(|| {
             std::fs::create_dir_all(fixture("")).unwrap();
             std::fs::write(fixture(BASIC), basic_bytes()).unwrap();
+            std::fs::write(fixture(SCHEMAS), schemas_bytes()).unwrap();
             std::fs::write(fixture(TRUNCATED), truncated_bytes()).unwrap();
         });
     }
@@ -230,6 +284,66 @@ fn basic_fixture_decodes_to_the_expected_events() {
     assert!(
         bytes == basic_bytes(),
         "encoding of the fixture events changed"
+    );
+}
+
+#[test]
+fn schemas_fixture_has_typed_origins() {
+    let bytes = load(SCHEMAS);
+    let capture = capture::read_capture(&bytes).unwrap();
+    assert_eq!(capture.version, (1, 1));
+    assert_eq!(capture.events, schemas_events());
+    assert!(
+        bytes == schemas_bytes(),
+        "encoding of the 1.1 fixture changed"
+    );
+    let sets: Vec<&pb::Descriptors> = capture
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::Descriptors(d)) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let sources: Vec<String> = sets
+        .iter()
+        .map(|d| SchemaSource::of(d).to_string())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            format!("reflection v1alpha from {UPSTREAM}"),
+            format!("reflection from {UPSTREAM}"),
+            "--descriptor-set api/echo.protoset".into(),
+            "echo.proto (added by hand)".into(),
+        ]
+    );
+    let failure = sets[1].failure.as_ref().expect("an explicit failure");
+    assert_eq!(failure.retry_unix_nanos, 1_700_000_030_000_000_000);
+    // Readers of 1.0 still find the old strings.
+    let legacy: Vec<&str> = sets.iter().map(|d| d.source.as_str()).collect();
+    assert_eq!(
+        legacy,
+        [
+            "reflection/v1alpha",
+            "reflection",
+            "descriptor-set:api/echo.protoset",
+            "file:echo.proto"
+        ]
+    );
+    // And the engine reads 1.0's strings as the same typed origins.
+    let old = capture::read_capture(&load(BASIC)).unwrap();
+    let old_set = old
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(Kind::Descriptors(d)) => Some(d),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        SchemaSource::of(old_set).origin,
+        pb::SchemaOrigin::ReflectionV1
     );
 }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the grpc-go test server (tests/go/main.go) for Loom's integration tests.
+#
+# Usage: tests/go/build.sh [OUTPUT]   (default: <repo>/target/loom-grpc-go)
+#
+# Offline, GOPATH mode, against the Debian packages golang-go and
+# golang-google-grpc-dev (sources under /usr/share/gocode). The Go build cache
+# lives in <repo>/target/gocache, so nothing outside the repo is written
+# except OUTPUT. Skips the build when OUTPUT is newer than main.go.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "${here}/../.." && pwd)"
+out="${1:-${root}/target/loom-grpc-go}"
+[[ "${out}" == /* ]] || out="${PWD}/${out}"   # the build runs in tests/go
+gopath=/usr/share/gocode
+
+if [[ -x "${out}" && "${out}" -nt "${here}/main.go" ]]; then
+    exit 0
+fi
+
+missing() {
+    echo "tests/go/build.sh: $1; install golang-go golang-google-grpc-dev: scripts/setup.sh test" >&2
+    exit 1
+}
+command -v go >/dev/null 2>&1 || missing "go not found"
+[[ -d "${gopath}/src/google.golang.org/grpc/test/grpc_testing" ]] \
+    || missing "grpc-go sources not found under ${gopath}"
+
+mkdir -p "$(dirname "${out}")" "${root}/target/gocache"
+# Build beside the output and rename, so a concurrent caller never runs a
+# half-written binary.
+tmp="${out}.tmp.$$"
+trap 'rm -f "${tmp}"' EXIT
+(
+    cd "${here}"
+    GO111MODULE=off GOFLAGS= GOPATH="${gopath}" GOCACHE="${root}/target/gocache" \
+        CGO_ENABLED=0 go build -o "${tmp}" .
+)
+mv -f "${tmp}" "${out}"

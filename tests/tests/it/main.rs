@@ -1,0 +1,16 @@
+//! Loom's integration tests, as one test binary (one link of tonic, hyper
+//! and axum instead of one per file). Each module is one area; shared
+//! helpers live in the `loom-tests` library (`tests/src/`), never here.
+//!
+//! Run one area with `cargo test -p loom-tests --test it -- reflection::`.
+
+mod browser;
+mod capture_golden;
+mod decode;
+mod failures;
+mod forwarding;
+mod interop_grpcio;
+mod overhead;
+mod peers;
+mod reflection;
+mod ui_api;
