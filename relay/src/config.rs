@@ -31,8 +31,12 @@ pub struct Config {
     pub keep_secrets: bool,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace: Duration,
-    /// How many events a capture consumer may fall behind before it loses some.
-    pub event_buffer: usize,
+    /// Bytes of recent events kept for live (WebSocket) consumers; one that
+    /// falls further behind is resynchronized from the store.
+    pub live_buffer_bytes: u64,
+    /// Bytes of events the record file's writer may fall behind before it
+    /// loses some (`--record-buffer`).
+    pub record_buffer_bytes: u64,
     /// Ask the upstream for schemas with gRPC Server Reflection.
     pub reflection: bool,
     /// Metadata sent with the relay's own reflection requests (e.g. auth).
@@ -61,7 +65,8 @@ impl Config {
             redact_headers: Vec::new(),
             keep_secrets: false,
             shutdown_grace: Duration::from_secs(10),
-            event_buffer: 8192,
+            live_buffer_bytes: 32 << 20,
+            record_buffer_bytes: 256 << 20,
             reflection: true,
             reflect_headers: Vec::new(),
             reflection_retry: Duration::from_secs(30),

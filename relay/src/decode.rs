@@ -44,13 +44,19 @@ pub struct DecodeOutcome {
     /// The file ends mid-record: what was complete was decoded, and this
     /// says where it stops.
     pub truncated: Option<String>,
+    /// Events the capture says it lost (its gaps).
+    pub lost_events: u64,
 }
 
 impl DecodeOutcome {
-    /// 0 when all is well, 1 when the input was truncated (but decoded).
-    /// (Errors are 2.)
+    /// 0 when the capture is whole; 1 when it is incomplete (cut off, or
+    /// events were lost), with everything complete decoded. (Errors are 2.)
     pub fn exit_code(&self) -> u8 {
-        if self.truncated.is_some() { 1 } else { 0 }
+        if self.truncated.is_some() || self.lost_events > 0 {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -110,14 +116,12 @@ pub fn run(
     for problem in session.schema().problems() {
         warnings.push(format!("schema: {problem}"));
     }
-    for gap in session.gaps() {
-        warnings.push(format!(
-            "{} events are missing from the capture ({})",
-            gap.dropped_events, gap.reason
-        ));
+    let lost_events = session.gaps().iter().map(|g| g.dropped_events).sum();
+    if let Some(summary) = gaps_summary(&session) {
+        warnings.push(summary);
     }
     for warning in &warnings {
-        writeln!(err, "warning: {warning}").map_err(DecodeError::Write)?;
+        writeln!(err, "warning: {}", terminal_safe(warning)).map_err(DecodeError::Write)?;
     }
 
     let mut ids: Vec<(i64, u64)> = session
@@ -142,7 +146,11 @@ pub fn run(
                         .call(id)
                         .map(|c| c.method_name())
                         .unwrap_or_default();
-                    format!("# call {id} ({method}): no grpcurl command: {e}")
+                    format!(
+                        "# call {id} ({}): no grpcurl command: {}",
+                        terminal_safe(&method),
+                        terminal_safe(&e.to_string())
+                    )
                 }
             };
             writeln!(out, "{line}").map_err(DecodeError::Write)?;
@@ -156,7 +164,63 @@ pub fn run(
     Ok(DecodeOutcome {
         calls: ids.len(),
         truncated,
+        lost_events,
     })
+}
+
+/// One line for every gap in the capture: how many events were lost, of
+/// what kinds, and how many calls are affected (marked `incomplete` in the
+/// output). `None` when nothing was lost.
+fn gaps_summary(session: &Session) -> Option<String> {
+    let lost: Vec<&pb::CaptureGap> = session
+        .gaps()
+        .iter()
+        .filter(|g| g.dropped_events > 0)
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    let events: u64 = lost.iter().map(|g| g.dropped_events).sum();
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for gap in &lost {
+        let kind = match gap.kind() {
+            pb::GapKind::Lagged => "a consumer fell behind",
+            pb::GapKind::Evicted => "the memory cap evicted calls",
+            pb::GapKind::Unspecified => "unspecified",
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} × {k}")).collect();
+    let named: std::collections::BTreeSet<u64> = lost
+        .iter()
+        .flat_map(|g| g.call_ids.iter().copied())
+        .collect();
+    let calls = if named.is_empty() {
+        "the calls affected are not named".to_owned()
+    } else {
+        format!("{} calls affected, marked incomplete", named.len())
+    };
+    Some(format!(
+        "the capture is incomplete: {events} events lost in {} gap{} ({}); {calls}; first: {}",
+        lost.len(),
+        if lost.len() == 1 { "" } else { "s" },
+        kinds.join(", "),
+        lost[0].reason,
+    ))
+}
+
+/// `text` with control characters escaped, so that nothing a capture holds
+/// can move the cursor, clear the screen or retitle the terminal.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The input's name for messages, and its bytes.

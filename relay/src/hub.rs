@@ -1,25 +1,81 @@
 //! The capture hub: where the forward path hands off events.
 //!
-//! `Hub::emit` never blocks and never waits for a consumer. Events go into a
-//! bounded broadcast ring; each consumer (the store, the recorder, every
-//! WebSocket client) reads at its own pace, and one that falls behind loses
-//! the oldest events and learns how many (`Lagged`), which it turns into a
-//! capture-gap event. Every event gets a sequence number so that a consumer
-//! joining late can line up a snapshot of the store with the live stream
-//! without duplicates or holes.
+//! [`Hub::emit`] never blocks on a consumer. Under one short lock it stamps
+//! the event with the next sequence number and puts it in three places:
+//! - the [`Store`] (bounded by `--max-capture-bytes`, evicting whole calls),
+//!   which is what a late WebSocket client and a download get;
+//! - the live ring, bounded by bytes: WebSocket clients read it with a
+//!   [`Cursor`]; one that falls more than the ring behind learns how many
+//!   events it missed ([`Read::Lagged`]) and resynchronizes from the store;
+//! - when recording, the record queue ([`RecordQueue`]), which is lossless up
+//!   to its byte budget (`--record-buffer`): only a disk that cannot keep up
+//!   with that whole budget loses events, and the loss is written to the file
+//!   as a gap naming the calls affected.
+//!
+//! Every event gets a sequence number, so that a snapshot of the store and
+//! the live ring line up without duplicates or holes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+mod record;
+mod ring;
 
-use loom_shared::pb;
-use tokio::sync::broadcast;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use loom_shared::{capture, pb};
+use tokio::sync::Notify;
+
+use crate::store::{Snapshot, Store, StoreStats};
+pub use record::{RecordBatch, RecordQueue};
+use ring::Ring;
+pub use ring::{Cursor, Read};
+
+/// Fixed per-event overhead added to the encoded size when accounting.
+const EVENT_OVERHEAD: u64 = 96;
 
 /// An event with its position in the relay's event sequence.
 #[derive(Debug)]
 pub struct Stamped {
-    /// 1-based, strictly increasing in broadcast order.
+    /// 1-based, strictly increasing in emission order.
     pub seq: u64,
     pub event: pb::Event,
+    /// Bytes it accounts for in every budget: its encoded size plus a fixed
+    /// overhead.
+    pub size: u64,
+    /// Its capture record (unredacted), encoded once for every consumer.
+    record: OnceLock<Bytes>,
+}
+
+impl Stamped {
+    pub fn new(seq: u64, event: pb::Event) -> Self {
+        let size = prost::Message::encoded_len(&event) as u64 + EVENT_OVERHEAD;
+        Stamped {
+            seq,
+            event,
+            size,
+            record: OnceLock::new(),
+        }
+    }
+
+    /// The event as a capture record (length-delimited), encoded on first use.
+    pub fn record(&self) -> &Bytes {
+        self.record.get_or_init(|| {
+            let mut out = Vec::new();
+            capture::encode_record(&self.event, &mut out);
+            Bytes::from(out)
+        })
+    }
+}
+
+/// How the hub is sized.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Byte budget of the store (`--max-capture-bytes`).
+    pub store_bytes: u64,
+    /// Byte budget of the live ring WebSocket clients read.
+    pub live_bytes: u64,
+    /// Byte budget of the record queue (`--record-buffer`), when recording.
+    pub record_bytes: Option<u64>,
 }
 
 /// Cheap to clone; all clones feed the same consumers.
@@ -29,30 +85,37 @@ pub struct Hub {
 }
 
 struct Inner {
-    /// The last sequence number handed out. Held only for the duration of a
-    /// ring insert so that sequence order equals broadcast order.
-    seq: Mutex<u64>,
-    tx: broadcast::Sender<Arc<Stamped>>,
+    state: Mutex<State>,
+    /// Wakes cursors waiting for events.
+    live: Notify,
+    live_waiting: AtomicBool,
+    /// Wakes the recorder waiting for events.
+    recorder: Condvar,
     next_call_id: AtomicU64,
     emitted: AtomicU64,
 }
 
-/// A consumer's view: the live receiver plus the first sequence number it will see.
-pub struct Subscription {
-    pub rx: broadcast::Receiver<Arc<Stamped>>,
-    /// Events with `seq < first_seq` were emitted before this subscription.
-    pub first_seq: u64,
+struct State {
+    /// The last sequence number handed out.
+    seq: u64,
+    store: Store,
+    ring: Ring,
+    record: Option<RecordQueue>,
 }
 
 impl Hub {
-    /// `capacity` is how many events a consumer may fall behind before it
-    /// starts losing them.
-    pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(16));
+    pub fn new(config: &HubConfig) -> Self {
         Hub {
             inner: Arc::new(Inner {
-                seq: Mutex::new(0),
-                tx,
+                state: Mutex::new(State {
+                    seq: 0,
+                    store: Store::new(config.store_bytes),
+                    ring: Ring::new(config.live_bytes),
+                    record: config.record_bytes.map(RecordQueue::new),
+                }),
+                live: Notify::new(),
+                live_waiting: AtomicBool::new(false),
+                recorder: Condvar::new(),
                 next_call_id: AtomicU64::new(1),
                 emitted: AtomicU64::new(0),
             }),
@@ -64,98 +127,107 @@ impl Hub {
         self.inner.next_call_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Hand an event to every consumer. Never blocks on a consumer.
+    /// Hand an event to every consumer. Never waits for one.
     pub fn emit(&self, event: pb::Event) {
-        // A poisoned lock only means another thread panicked mid-emit; the
-        // counter itself is always consistent, so keep going.
-        let mut seq = self
-            .inner
-            .seq
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *seq += 1;
-        // An error only means nobody is subscribed right now.
-        let _ = self.inner.tx.send(Arc::new(Stamped { seq: *seq, event }));
-        drop(seq);
+        let mut state = self.lock();
+        state.seq += 1;
+        let stamped = Arc::new(Stamped::new(state.seq, event));
+        state.store.insert(stamped.clone());
+        let wake_recorder = match &mut state.record {
+            Some(queue) => queue.push(&stamped),
+            None => false,
+        };
+        state.ring.push(stamped);
+        drop(state);
+        if wake_recorder {
+            self.inner.recorder.notify_one();
+        }
+        if self.inner.live_waiting.swap(false, Ordering::SeqCst) {
+            self.inner.live.notify_waiters();
+        }
         self.inner.emitted.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn subscribe(&self) -> Subscription {
-        let seq = self
-            .inner
-            .seq
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let rx = self.inner.tx.subscribe();
-        Subscription {
-            rx,
-            first_seq: *seq + 1,
-        }
+    /// The store's contents now, and a cursor on the live ring that starts
+    /// right after them.
+    pub fn subscribe(&self) -> (Snapshot, Cursor) {
+        let state = self.lock();
+        let snapshot = state.store.snapshot();
+        let cursor = Cursor::new(self.clone(), state.seq + 1);
+        (snapshot, cursor)
     }
 
-    /// The sequence number the next event will get.
-    pub fn next_seq(&self) -> u64 {
-        *self
-            .inner
-            .seq
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            + 1
+    /// The store's contents now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().store.snapshot()
+    }
+
+    pub fn store_stats(&self) -> StoreStats {
+        self.lock().store.stats()
     }
 
     /// Events emitted so far.
     pub fn emitted(&self) -> u64 {
         self.inner.emitted.load(Ordering::Relaxed)
     }
+
+    /// The next batch for the recorder: blocks until there is one, or
+    /// returns `None` once recording is closed and everything is taken.
+    pub fn take_record_batch(&self) -> Option<RecordBatch> {
+        let mut state = self.lock();
+        loop {
+            let queue = state.record.as_mut()?;
+            if let Some(batch) = queue.take() {
+                return Some(batch);
+            }
+            if queue.is_closed() {
+                return None;
+            }
+            queue.set_waiting();
+            state = self
+                .inner
+                .recorder
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// No more events for the record file: the recorder takes what is
+    /// queued, then stops.
+    pub fn close_recording(&self) {
+        if let Some(queue) = self.lock().record.as_mut() {
+            queue.close();
+        }
+        self.inner.recorder.notify_all();
+    }
+
+    /// Stops recording at once, dropping what is queued (the recorder
+    /// failed, so nothing would write it).
+    pub fn abandon_recording(&self) {
+        self.lock().record = None;
+        self.inner.recorder.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is plain data, consistent between statements: a panic
+        // elsewhere while holding the lock leaves nothing half-updated that
+        // matters.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A gap event for a consumer that lost `dropped` events.
 pub fn lag_gap(dropped: u64, consumer: &str) -> pb::Event {
-    pb::Event {
-        call_id: 0,
-        kind: Some(pb::event::Kind::Gap(pb::CaptureGap {
-            dropped_events: dropped,
-            reason: format!("{consumer} fell behind and lost {dropped} events"),
-            kind: pb::GapKind::Lagged as i32,
-            call_ids: Vec::new(),
-        })),
-    }
+    pb::Event::gap(
+        pb::GapKind::Lagged,
+        dropped,
+        format!("{consumer} fell behind and lost {dropped} events"),
+        Vec::new(),
+    )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ev(call_id: u64) -> pb::Event {
-        pb::Event {
-            call_id,
-            kind: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn subscription_starts_after_earlier_events() {
-        let hub = Hub::new(16);
-        hub.emit(ev(1));
-        let mut sub = hub.subscribe();
-        assert_eq!(sub.first_seq, 2);
-        hub.emit(ev(2));
-        let got = sub.rx.recv().await.unwrap();
-        assert_eq!(got.seq, 2);
-        assert_eq!(got.event.call_id, 2);
-    }
-
-    #[tokio::test]
-    async fn slow_consumer_lags_instead_of_blocking() {
-        let hub = Hub::new(16);
-        let mut sub = hub.subscribe();
-        for i in 0..100 {
-            hub.emit(ev(i));
-        }
-        match sub.rx.recv().await {
-            Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 84),
-            other => panic!("expected lag, got {other:?}"),
-        }
-        assert_eq!(hub.emitted(), 100);
-    }
-}
+mod tests;

@@ -106,22 +106,34 @@ pub async fn run(
             );
         }
     }
-    let hub = hub::Hub::new(config.event_buffer);
+    let hub = hub::Hub::new(&hub::HubConfig {
+        store_bytes: config.max_capture_bytes,
+        live_bytes: config.live_buffer_bytes,
+        record_bytes: config.record.as_ref().map(|_| config.record_buffer_bytes),
+    });
     let reflector = Arc::new(reflection::Reflector::new(
         &config,
         hub.clone(),
         local_services,
     )?);
     let recorder = match &config.record {
-        Some(path) => Some(recorder::Recorder::create(path, redactor.clone()).await?),
+        Some(path) => {
+            let recorder = recorder::Recorder::create(path, redactor.clone())?;
+            let hub = hub.clone();
+            let path = recorder.path().to_owned();
+            let thread = std::thread::Builder::new()
+                .name("loom-recorder".into())
+                .spawn(move || recorder.run(&hub))
+                .map_err(|cause| RecordError::Create {
+                    path: path.clone(),
+                    cause,
+                })?;
+            Some((path, thread))
+        }
         None => None,
     };
-    let store =
-        store::SharedStore::spawn(store::Store::new(config.max_capture_bytes), hub.subscribe());
 
     let (stop_serving, serving) = watch::channel(false);
-    let (stop_recording, recording) = watch::channel(false);
-    let recorder = recorder.map(|r| tokio::spawn(r.run(hub.subscribe(), recording)));
     for set in local {
         hub.emit(loom_shared::pb::Event::descriptors(set));
     }
@@ -143,7 +155,6 @@ pub async fn run(
 
     let ui_state = Arc::new(ui::UiState {
         hub: hub.clone(),
-        store,
         redactor,
         upstream: config.upstream.to_string(),
         relay_addr,
@@ -151,6 +162,7 @@ pub async fn run(
         stop: serving.clone(),
         ws_clients: AtomicU64::new(0),
         reflector,
+        downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
     });
     let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
     let ui_task = tokio::spawn(ui::serve(
@@ -168,10 +180,37 @@ pub async fn run(
     stop_serving.send_replace(true);
     let _ = proxy_task.await;
     let _ = ui_task.await;
-    stop_recording.send_replace(true);
-    if let Some(recorder) = recorder {
-        let _ = recorder.await;
-    }
+    hub.close_recording();
+    let recorded = match recorder {
+        Some((path, thread)) => finish_recording(path, thread).await,
+        None => Ok(()),
+    };
     tracing::info!("stopped");
-    Ok(())
+    recorded.map_err(RelayError::from)
+}
+
+/// Waits for the recorder thread to write what is queued and stop.
+async fn finish_recording(
+    path: std::path::PathBuf,
+    thread: std::thread::JoinHandle<Result<u64, RecordError>>,
+) -> Result<(), RecordError> {
+    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+    match joined {
+        Ok(Ok(Ok(_written))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(panic)) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".to_owned());
+            let error = RecordError::Crashed { path, why };
+            tracing::error!("{error}");
+            Err(error)
+        }
+        Err(e) => Err(RecordError::Crashed {
+            path,
+            why: e.to_string(),
+        }),
+    }
 }

@@ -203,6 +203,11 @@ struct CommonArgs {
     #[arg(long, env = "LOOM_RECORD", value_name = "FILE")]
     record: Option<PathBuf>,
 
+    /// How far the --record writer may fall behind the traffic, in bytes of
+    /// events, before it loses any (and says so in the file).
+    #[arg(long, env = "LOOM_RECORD_BUFFER", default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
+    record_buffer: u64,
+
     /// Memory budget of the in-memory capture; the oldest calls are evicted past it.
     #[arg(long, env = "LOOM_MAX_CAPTURE_BYTES", default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
     max_capture_bytes: u64,
@@ -246,6 +251,7 @@ impl CommonArgs {
         config.listen = self.listen;
         config.ui = self.ui;
         config.record = self.record;
+        config.record_buffer_bytes = self.record_buffer;
         config.max_capture_bytes = self.max_capture_bytes;
         config.max_message_bytes =
             usize::try_from(self.max_message_bytes).context("--max-message-bytes is too large")?;

@@ -1,24 +1,26 @@
-//! `--record FILE`: appends every event to a capture file as it happens.
+//! `--record FILE`: writes every event to a capture file as it happens.
 //!
-//! The recorder is one more hub consumer. It flushes at every call's end, at
-//! every descriptor or gap event, and whenever the stream goes quiet for a
-//! moment, so after a crash (even `kill -9`) the file reads back up to its
-//! last complete record. Secret headers are redacted unless told otherwise.
+//! The recorder runs on a thread of its own and drains the hub's record
+//! queue, which holds up to `--record-buffer` bytes of events: each batch is
+//! whatever queued up while the last one was written, encoded into one
+//! buffer and written with one `write`. So the file keeps up with anything
+//! the relay forwards unless the disk is slower than the traffic for that
+//! whole budget, and then the file says so with a gap. Each batch reaches
+//! the operating system as soon as it is written, so after a crash (even
+//! `kill -9`) the file reads back up to its last complete record. Secret
+//! headers are redacted unless told otherwise.
 
+use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use loom_shared::capture;
-use loom_shared::pb::{self, event::Kind};
-use loom_shared::redact::Redactor;
-use tokio::fs::File;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::sync::{broadcast, watch};
+use loom_shared::redact::{self, Redactor};
 
-use crate::hub::{self, Subscription};
+use crate::hub::Hub;
 
-/// The longest an event waits in the buffer before it is flushed.
-const MAX_FLUSH_DELAY: Duration = Duration::from_millis(200);
+/// A batch buffer grown past this is given back after use.
+const KEEP_BUFFER: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -31,27 +33,33 @@ pub enum RecordError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(
+        "writing the record file {path} failed after {written} events, so it stops there \
+         (traffic was not affected): {cause}"
+    )]
+    Write {
+        path: PathBuf,
+        written: u64,
+        cause: std::io::Error,
+    },
+    #[error("the recorder for {path} stopped unexpectedly: {why}")]
+    Crashed { path: PathBuf, why: String },
 }
 
 pub struct Recorder {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
     /// `None` keeps secrets.
     redactor: Option<Redactor>,
-    /// Unflushed events are waiting since this deadline was set.
-    flush_by: Option<tokio::time::Instant>,
-    broken: bool,
-    written: u64,
 }
 
 impl Recorder {
-    /// Create the file and write the capture header.
-    pub async fn create(path: &Path, redactor: Option<Redactor>) -> Result<Self, RecordError> {
-        let file = tokio::fs::OpenOptions::new()
+    /// Creates the file and writes the capture header.
+    pub fn create(path: &Path, redactor: Option<Redactor>) -> Result<Self, RecordError> {
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)
-            .await
             .map_err(|source| match source.kind() {
                 std::io::ErrorKind::AlreadyExists => RecordError::Exists {
                     path: path.to_owned(),
@@ -61,99 +69,58 @@ impl Recorder {
                     cause: source,
                 },
             })?;
-        let mut out = BufWriter::with_capacity(256 << 10, file);
-        let header = capture::file_header();
-        let written = out.write_all(&header).await.and(out.flush().await);
-        written.map_err(|cause| RecordError::Create {
-            path: path.to_owned(),
-            cause,
-        })?;
+        file.write_all(&capture::file_header())
+            .map_err(|cause| RecordError::Create {
+                path: path.to_owned(),
+                cause,
+            })?;
         Ok(Recorder {
             path: path.to_owned(),
-            out,
+            file,
             redactor,
-            flush_by: None,
-            broken: false,
-            written: 0,
         })
     }
 
-    /// Record until `stop` fires; then take what is still queued, flush, and return.
-    pub async fn run(mut self, mut sub: Subscription, mut stop: watch::Receiver<bool>) {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes what the hub queues until it closes recording; returns how
+    /// many events were written. On a write error the hub stops queueing
+    /// (so nothing piles up) and the error is returned.
+    pub fn run(mut self, hub: &Hub) -> Result<u64, RecordError> {
         tracing::info!(path = %self.path.display(), "recording to file");
-        loop {
-            tokio::select! {
-                biased;
-                received = sub.rx.recv() => match received {
-                    Ok(stamped) => self.write(&stamped.event).await,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        self.write(&hub::lag_gap(n, "the file recorder")).await;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-                () = crate::stopped(&mut stop) => {
-                    while let Ok(stamped) = sub.rx.try_recv() {
-                        self.write(&stamped.event).await;
-                    }
-                    break;
-                }
-                _ = sleep_until(self.flush_by), if self.flush_by.is_some() => self.flush().await,
-            }
-        }
-        self.flush().await;
-        tracing::info!(path = %self.path.display(), events = self.written, "record file closed");
-    }
-
-    async fn write(&mut self, event: &pb::Event) {
-        if self.broken {
-            return;
-        }
+        let mut written = 0u64;
         let mut buf = Vec::new();
-        match &self.redactor {
-            Some(redactor) => {
-                let mut event = event.clone();
-                redactor.redact_event(&mut event);
-                capture::encode_record(&event, &mut buf);
+        while let Some(batch) = hub.take_record_batch() {
+            buf.clear();
+            for stamped in &batch.events {
+                match &self.redactor {
+                    Some(r) if r.touches(&stamped.event) => {
+                        redact::encode_record(&stamped.event, Some(r), &mut buf);
+                    }
+                    _ => buf.extend_from_slice(stamped.record()),
+                }
             }
-            None => capture::encode_record(event, &mut buf),
+            if let Err(cause) = self.file.write_all(&buf) {
+                hub.abandon_recording();
+                let error = RecordError::Write {
+                    path: self.path.clone(),
+                    written,
+                    cause,
+                };
+                tracing::error!("{error}");
+                return Err(error);
+            }
+            written += batch.events.len() as u64;
+            if buf.capacity() > KEEP_BUFFER {
+                buf = Vec::new();
+            }
         }
-        if let Err(e) = self.out.write_all(&buf).await {
-            self.fail(e);
-            return;
+        if let Err(e) = self.file.sync_data() {
+            tracing::warn!(path = %self.path.display(), "syncing the record file: {e}");
         }
-        self.written += 1;
-        self.flush_by
-            .get_or_insert_with(|| tokio::time::Instant::now() + MAX_FLUSH_DELAY);
-        if matches!(
-            event.kind,
-            Some(Kind::CallEnded(_) | Kind::Descriptors(_) | Kind::Gap(_))
-        ) {
-            self.flush().await;
-        }
-    }
-
-    async fn flush(&mut self) {
-        if self.broken || self.flush_by.is_none() {
-            return;
-        }
-        match self.out.flush().await {
-            Ok(()) => self.flush_by = None,
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn fail(&mut self, error: std::io::Error) {
-        tracing::error!(
-            path = %self.path.display(),
-            "writing the record file failed, recording stopped (traffic is unaffected): {error}"
-        );
-        self.broken = true;
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+        tracing::info!(path = %self.path.display(), events = written, "record file closed");
+        Ok(written)
     }
 }

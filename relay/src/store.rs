@@ -6,17 +6,17 @@
 //! remembers how much it evicted, which the snapshot reports as a gap.
 //! Descriptor events are small, few and needed to decode everything else,
 //! so they are never evicted.
+//!
+//! The hub inserts every event as it is emitted, so the store never falls
+//! behind; a snapshot copies only pointers, and is put in order outside the
+//! hub's lock ([`Snapshot::ordered`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use loom_shared::pb::{self, event::Kind};
-use tokio::sync::{broadcast, watch};
+use loom_shared::pb;
 
-use crate::hub::{self, Stamped, Subscription};
-
-/// Fixed per-event overhead added to the encoded size when accounting.
-const EVENT_OVERHEAD: u64 = 96;
+use crate::hub::Stamped;
 
 #[derive(Default)]
 struct CallEntry {
@@ -30,8 +30,6 @@ pub struct Store {
     descriptors: Vec<Arc<Stamped>>,
     /// Keyed by call id; ids grow with start order, so the first is the oldest.
     calls: BTreeMap<u64, CallEntry>,
-    /// Gaps this store itself suffered (it fell behind the hub).
-    gaps: Vec<Arc<Stamped>>,
     /// The highest call id evicted so far: later events of such calls are dropped.
     evicted_below: u64,
     evicted_calls: u64,
@@ -39,12 +37,28 @@ pub struct Store {
     last_seq: u64,
 }
 
-/// A consistent copy of the store, in the order a consumer should replay it.
+/// A consistent copy of the store, in the order a consumer should replay
+/// it: descriptors first, then an eviction gap if anything was evicted, then
+/// every call event in the order it happened.
 pub struct Snapshot {
     pub events: Vec<Arc<Stamped>>,
     /// Every event with `seq <= last_seq` is either in `events` or accounted
-    /// for by a gap.
+    /// for by the eviction gap.
     pub last_seq: u64,
+    /// Where the call events start in `events`, and whether they are sorted yet.
+    calls_from: usize,
+    sorted: bool,
+}
+
+impl Snapshot {
+    /// Sorts the call events by sequence number (done outside the hub's lock).
+    pub fn ordered(mut self) -> Self {
+        if !self.sorted {
+            self.events[self.calls_from..].sort_unstable_by_key(|s| s.seq);
+            self.sorted = true;
+        }
+        self
+    }
 }
 
 /// Counters for health reporting.
@@ -64,7 +78,6 @@ impl Store {
             bytes: 0,
             descriptors: Vec::new(),
             calls: BTreeMap::new(),
-            gaps: Vec::new(),
             evicted_below: 0,
             evicted_calls: 0,
             evicted_events: 0,
@@ -76,35 +89,25 @@ impl Store {
         self.last_seq = self.last_seq.max(stamped.seq);
         let call_id = stamped.event.call_id;
         match &stamped.event.kind {
-            Some(Kind::Descriptors(_)) => {
-                self.bytes += size_of_event(&stamped.event);
+            Some(pb::event::Kind::Descriptors(_)) => {
+                self.bytes += stamped.size;
                 self.descriptors.push(stamped);
                 return;
             }
-            Some(Kind::Gap(_)) => {
-                self.gaps.push(stamped);
-                return;
-            }
+            // The store never loses events: only its consumers' gaps exist.
+            Some(pb::event::Kind::Gap(_)) => return,
             _ => {}
         }
         if call_id <= self.evicted_below && !self.calls.contains_key(&call_id) {
             self.evicted_events += 1;
             return;
         }
-        let size = size_of_event(&stamped.event);
+        let size = stamped.size;
         let entry = self.calls.entry(call_id).or_default();
         entry.events.push(stamped);
         entry.bytes += size;
         self.bytes += size;
         self.evict();
-    }
-
-    /// A gap for events this store never saw.
-    pub fn note_lag(&mut self, dropped: u64, seq: u64) {
-        self.gaps.push(Arc::new(Stamped {
-            seq,
-            event: hub::lag_gap(dropped, "the capture store"),
-        }));
     }
 
     fn evict(&mut self) {
@@ -119,35 +122,37 @@ impl Store {
         }
     }
 
-    /// Descriptors first, then an eviction gap if anything was evicted, then
-    /// every call event and gap in the order they happened.
+    /// Its contents, not yet in order: call [`Snapshot::ordered`].
     pub fn snapshot(&self) -> Snapshot {
-        let mut events: Vec<Arc<Stamped>> = self.descriptors.clone();
+        let mut events: Vec<Arc<Stamped>> =
+            Vec::with_capacity(self.descriptors.len() + 1 + self.events());
+        events.extend(self.descriptors.iter().cloned());
         if self.evicted_events > 0 {
-            events.push(Arc::new(Stamped {
-                seq: 0,
-                event: pb::Event {
-                    call_id: 0,
-                    kind: Some(Kind::Gap(pb::CaptureGap {
-                        dropped_events: self.evicted_events,
-                        reason: format!(
-                            "the memory cap ({} bytes) evicted the {} oldest calls",
-                            self.max_bytes, self.evicted_calls
-                        ),
-                        kind: pb::GapKind::Evicted as i32,
-                        call_ids: Vec::new(),
-                    })),
-                },
-            }));
+            events.push(Arc::new(Stamped::new(
+                0,
+                pb::Event::gap(
+                    pb::GapKind::Evicted,
+                    self.evicted_events,
+                    format!(
+                        "the memory cap ({} bytes) evicted the {} oldest calls",
+                        self.max_bytes, self.evicted_calls
+                    ),
+                    Vec::new(),
+                ),
+            )));
         }
-        let start = events.len();
+        let calls_from = events.len();
         events.extend(self.calls.values().flat_map(|c| c.events.iter().cloned()));
-        events.extend(self.gaps.iter().cloned());
-        events[start..].sort_by_key(|s| s.seq);
         Snapshot {
             events,
             last_seq: self.last_seq,
+            calls_from,
+            sorted: false,
         }
+    }
+
+    fn events(&self) -> usize {
+        self.calls.values().map(|c| c.events.len()).sum()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -161,89 +166,20 @@ impl Store {
     }
 }
 
-fn size_of_event(event: &pb::Event) -> u64 {
-    prost::Message::encoded_len(event) as u64 + EVENT_OVERHEAD
-}
-
-/// The store shared between its feeding task and its readers.
-#[derive(Clone)]
-pub struct SharedStore {
-    store: Arc<Mutex<Store>>,
-    /// The last sequence number the store has taken in.
-    applied: watch::Receiver<u64>,
-}
-
-impl SharedStore {
-    /// Start the task that feeds `store` from the hub.
-    pub fn spawn(store: Store, sub: Subscription) -> Self {
-        let store = Arc::new(Mutex::new(store));
-        let (applied_tx, applied) = watch::channel(sub.first_seq.saturating_sub(1));
-        tokio::spawn(feed(store.clone(), sub, applied_tx));
-        SharedStore { store, applied }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        // The store's invariants hold between statements; a panic elsewhere
-        // while holding the lock cannot leave it half-updated in a way that
-        // matters for reading.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A snapshot that includes at least every event with `seq < first_seq`.
-    pub async fn snapshot_from(&self, first_seq: u64) -> Snapshot {
-        let mut applied = self.applied.clone();
-        // If the feeding task is gone, take what there is.
-        let _ = applied.wait_for(|seq| *seq + 1 >= first_seq).await;
-        self.lock().snapshot()
-    }
-
-    pub fn stats(&self) -> StoreStats {
-        self.lock().stats()
-    }
-}
-
-async fn feed(store: Arc<Mutex<Store>>, mut sub: Subscription, applied: watch::Sender<u64>) {
-    let mut last_seq = sub.first_seq.saturating_sub(1);
-    loop {
-        match sub.rx.recv().await {
-            Ok(stamped) => {
-                last_seq = stamped.seq;
-                let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
-                guard.insert(stamped);
-                // Take whatever else is ready under the same lock.
-                while let Ok(more) = sub.rx.try_recv() {
-                    last_seq = more.seq;
-                    guard.insert(more);
-                }
-                drop(guard);
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(dropped = n, "capture store fell behind; events lost");
-                store
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .note_lag(n, last_seq + 1);
-                last_seq += n;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        }
-        applied.send_replace(last_seq);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use pb::event::Kind;
 
     fn stamped(seq: u64, call_id: u64, kind: Kind) -> Arc<Stamped> {
-        Arc::new(Stamped {
+        Arc::new(Stamped::new(
             seq,
-            event: pb::Event {
+            pb::Event {
                 call_id,
                 kind: Some(kind),
             },
-        })
+        ))
     }
 
     fn msg(len: usize) -> Kind {
@@ -262,7 +198,7 @@ mod tests {
         for call in 1..=5u64 {
             store.insert(stamped(call * 10, call, msg(3000)));
         }
-        let snap = store.snapshot();
+        let snap = store.snapshot().ordered();
         // Descriptors survive; the oldest calls went.
         assert!(matches!(
             snap.events[0].event.kind,
@@ -287,9 +223,14 @@ mod tests {
         store.insert(stamped(1, 1, msg(1)));
         store.insert(stamped(2, 2, msg(1)));
         store.insert(stamped(3, 1, msg(1)));
-        store.note_lag(4, 4);
         store.insert(stamped(8, 2, msg(1)));
-        let seqs: Vec<u64> = store.snapshot().events.iter().map(|s| s.seq).collect();
-        assert_eq!(seqs, vec![1, 2, 3, 4, 8]);
+        let seqs: Vec<u64> = store
+            .snapshot()
+            .ordered()
+            .events
+            .iter()
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 8]);
     }
 }

@@ -13,24 +13,27 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use futures_util::stream;
 use http::{HeaderValue, header};
 use loom_shared::capture;
-use loom_shared::redact::Redactor;
+use loom_shared::redact::{self, Redactor};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, watch};
 
 use crate::access::{self, Access};
 use crate::assets;
-use crate::hub::{self, Hub, Stamped};
+use crate::hub::{self, Hub, Read, Stamped};
 use crate::reflection::Reflector;
-use crate::store::SharedStore;
 
 /// A WebSocket message carries at most about this many bytes of records.
 const BATCH_BYTES: usize = 512 << 10;
+/// A download is sent in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 256 << 10;
+/// How many capture downloads may run at once.
+pub const MAX_DOWNLOADS: usize = 2;
 
 pub struct UiState {
     pub hub: Hub,
-    pub store: SharedStore,
     /// `None` keeps secrets in downloads.
     pub redactor: Option<Redactor>,
     pub upstream: String,
@@ -40,6 +43,8 @@ pub struct UiState {
     pub ws_clients: AtomicU64,
     /// Each service's schema state, for `/healthz`.
     pub reflector: Arc<Reflector>,
+    /// Permits for concurrent downloads ([`MAX_DOWNLOADS`]).
+    pub downloads: Arc<Semaphore>,
 }
 
 pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
@@ -129,7 +134,7 @@ fn html_escape(s: &str) -> String {
 }
 
 async fn health(State(state): State<Arc<UiState>>) -> Response {
-    let stats = state.store.stats();
+    let stats = state.hub.store_stats();
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -159,26 +164,53 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
         .into_response()
 }
 
+/// The store as a capture file, streamed from one snapshot (pointers to the
+/// stored events, not a copy of them), at most [`MAX_DOWNLOADS`] at a time.
 async fn download(State(state): State<Arc<UiState>>) -> Response {
+    let Ok(permit) = state.downloads.clone().try_acquire_owned() else {
+        let mut res = (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_DOWNLOADS} capture downloads are already running; try again shortly\n"),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return res;
+    };
     // Everything emitted before this request is in the download.
-    let snapshot = state.store.snapshot_from(state.hub.next_seq()).await;
-    let mut file = capture::file_header().to_vec();
-    for stamped in &snapshot.events {
-        match &state.redactor {
-            Some(redactor) => {
-                let mut event = stamped.event.clone();
-                redactor.redact_event(&mut event);
-                capture::encode_record(&event, &mut file);
+    let snapshot = state.hub.snapshot().ordered();
+    let redactor = state.redactor.clone();
+    let header = Bytes::copy_from_slice(&capture::file_header());
+    let chunks = stream::unfold(
+        (snapshot.events, 0usize, Some(header), permit),
+        move |(events, at, header, permit)| {
+            let redactor = redactor.clone();
+            async move {
+                if let Some(header) = header {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(header),
+                        (events, at, None, permit),
+                    ));
+                }
+                if at >= events.len() {
+                    return None;
+                }
+                let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+                let mut next = at;
+                while next < events.len() && chunk.len() < CHUNK_BYTES {
+                    file_record(&events[next], redactor.as_ref(), &mut chunk);
+                    next += 1;
+                }
+                Some((Ok(Bytes::from(chunk)), (events, next, None, permit)))
             }
-            None => capture::encode_record(&stamped.event, &mut file),
-        }
-    }
+        },
+    );
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let disposition = format!("attachment; filename=\"loom-{secs}.loom\"");
-    let mut res = Bytes::from(file).into_response();
+    let mut res = axum::body::Body::from_stream(chunks).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -191,6 +223,15 @@ async fn download(State(state): State<Arc<UiState>>) -> Response {
     res
 }
 
+/// One event as a record of a shared file: redacted when asked, otherwise
+/// the record encoded once for everyone.
+fn file_record(stamped: &Stamped, redactor: Option<&Redactor>, out: &mut Vec<u8>) {
+    match redactor {
+        Some(r) if r.touches(&stamped.event) => redact::encode_record(&stamped.event, Some(r), out),
+        _ => out.extend_from_slice(stamped.record()),
+    }
+}
+
 async fn ws(State(state): State<Arc<UiState>>, upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(move |socket| async move {
         state.ws_clients.fetch_add(1, Ordering::Relaxed);
@@ -201,68 +242,90 @@ async fn ws(State(state): State<Arc<UiState>>, upgrade: WebSocketUpgrade) -> Res
     })
 }
 
-/// The backlog (descriptors first), then live events, skipping anything the
-/// backlog already held. A client that falls behind gets a gap event.
+/// The backlog (descriptors first), then live events. A client that falls
+/// further behind than the live ring holds is told so with a gap, and gets
+/// what the store still has of what it missed.
 async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axum::Error> {
-    let mut sub = state.hub.subscribe();
-    let snapshot = state.store.snapshot_from(sub.first_seq).await;
+    let (snapshot, mut cursor) = state.hub.subscribe();
     // The backlog in batches. At least one message is always sent, empty
     // when there is no backlog, so a client knows it is connected and
     // up to date even with an idle relay.
-    let mut batch = Vec::new();
-    let mut sent = false;
-    for stamped in &snapshot.events {
-        push(&mut batch, stamped);
-        if batch.len() >= BATCH_BYTES {
-            socket.send(binary(&mut batch)).await?;
-            sent = true;
-        }
-    }
-    if !batch.is_empty() || !sent {
-        socket.send(binary(&mut batch)).await?;
-    }
+    send_all(&mut socket, &snapshot.ordered().events, true).await?;
+    let mut last_sent = cursor.next_seq() - 1;
     let mut stop = state.stop.clone();
     loop {
-        tokio::select! {
-            received = sub.rx.recv() => {
-                match received {
-                    Ok(stamped) => {
-                        if stamped.seq > snapshot.last_seq {
-                            push(&mut batch, &stamped);
-                        }
-                        // Send what is ready now in one message.
-                        while batch.len() < BATCH_BYTES {
-                            match sub.rx.try_recv() {
-                                Ok(more) if more.seq > snapshot.last_seq => push(&mut batch, &more),
-                                Ok(_) => {}
-                                Err(_) => break,
-                            }
-                        }
+        match cursor.read(BATCH_BYTES as u64) {
+            Read::Events(events) if events.is_empty() => {
+                tokio::select! {
+                    () = cursor.changed() => {}
+                    incoming = socket.recv() => match incoming {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                        Some(Ok(_)) => {}
+                    },
+                    () = crate::stopped(&mut stop) => {
+                        let _ = socket.send(Message::Close(None)).await;
+                        break;
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        capture::encode_record(&hub::lag_gap(n, "this WebSocket client"), &mut batch);
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-                if !batch.is_empty() {
-                    socket.send(binary(&mut batch)).await?;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            },
-            () = crate::stopped(&mut stop) => {
-                let _ = socket.send(Message::Close(None)).await;
-                break;
+            Read::Events(events) => {
+                send_all(&mut socket, &events, false).await?;
+                last_sent = events.last().map_or(last_sent, |s| s.seq);
+            }
+            Read::Lagged { missed } => {
+                let (snapshot, fresh) = state.hub.subscribe();
+                let resent: Vec<Arc<Stamped>> = snapshot
+                    .ordered()
+                    .events
+                    .into_iter()
+                    .filter(|s| s.seq > last_sent)
+                    .collect();
+                let skipped = fresh.next_seq() - 1 - last_sent;
+                let lost = skipped.saturating_sub(resent.len() as u64);
+                tracing::debug!(
+                    missed,
+                    lost,
+                    "a WebSocket client fell behind; resynchronized"
+                );
+                let gap = Stamped::new(
+                    0,
+                    hub::lag_gap(
+                        lost,
+                        "this WebSocket client (resynchronized from the store)",
+                    ),
+                );
+                let mut batch = Vec::new();
+                batch.extend_from_slice(gap.record());
+                socket.send(binary(&mut batch)).await?;
+                send_all(&mut socket, &resent, false).await?;
+                last_sent = fresh.next_seq() - 1;
+                cursor = fresh;
             }
         }
     }
     Ok(())
 }
 
-fn push(batch: &mut Vec<u8>, stamped: &Stamped) {
-    capture::encode_record(&stamped.event, batch);
+/// Sends `events` in batches of about [`BATCH_BYTES`]; with `always`, one
+/// (empty) message even when there are none.
+async fn send_all(
+    socket: &mut WebSocket,
+    events: &[Arc<Stamped>],
+    always: bool,
+) -> Result<(), axum::Error> {
+    let mut batch = Vec::new();
+    let mut sent = false;
+    for stamped in events {
+        batch.extend_from_slice(stamped.record());
+        if batch.len() >= BATCH_BYTES {
+            socket.send(binary(&mut batch)).await?;
+            sent = true;
+        }
+    }
+    if !batch.is_empty() || (always && !sent) {
+        socket.send(binary(&mut batch)).await?;
+    }
+    Ok(())
 }
 
 fn binary(batch: &mut Vec<u8>) -> Message {

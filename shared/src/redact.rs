@@ -3,8 +3,26 @@
 //! Redaction keeps the header's name and position and marks it
 //! `redacted = true` with an empty value, so a reader can tell "this call
 //! carried a credential" from "this call had none".
+//!
+//! [`encode_record`] is the one "redact, then encode" there is: the record
+//! file, downloads from the relay and the browser's save all use it. It
+//! copies only events that hold a secret.
 
+use crate::capture;
 use crate::pb::{self, event::Kind};
+
+/// Appends `event` to `out` as a capture record, with secret headers
+/// redacted when `redactor` is given.
+pub fn encode_record(event: &pb::Event, redactor: Option<&Redactor>, out: &mut Vec<u8>) {
+    match redactor {
+        Some(r) if r.touches(event) => {
+            let mut event = event.clone();
+            r.redact_event(&mut event);
+            capture::encode_record(&event, out);
+        }
+        _ => capture::encode_record(event, out),
+    }
+}
 
 /// Header names redacted by default (compared case-insensitively).
 pub const DEFAULT_SECRET_HEADERS: &[&str] = &[
@@ -59,6 +77,21 @@ impl Redactor {
         for header in headers.iter_mut().filter(|h| self.is_secret(&h.name)) {
             header.value.clear();
             header.redacted = true;
+        }
+    }
+
+    /// Whether [`Redactor::redact_event`] would change `event`.
+    pub fn touches(&self, event: &pb::Event) -> bool {
+        let secret = |headers: &[pb::Header]| {
+            headers
+                .iter()
+                .any(|h| self.is_secret(&h.name) && !(h.redacted && h.value.is_empty()))
+        };
+        match &event.kind {
+            Some(Kind::CallStarted(started)) => secret(&started.headers),
+            Some(Kind::ResponseHeaders(response)) => secret(&response.headers),
+            Some(Kind::CallEnded(ended)) => secret(&ended.trailers),
+            Some(Kind::Message(_) | Kind::Descriptors(_) | Kind::Gap(_)) | None => false,
         }
     }
 
@@ -194,5 +227,42 @@ mod tests {
             }
             assert!(headers.iter().any(|h| h.redacted));
         }
+    }
+
+    #[test]
+    fn the_redacting_encoder_copies_only_events_with_secrets() {
+        let r = Redactor::default();
+        let secret = pb::Event::new(
+            1,
+            pb::CallStarted {
+                headers: vec![header("authorization", "Bearer x"), header("x-a", "1")],
+                ..Default::default()
+            },
+        );
+        let plain = pb::Event::new(
+            1,
+            pb::CallStarted {
+                headers: vec![header("x-a", "1")],
+                ..Default::default()
+            },
+        );
+        assert!(r.touches(&secret));
+        assert!(!r.touches(&plain));
+        let mut redacted = secret.clone();
+        r.redact_event(&mut redacted);
+        assert!(!r.touches(&redacted), "redacting twice changes nothing");
+
+        let record = |event: &pb::Event, redactor: Option<&Redactor>| {
+            let mut out = Vec::new();
+            encode_record(event, redactor, &mut out);
+            out
+        };
+        let decoded = crate::capture::decode_batch(&record(&secret, Some(&r))).unwrap();
+        assert_eq!(decoded, [redacted]);
+        assert_eq!(
+            crate::capture::decode_batch(&record(&secret, None)).unwrap(),
+            std::slice::from_ref(&secret)
+        );
+        assert_eq!(record(&plain, Some(&r)), record(&plain, None));
     }
 }

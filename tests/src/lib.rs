@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod browser;
+pub mod inspector;
 pub mod peer;
 pub mod raw;
 pub mod reflection;

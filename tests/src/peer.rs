@@ -9,7 +9,8 @@
 //! closes, so it cannot outlive the test; [`Peer`] also kills it on drop.
 //!
 //! [`unary`] calls any method with hand-written prost messages, for peers
-//! whose protos the tests do not compile.
+//! whose protos the tests do not compile; [`sample_call`] makes each peer's
+//! standard first call.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -223,6 +224,63 @@ where
     grpc.unary(req, http::uri::PathAndQuery::from_static(path), codec)
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// One call of `kind`'s unary method through `relay`, with an enum set
+/// (and, for grpc-js, a type from its second package); it must succeed.
+pub async fn sample_call(kind: Kind, relay: SocketAddr) {
+    let channel = crate::channel(relay).await;
+    match kind {
+        Kind::GrpcGo => {
+            let reply: grpc_testing::SimpleResponse = unary(
+                channel,
+                grpc_testing::UNARY_CALL,
+                grpc_testing::SimpleRequest {
+                    response_type: grpc_testing::UNCOMPRESSABLE,
+                    response_size: 3,
+                    fill_username: true,
+                },
+                &[],
+            )
+            .await
+            .expect("UnaryCall");
+            assert_eq!(reply.username, "loom-go");
+        }
+        Kind::Grpcio => {
+            let reply: interop::Msg = unary(
+                channel,
+                interop::UNARY,
+                interop::Msg {
+                    text: "hello".into(),
+                    number: 1,
+                    mood: 0,
+                },
+                &[],
+            )
+            .await
+            .expect("Unary");
+            assert_eq!(reply.mood, 1, "MOOD_CALM");
+        }
+        Kind::GrpcJs => {
+            let reply: harness::EchoReply = unary(
+                channel,
+                harness::ECHO,
+                harness::EchoRequest {
+                    text: "hello".into(),
+                    mood: harness::MOOD_HAPPY,
+                    tags: vec![harness::Tag {
+                        key: "k".into(),
+                        value: "v".into(),
+                        level: harness::LEVEL_HIGH,
+                    }],
+                },
+                &[],
+            )
+            .await
+            .expect("Echo");
+            assert_eq!(reply.text, "hello");
+        }
+    }
 }
 
 /// Hand-written messages of `grpc.testing` (grpc-go's test service).

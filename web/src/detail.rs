@@ -45,7 +45,9 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
         (Ok(m), _) if m.source.is_none() => "bundled with Loom".to_owned(),
         (_, Some(path)) => {
             let live = matches!(state.source.get_untracked(), Source::Live(_));
-            let schema = state.session.with_value(|s| s.schema().state(&path.service));
+            let schema = state
+                .session
+                .with_value(|s| s.schema().state(&path.service));
             let (word, text) = schemas::describe(&schema, live, state.now_ms.get_untracked());
             format!("{word}: {text}")
         }

@@ -121,7 +121,10 @@ mod tests {
         let session = Session::from_events([
             call(1, "/a.Pending/Get"),
             call(2, "/b.Failed/Get"),
-            call(3, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            call(
+                3,
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            ),
             failure("b.Failed", 40_000_000_000),
             failure("c.NoCalls", 0),
         ]);
@@ -160,8 +163,7 @@ mod tests {
             describe(&state, true, 0.0),
             (
                 "loaded",
-                "reflection v1alpha from http://up:1 — incomplete: type x.Y is missing"
-                    .to_owned()
+                "reflection v1alpha from http://up:1 — incomplete: type x.Y is missing".to_owned()
             )
         );
     }

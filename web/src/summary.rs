@@ -19,9 +19,7 @@ pub fn Summary() -> impl IntoView {
         state.version.track();
         let live = matches!(state.source.get(), Source::Live(_));
         let now = state.now_ms.get();
-        state
-            .session
-            .with_value(|s| schemas::rows(s, live, now))
+        state.session.with_value(|s| schemas::rows(s, live, now))
     };
     let schema_problems = move || {
         state.version.track();

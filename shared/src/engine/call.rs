@@ -43,6 +43,8 @@ pub struct CallSummary {
     /// Events of this call are missing: its start was not captured, or a gap
     /// names it.
     pub incomplete: bool,
+    /// A gap names this call: some of its events were lost.
+    pub events_lost: bool,
     /// Messages the capture kept only part of.
     pub truncated_messages: usize,
 }
@@ -63,6 +65,7 @@ impl CallSummary {
             responses: Traffic::default(),
             timing: Timing::default(),
             incomplete: true,
+            events_lost: false,
             truncated_messages: 0,
         }
     }
@@ -70,6 +73,22 @@ impl CallSummary {
     /// The call has ended (with or without a status).
     pub fn is_ended(&self) -> bool {
         self.status.is_some()
+    }
+
+    /// What the capture lacks of this call: `start`, `events` (a gap names
+    /// it), `end` (still running when captured, or its end was lost).
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.timing.start_unix_nanos.is_none() {
+            out.push("start");
+        }
+        if self.events_lost {
+            out.push("events");
+        }
+        if !self.is_ended() {
+            out.push("end");
+        }
+        out
     }
 
     /// `package.Service/Method`, or the raw path when it is not of that form.
@@ -119,7 +138,7 @@ impl CallRecord {
                 summary.authority.clone_from(&started.authority);
                 summary.upstream.clone_from(&started.upstream);
                 summary.timing.start_unix_nanos = Some(started.start_unix_nanos);
-                summary.incomplete = false;
+                summary.incomplete = summary.events_lost;
                 self.started = Some(started);
                 self.refresh_kind(schema);
             }

@@ -62,7 +62,8 @@ impl CallDetail {
     /// came from) or `schemaNote` (why there is none), `requestMetadata`,
     /// `responseHeaders`, `trailers`, `requests`, `responses` (see
     /// [`MessageView::to_json`]), and, when there are any,
-    /// `protocolErrors`, `incomplete`.
+    /// `protocolErrors`, and `incomplete` with `missing` (`start`, `events`,
+    /// `end`: what the capture lacks of the call).
     pub fn to_json(&self) -> Value {
         let s = &self.summary;
         let mut out = Map::new();
@@ -112,8 +113,10 @@ impl CallDetail {
         if !self.protocol_errors.is_empty() {
             out.insert("protocolErrors".into(), json!(self.protocol_errors));
         }
-        if s.incomplete {
+        let missing = s.missing();
+        if !missing.is_empty() {
             out.insert("incomplete".into(), json!(true));
+            out.insert("missing".into(), json!(missing));
         }
         Value::Object(out)
     }

@@ -3,7 +3,7 @@
 //! (or searched), and the result is cached until the schema or the view
 //! options change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use prost_reflect::MessageDescriptor;
@@ -40,6 +40,8 @@ pub struct Session {
     calls: Vec<CallRecord>,
     index: HashMap<u64, usize>,
     gaps: Vec<pb::CaptureGap>,
+    /// Calls a gap named before any of their events arrived.
+    lost_ahead: HashSet<u64>,
     options: JsonOptions,
 }
 
@@ -79,8 +81,15 @@ impl Session {
             }
             Kind::Gap(gap) => {
                 for id in &gap.call_ids {
-                    if let Some(&i) = self.index.get(id) {
-                        self.calls[i].summary.incomplete = true;
+                    match self.index.get(id) {
+                        Some(&i) => {
+                            let summary = &mut self.calls[i].summary;
+                            summary.incomplete = true;
+                            summary.events_lost = true;
+                        }
+                        None => {
+                            self.lost_ahead.insert(*id);
+                        }
                     }
                 }
                 self.gaps.push(gap);
@@ -89,7 +98,11 @@ impl Session {
             kind => {
                 let id = event.call_id;
                 let i = *self.index.entry(id).or_insert_with(|| {
-                    self.calls.push(CallRecord::new(id));
+                    let mut call = CallRecord::new(id);
+                    if self.lost_ahead.remove(&id) {
+                        call.summary.events_lost = true;
+                    }
+                    self.calls.push(call);
                     self.calls.len() - 1
                 });
                 self.calls[i].ingest(kind, &self.schema);

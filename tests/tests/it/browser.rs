@@ -27,56 +27,24 @@ use loom_shared::capture;
 use loom_shared::pb::{self, Direction};
 use loom_tests::backend::Backend;
 use loom_tests::browser::{Browser, ui_url};
+use loom_tests::inspector::{
+    DETAIL, ROW, WAIT, assert_no_console_errors, dist_dir, require_embedded_ui, row_css,
+    section_text, select, wait_live, wait_rows,
+};
 use loom_tests::probe::{ProbeReply, ProbeRequest};
 use loom_tests::reflection::{PROBE_SERVICE, TEST_FDS};
 use loom_tests::static_files::StaticFiles;
 use loom_tests::{TestRelay, probe_client};
 use prost::Message as _;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The longest any one test may take (the browser's start not included).
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// The longest one condition may take to show in the page.
-const WAIT: Duration = Duration::from_secs(20);
-
-const ROW: &str = "[data-test=call-row]";
-const DETAIL: &str = "[data-test=detail]";
 
 // ---------------------------------------------------------------------------
 // Preconditions and plumbing
-
-/// The relay must serve the inspector: fail (never skip) if it does not.
-fn require_embedded_ui() {
-    assert!(
-        loom_relay::assets::embedded(),
-        "the relay was built without the web inspector, so it cannot be tested in a browser. \
-         Build the bundle (`scripts/build-web.sh`, or `trunk build --release` at the workspace \
-         root) and run the tests with LOOM_WEB_DIST set to the absolute path of dist/, e.g. \
-         `LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test it -- browser::`"
-    );
-}
-
-/// The built bundle, to serve as static files: `LOOM_WEB_DIST` (at run time,
-/// else as the relay was built with it).
-fn dist_dir() -> PathBuf {
-    let dir = std::env::var_os("LOOM_WEB_DIST")
-        .map(PathBuf::from)
-        .or_else(|| option_env!("LOOM_WEB_DIST").map(PathBuf::from));
-    match dir {
-        Some(dir) if dir.join("index.html").is_file() => dir,
-        other => panic!(
-            "no built web inspector ({}). Build it \
-             (`scripts/build-web.sh`, or `trunk build --release` at the workspace root) and set \
-             LOOM_WEB_DIST to the absolute path of dist/",
-            match other {
-                Some(dir) => format!("LOOM_WEB_DIST={} has no index.html", dir.display()),
-                None => "LOOM_WEB_DIST is not set".to_owned(),
-            }
-        ),
-    }
-}
 
 /// The workspace's target directory (where the README screenshot goes).
 fn target_dir() -> PathBuf {
@@ -90,7 +58,7 @@ fn target_dir() -> PathBuf {
     }
 }
 
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, test)
         .await
         .unwrap_or_else(|_| panic!("the test took longer than {TEST_TIMEOUT:?}"))
@@ -108,104 +76,6 @@ fn req(text: &str) -> ProbeRequest {
         text: text.into(),
         ..Default::default()
     }
-}
-
-/// A row of the call list as rendered.
-#[derive(Debug, Clone)]
-struct Row {
-    id: u64,
-    /// `package.Service/Method` (the method cell's title; it shows less).
-    method: String,
-    kind: String,
-    status: String,
-}
-
-const ROWS_JS: &str = r#"
-return Array.from(document.querySelectorAll('[data-test=call-row]')).map(r => ({
-    id: Number(r.dataset.call),
-    method: (r.querySelector('.method').title || r.querySelector('.method').textContent).trim(),
-    kind: r.children[2].textContent.trim(),
-    status: r.querySelector('[data-test=status]').textContent.trim(),
-}));
-"#;
-
-fn parse_rows(value: &Json) -> Vec<Row> {
-    value
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(|r| Row {
-                    id: r["id"].as_u64().unwrap_or(0),
-                    method: r["method"].as_str().unwrap_or("").to_owned(),
-                    kind: r["kind"].as_str().unwrap_or("").to_owned(),
-                    status: r["status"].as_str().unwrap_or("").to_owned(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Wait until the rendered rows satisfy `ok`; returns them.
-async fn wait_rows(browser: &Browser, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
-    let value = browser
-        .wait_js(what, ROWS_JS, vec![], |v| ok(&parse_rows(v)), WAIT)
-        .await;
-    parse_rows(&value)
-}
-
-fn row_css(id: u64) -> String {
-    format!("{ROW}[data-call=\"{id}\"]")
-}
-
-/// Click call `id`'s row and wait until its detail is shown.
-async fn select(browser: &Browser, id: u64, method: &str) {
-    browser.click(&row_css(id), WAIT).await;
-    browser
-        .wait_js(
-            &format!("call {id} selected"),
-            "const r = document.querySelector('[data-test=call-row].selected'); \
-             const m = document.querySelector('[data-test=detail-method]'); \
-             return [r ? r.dataset.call : null, m ? m.textContent : null];",
-            vec![],
-            |v| v[0] == json!(id.to_string()) && v[1].as_str().is_some_and(|m| m.ends_with(method)),
-            WAIT,
-        )
-        .await;
-}
-
-/// The text of the section under the detail's `<h3>` titled `title`.
-async fn section_text(browser: &Browser, title: &str) -> Option<String> {
-    browser
-        .js(
-            "const h = Array.from(document.querySelectorAll('[data-test=detail] h3'))
-                 .find(h => h.textContent.trim() === arguments[0]);
-             const next = h && h.nextElementSibling;
-             return next ? next.innerText : null;",
-            vec![json!(title)],
-        )
-        .await
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// The page logged no errors (uncaught exceptions, failed loads). The
-/// relay serves no favicon, and Chromium asks for one: that 404 is not the
-/// inspector's.
-async fn assert_no_console_errors(browser: &Browser) {
-    let errors: Vec<String> = browser
-        .console_errors()
-        .await
-        .into_iter()
-        .filter(|e| !e.contains("/favicon.ico"))
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
-}
-
-/// Wait until the page says it is connected to a live relay.
-async fn wait_live(browser: &Browser) {
-    browser
-        .wait_until_text("[data-test=conn]", |t| t.contains("live:"), WAIT)
-        .await;
 }
 
 /// A relay on listeners we bound ourselves, so that it can be restarted on

@@ -5,6 +5,7 @@
 //! Run one area with `cargo test -p loom-tests --test it -- reflection::`.
 
 mod browser;
+mod browser_peers;
 mod capture_golden;
 mod decode;
 mod failures;
@@ -12,5 +13,6 @@ mod forwarding;
 mod interop_grpcio;
 mod overhead;
 mod peers;
+mod record;
 mod reflection;
 mod ui_api;

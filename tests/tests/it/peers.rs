@@ -144,22 +144,6 @@ where
     }
 }
 
-async fn grpc_go_unary(relay: SocketAddr) {
-    let reply: grpc_testing::SimpleResponse = peer::unary(
-        loom_tests::channel(relay).await,
-        grpc_testing::UNARY_CALL,
-        grpc_testing::SimpleRequest {
-            response_type: grpc_testing::UNCOMPRESSABLE,
-            response_size: 3,
-            fill_username: true,
-        },
-        &[],
-    )
-    .await
-    .expect("UnaryCall");
-    assert_eq!(reply.username, "loom-go");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_go_reflection_v1alpha() {
     let server = Peer::start(PeerKind::GrpcGo, &[]).await;
@@ -174,7 +158,10 @@ async fn grpc_go_reflection_v1alpha() {
         ],
         within: PROMPTLY,
     };
-    schema_arrives_and_decodes(server.addr, expect, grpc_go_unary).await;
+    schema_arrives_and_decodes(server.addr, expect, |relay| {
+        peer::sample_call(PeerKind::GrpcGo, relay)
+    })
+    .await;
     assert_eq!(server.count("REFLECTION"), 1, "{:?}", server.lines());
 }
 
@@ -188,20 +175,8 @@ async fn grpcio_reflection_v1alpha() {
         decoded: &["\"mood\":\"MOOD_CALM\"", "\"text\":\"unary:hello\""],
         within: PROMPTLY,
     };
-    schema_arrives_and_decodes(server.addr, expect, |relay| async move {
-        let reply: interop::Msg = peer::unary(
-            loom_tests::channel(relay).await,
-            interop::UNARY,
-            interop::Msg {
-                text: "hello".into(),
-                number: 1,
-                mood: 0,
-            },
-            &[],
-        )
-        .await
-        .expect("Unary");
-        assert_eq!(reply.mood, 1, "MOOD_CALM");
+    schema_arrives_and_decodes(server.addr, expect, |relay| {
+        peer::sample_call(PeerKind::Grpcio, relay)
     })
     .await;
 }
@@ -224,24 +199,8 @@ async fn grpc_js_reflection_with_a_broken_graph() {
         ],
         within: PROMPTLY,
     };
-    schema_arrives_and_decodes(server.addr, expect, |relay| async move {
-        let reply: harness::EchoReply = peer::unary(
-            loom_tests::channel(relay).await,
-            harness::ECHO,
-            harness::EchoRequest {
-                text: "hello".into(),
-                mood: harness::MOOD_HAPPY,
-                tags: vec![harness::Tag {
-                    key: "k".into(),
-                    value: "v".into(),
-                    level: harness::LEVEL_HIGH,
-                }],
-            },
-            &[],
-        )
-        .await
-        .expect("Echo");
-        assert_eq!(reply.text, "hello");
+    schema_arrives_and_decodes(server.addr, expect, |relay| {
+        peer::sample_call(PeerKind::GrpcJs, relay)
     })
     .await;
 }
@@ -378,7 +337,7 @@ async fn a_stampede_against_grpc_go_waits_for_nothing_and_reflects_once() {
 async fn healthz_shows_pending_loaded_and_failed() {
     let slow = Peer::start(PeerKind::GrpcGo, &["-reflection-delay", "2s"]).await;
     let relay = TestRelay::start(slow.addr).await;
-    grpc_go_unary(relay.relay_addr).await;
+    peer::sample_call(PeerKind::GrpcGo, relay.relay_addr).await;
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -402,7 +361,7 @@ async fn healthz_shows_pending_loaded_and_failed() {
     let bare = Peer::start(PeerKind::GrpcGo, &["-no-reflection"]).await;
     let relay = TestRelay::start(bare.addr).await;
     let mut ws = WsClient::connect(relay.ui_addr).await;
-    grpc_go_unary(relay.relay_addr).await;
+    peer::sample_call(PeerKind::GrpcGo, relay.relay_addr).await;
     let before = std::time::SystemTime::now();
     let events = ws
         .until(Duration::from_secs(10), |events| {

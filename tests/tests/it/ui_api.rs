@@ -824,7 +824,9 @@ async fn memory_cap_evicts_oldest_whole_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_websocket_loses_events_never_traffic() {
     let backend = Backend::start().await;
-    let relay = TestRelay::start_with(backend.addr, |config| config.event_buffer = 16).await;
+    // A live ring much smaller than the traffic: a stalled client falls out of it.
+    let relay =
+        TestRelay::start_with(backend.addr, |config| config.live_buffer_bytes = 256 << 10).await;
     let mut c = client(relay.relay_addr).await;
     let mut ws = WsClient::connect(relay.ui_addr).await;
     // Seeing a first call proves the WebSocket is subscribed; then stop reading.
@@ -851,39 +853,36 @@ async fn stalled_websocket_loses_events_never_traffic() {
     .expect("40 calls within 30 s while a WebSocket client stalls");
     let took = started.elapsed();
 
+    // When it reads again, the client that stalled is told it fell behind,
+    // and gets what it missed from the store: every call, complete.
     let events = ws
-        .until(Duration::from_secs(30), |e| has_gap(e, GapKind::Lagged))
+        .until(Duration::from_secs(30), |e| {
+            has_gap(e, GapKind::Lagged) && ended_ids(e).len() == 41
+        })
         .await;
     let lagged = gaps(events, GapKind::Lagged);
-    assert!(lagged.iter().all(|g| g.dropped_events > 0), "{lagged:?}");
-
-    // The store is a consumer of its own and does not wait for the slow
-    // client. With a ring this small it may fall behind too, which it must
-    // then report; otherwise it holds everything.
-    let download = relay.capture_events().await;
-    let unaries = calls_of(&download, "/Unary");
-    let store_lags = gaps(&download, GapKind::Lagged);
-    if store_lags.is_empty() {
+    assert!(!lagged.is_empty());
+    assert!(
+        lagged.iter().all(|g| g.dropped_events == 0),
+        "the store held everything it missed: {lagged:?}"
+    );
+    for id in calls_of(events, "/Unary") {
         assert_eq!(
-            unaries.len(),
-            41,
-            "the store did not lag, so it holds every call"
-        );
-        for &id in &unaries {
-            assert_eq!(ended(&download, id).and_then(|e| e.grpc_status), Some(0));
-            assert_eq!(messages(&download, id, Direction::Response).len(), 1);
-        }
-        eprintln!("the store kept all 41 calls");
-    } else {
-        assert!(
-            store_lags.iter().all(|g| g.dropped_events > 0),
-            "the store lagged: {store_lags:?}"
-        );
-        eprintln!(
-            "the store itself lagged (event_buffer = 16): {store_lags:?}; it holds {} of 41 calls",
-            unaries.len()
+            messages(events, id, Direction::Response).len(),
+            1,
+            "call {id}"
         );
     }
+
+    // The store never falls behind: it holds every call.
+    let download = relay.capture_events().await;
+    let unaries = calls_of(&download, "/Unary");
+    assert_eq!(unaries.len(), 41);
+    for &id in &unaries {
+        assert_eq!(ended(&download, id).and_then(|e| e.grpc_status), Some(0));
+        assert_eq!(messages(&download, id, Direction::Response).len(), 1);
+    }
+    assert!(gaps(&download, GapKind::Lagged).is_empty());
     eprintln!("40 x 1 MiB calls took {took:?} with a stalled WebSocket client");
     // A client that never reads cannot hold the relay up at shutdown either.
     tokio::time::timeout(WAIT, relay.shutdown())
