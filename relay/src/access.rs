@@ -1,11 +1,23 @@
 //! Who may use the UI port: same-origin pages, origins named with
-//! `--allow-origin`, and non-browser clients (which send no `Origin`).
+//! `--allow-origin`, and non-browser clients.
 //!
-//! Two checks, in this order:
-//! 1. `Host` must name this relay (a loopback name with the UI port, the bound
+//! Checks, in this order:
+//! 1. `Host`, `Origin` and `Sec-Fetch-Site`, when present, must be visible
+//!    ASCII (anything else is refused, never taken as absent).
+//! 2. `Host` must name this relay (a loopback name with the UI port, the bound
 //!    address, or an allowed origin's host). This stops DNS-rebinding pages,
 //!    whose requests look same-origin but carry a foreign `Host`.
-//! 2. An `Origin`, when present, must be one of the allowed origins.
+//! 3. An `Origin`, when present, must be one of the allowed origins.
+//! 4. `Sec-Fetch-Site: cross-site` or `same-site` (what browsers send for a
+//!    foreign page's `<img>`, `<script>` or `fetch`, with or without an
+//!    `Origin`) is refused unless the request comes from an allowed origin.
+//! 5. The API (`/api/…`) also needs a sign that a page of this relay or a
+//!    deliberate client asks: `Sec-Fetch-Site: same-origin` or `none` (the
+//!    inspector, or a URL typed in the address bar), its own or an allowed
+//!    `Origin` (which no foreign page can forge), or
+//!    the header [`CLIENT_HEADER`] (`curl -H 'X-Loom-Client: curl' …`). So an
+//!    old browser that sends neither `Origin` nor `Sec-Fetch-Site` cannot be
+//!    made to fetch a capture by a foreign page either.
 //!
 //! Allowed cross-origin requests get `Access-Control-Allow-Origin` naming that
 //! origin (never `*`), and preflights are answered, including Private Network
@@ -21,6 +33,21 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::config::Origin;
+
+/// The header a non-browser client sends to use the API.
+pub const CLIENT_HEADER: &str = "x-loom-client";
+
+/// What a request says about where it comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claims<'a> {
+    pub host: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub sec_fetch_site: Option<&'a str>,
+    /// The path is under `/api/`.
+    pub api: bool,
+    /// [`CLIENT_HEADER`] is present.
+    pub client_marker: bool,
+}
 
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -48,7 +75,35 @@ impl Access {
         }
     }
 
-    pub fn judge(&self, host: Option<&str>, origin: Option<&str>) -> Verdict {
+    pub fn judge(&self, claims: Claims<'_>) -> Verdict {
+        let verdict = self.judge_origin(claims.host, claims.origin);
+        let allowed_cross = matches!(verdict, Verdict::CrossOrigin(_));
+        if matches!(verdict, Verdict::Refused(_)) {
+            return verdict;
+        }
+        let site = claims.sec_fetch_site.map(str::to_ascii_lowercase);
+        if matches!(site.as_deref(), Some("cross-site" | "same-site")) && !allowed_cross {
+            return Verdict::Refused(format!(
+                "a request from another site (Sec-Fetch-Site: {}) is not allowed. To let a page on \
+                 another origin use this relay, start loom with --allow-origin for it",
+                site.unwrap_or_default()
+            ));
+        }
+        // An `Origin` a foreign page cannot forge: the relay's own, or allowed.
+        let origin_vouches = claims.origin.is_some();
+        let marked = origin_vouches
+            || claims.client_marker
+            || matches!(site.as_deref(), Some("same-origin" | "none"));
+        if claims.api && !marked {
+            return Verdict::Refused(format!(
+                "the API needs a same-origin page, an allowed origin, or the header \
+                 `{CLIENT_HEADER}` (e.g. curl -H '{CLIENT_HEADER}: curl' …)"
+            ));
+        }
+        verdict
+    }
+
+    fn judge_origin(&self, host: Option<&str>, origin: Option<&str>) -> Verdict {
         if let Some(host) = host {
             let host = host.to_ascii_lowercase();
             let known = self.own.iter().chain(&self.extra).any(|o| o.host() == host);
@@ -83,13 +138,32 @@ impl Access {
 /// Axum middleware applying [`Access::judge`] to every request.
 pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    match access.judge(host.as_deref(), origin) {
+    // Present but not visible ASCII: refused, never taken as absent.
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .map(Some)
+                .map_err(|_| format!("the {name} header is not ASCII text")),
+        }
+    };
+    let uri_host = req.uri().authority().map(|a| a.to_string());
+    let verdict = match (
+        text(header::HOST.as_str()),
+        text(header::ORIGIN.as_str()),
+        text("sec-fetch-site"),
+    ) {
+        (Ok(host), Ok(origin), Ok(sec_fetch_site)) => access.judge(Claims {
+            host: host.or(uri_host.as_deref()),
+            origin,
+            sec_fetch_site,
+            api: req.uri().path().starts_with("/api/"),
+            client_marker: headers.contains_key(CLIENT_HEADER),
+        }),
+        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => Verdict::Refused(why),
+    };
+    match verdict {
         Verdict::Refused(why) => {
             tracing::warn!(uri = %req.uri(), "refused: {why}");
             (StatusCode::FORBIDDEN, format!("{why}\n")).into_response()
@@ -115,7 +189,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
                 );
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static("content-type"),
+                    HeaderValue::from_static("content-type, x-loom-client"),
                 );
                 h.insert(
                     header::ACCESS_CONTROL_MAX_AGE,
@@ -148,30 +222,89 @@ mod tests {
         )
     }
 
+    fn ask<'a>(host: Option<&'a str>, origin: Option<&'a str>) -> Claims<'a> {
+        Claims {
+            host,
+            origin,
+            ..Claims::default()
+        }
+    }
+
     #[test]
     fn same_origin_and_originless_pass() {
         let a = access();
-        assert_eq!(a.judge(Some("127.0.0.1:9998"), None), Verdict::SameOrigin);
         assert_eq!(
-            a.judge(Some("localhost:9998"), Some("http://localhost:9998")),
+            a.judge(ask(Some("127.0.0.1:9998"), None)),
             Verdict::SameOrigin
         );
-        assert_eq!(a.judge(None, None), Verdict::SameOrigin);
+        assert_eq!(
+            a.judge(ask(Some("localhost:9998"), Some("http://localhost:9998"))),
+            Verdict::SameOrigin
+        );
+        assert_eq!(a.judge(ask(None, None)), Verdict::SameOrigin);
+    }
+
+    #[test]
+    fn other_sites_are_refused_whatever_they_omit() {
+        let a = access();
+        let host = Some("127.0.0.1:9998");
+        for site in ["cross-site", "same-site", "CROSS-SITE"] {
+            let c = Claims {
+                sec_fetch_site: Some(site),
+                ..ask(host, None)
+            };
+            assert!(matches!(a.judge(c), Verdict::Refused(_)), "{site}");
+        }
+        // An allowed origin may come cross-site.
+        let c = Claims {
+            sec_fetch_site: Some("cross-site"),
+            api: true,
+            ..ask(host, Some("https://inspector.example"))
+        };
+        assert!(matches!(a.judge(c), Verdict::CrossOrigin(_)));
+    }
+
+    #[test]
+    fn the_api_needs_a_same_origin_page_or_a_marked_client() {
+        let a = access();
+        let host = Some("127.0.0.1:9998");
+        let api = Claims {
+            api: true,
+            ..ask(host, None)
+        };
+        assert!(matches!(a.judge(api), Verdict::Refused(why) if why.contains(CLIENT_HEADER)));
+        for site in ["same-origin", "none"] {
+            let c = Claims {
+                sec_fetch_site: Some(site),
+                ..api
+            };
+            assert_eq!(a.judge(c), Verdict::SameOrigin, "{site}");
+        }
+        let c = Claims {
+            client_marker: true,
+            ..api
+        };
+        assert_eq!(a.judge(c), Verdict::SameOrigin);
+        // Pages and health checks need no marker.
+        assert_eq!(a.judge(ask(host, None)), Verdict::SameOrigin);
     }
 
     #[test]
     fn foreign_origins_are_refused_unless_allowed() {
         let a = access();
         assert!(matches!(
-            a.judge(Some("127.0.0.1:9998"), Some("http://evil.example")),
+            a.judge(ask(Some("127.0.0.1:9998"), Some("http://evil.example"))),
             Verdict::Refused(_)
         ));
         assert!(matches!(
-            a.judge(Some("127.0.0.1:9998"), Some("null")),
+            a.judge(ask(Some("127.0.0.1:9998"), Some("null"))),
             Verdict::Refused(_)
         ));
         assert!(matches!(
-            a.judge(Some("127.0.0.1:9998"), Some("https://inspector.example")),
+            a.judge(ask(
+                Some("127.0.0.1:9998"),
+                Some("https://inspector.example")
+            )),
             Verdict::CrossOrigin(_)
         ));
     }
@@ -179,7 +312,10 @@ mod tests {
     #[test]
     fn dns_rebinding_host_is_refused() {
         let a = access();
-        let v = a.judge(Some("evil.example:9998"), Some("http://evil.example:9998"));
+        let v = a.judge(ask(
+            Some("evil.example:9998"),
+            Some("http://evil.example:9998"),
+        ));
         assert!(matches!(v, Verdict::Refused(why) if why.contains("Host")));
     }
 }

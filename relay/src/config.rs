@@ -21,8 +21,14 @@ pub struct Config {
     pub record: Option<PathBuf>,
     /// Byte budget of the in-memory capture store.
     pub max_capture_bytes: u64,
+    /// Byte budget of the store's schema events (descriptor sets and
+    /// failure notices), apart from the calls'.
+    pub max_schema_bytes: u64,
     /// Largest single message kept whole in the capture (forwarding is never limited).
     pub max_message_bytes: usize,
+    /// What the capture may hold, across all calls, of messages still
+    /// arriving; past it, such messages are captured only in part.
+    pub max_partial_bytes: u64,
     /// Origins (besides the UI's own) allowed to use the WebSocket and API.
     pub allow_origins: Vec<Origin>,
     /// Extra header names to redact in shared captures.
@@ -60,7 +66,9 @@ impl Config {
             ui: SocketAddr::from(([127, 0, 0, 1], 9998)),
             record: None,
             max_capture_bytes: 256 << 20,
+            max_schema_bytes: 32 << 20,
             max_message_bytes: 64 << 20,
+            max_partial_bytes: 64 << 20,
             allow_origins: Vec::new(),
             redact_headers: Vec::new(),
             keep_secrets: false,

@@ -5,9 +5,58 @@
 //! frame is captured as a zero-copy slice of it; only messages that span
 //! frames are copied together. The splitter never holds more than `max_keep`
 //! bytes of a single message: beyond that it keeps counting but stops
-//! keeping, so a hostile length prefix cannot make the relay allocate.
+//! keeping, so a hostile length prefix cannot make the relay allocate. And
+//! what all splitters together hold of messages still incomplete counts
+//! against one [`PartialBudget`]: past it, a message's capture is cut short
+//! (forwarding never is).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
+
+/// Bytes held, across every call, of messages not yet complete.
+#[derive(Debug, Clone)]
+pub struct PartialBudget(Arc<BudgetInner>);
+
+#[derive(Debug)]
+struct BudgetInner {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl PartialBudget {
+    pub fn new(max: u64) -> Self {
+        PartialBudget(Arc::new(BudgetInner {
+            used: AtomicU64::new(0),
+            max,
+        }))
+    }
+
+    pub fn max(&self) -> u64 {
+        self.0.max
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> u64 {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
+    fn try_reserve(&self, n: u64) -> bool {
+        self.0
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= self.0.max)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: u64) {
+        if n > 0 {
+            self.0.used.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
 
 /// A complete (or, at stream end, incomplete) message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +66,8 @@ pub struct Frame {
     pub payload: Bytes,
     /// `payload` is shorter than `declared_length`.
     pub truncated: bool,
+    /// It was cut short because incomplete messages reached their budget.
+    pub over_budget: bool,
 }
 
 #[derive(Debug)]
@@ -30,6 +81,10 @@ enum State {
         remaining: u32,
         parts: Vec<Bytes>,
         kept: usize,
+        /// Of `kept`, what is reserved from the budget.
+        reserved: u64,
+        /// The budget refused: nothing more of this message is kept.
+        over_budget: bool,
     },
     /// The stream is not gRPC-framed; nothing more is split.
     Broken,
@@ -39,6 +94,7 @@ enum State {
 pub struct Splitter {
     state: State,
     max_keep: usize,
+    budget: PartialBudget,
     /// Bytes seen so far, for error positions.
     offset: u64,
 }
@@ -48,13 +104,14 @@ pub struct Splitter {
 pub struct FramingError(pub String);
 
 impl Splitter {
-    pub fn new(max_keep: usize) -> Self {
+    pub fn new(max_keep: usize, budget: PartialBudget) -> Self {
         Splitter {
             state: State::Prefix {
                 buf: [0; 5],
                 have: 0,
             },
             max_keep,
+            budget,
             offset: 0,
         }
     }
@@ -91,6 +148,8 @@ impl Splitter {
                         remaining: declared,
                         parts: Vec::new(),
                         kept: 0,
+                        reserved: 0,
+                        over_budget: false,
                     };
                 }
                 State::Body {
@@ -99,6 +158,8 @@ impl Splitter {
                     remaining,
                     parts,
                     kept,
+                    reserved,
+                    over_budget,
                 } => {
                     if *remaining > 0 {
                         if data.is_empty() {
@@ -109,20 +170,32 @@ impl Splitter {
                         self.offset += take as u64;
                         *remaining -= take as u32;
                         let room = self.max_keep.saturating_sub(*kept);
-                        if room > 0 {
+                        if room > 0 && !*over_budget {
                             let keep = chunk.slice(..room.min(chunk.len()));
                             *kept += keep.len();
                             parts.push(keep);
                         }
                         if *remaining > 0 {
+                            // Still incomplete: what is held now counts.
+                            let unreserved = *kept as u64 - *reserved;
+                            if self.budget.try_reserve(unreserved) {
+                                *reserved += unreserved;
+                            } else if !*over_budget {
+                                *over_budget = true;
+                                let keep = (*reserved).min(*kept as u64) as usize;
+                                truncate_parts(parts, keep);
+                                *kept = keep;
+                            }
                             return Ok(());
                         }
                     }
+                    self.budget.release(std::mem::take(reserved));
                     let payload = join(std::mem::take(parts));
                     out.push(Frame {
                         compressed: *compressed,
                         declared_length: *declared,
                         truncated: payload.len() < *declared as usize,
+                        over_budget: *over_budget,
                         payload,
                     });
                     self.state = State::Prefix {
@@ -146,18 +219,45 @@ impl Splitter {
                 compressed,
                 declared,
                 parts,
+                reserved,
+                over_budget,
                 ..
             } => {
+                self.budget.release(reserved);
                 let payload = join(parts);
                 Ok(Some(Frame {
                     compressed,
                     declared_length: declared,
                     payload,
                     truncated: true,
+                    over_budget,
                 }))
             }
         }
     }
+}
+
+impl Drop for Splitter {
+    fn drop(&mut self) {
+        if let State::Body { reserved, .. } = &mut self.state {
+            self.budget.release(std::mem::take(reserved));
+        }
+    }
+}
+
+/// Keeps only the first `keep` bytes of `parts`.
+fn truncate_parts(parts: &mut Vec<Bytes>, keep: usize) {
+    let mut left = keep;
+    parts.retain_mut(|p| {
+        if left == 0 {
+            return false;
+        }
+        if p.len() > left {
+            p.truncate(left);
+        }
+        left -= p.len();
+        true
+    });
 }
 
 fn join(mut parts: Vec<Bytes>) -> Bytes {
@@ -185,8 +285,12 @@ mod tests {
         v
     }
 
+    fn unlimited() -> PartialBudget {
+        PartialBudget::new(u64::MAX)
+    }
+
     fn split_all(chunks: &[&[u8]], max_keep: usize) -> Vec<Frame> {
-        let mut s = Splitter::new(max_keep);
+        let mut s = Splitter::new(max_keep, unlimited());
         let mut out = Vec::new();
         for c in chunks {
             s.push(Bytes::copy_from_slice(c), &mut out).unwrap();
@@ -223,7 +327,7 @@ mod tests {
     #[test]
     fn single_frame_message_is_zero_copy() {
         let data = Bytes::from(frame(false, b"abcdef"));
-        let mut s = Splitter::new(usize::MAX);
+        let mut s = Splitter::new(usize::MAX, unlimited());
         let mut out = Vec::new();
         s.push(data.clone(), &mut out).unwrap();
         assert_eq!(out[0].payload.as_ptr(), data[5..].as_ptr());
@@ -240,7 +344,7 @@ mod tests {
 
     #[test]
     fn huge_declared_length_allocates_nothing_up_front() {
-        let mut s = Splitter::new(1024);
+        let mut s = Splitter::new(1024, unlimited());
         let mut out = Vec::new();
         s.push(
             Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
@@ -255,7 +359,7 @@ mod tests {
 
     #[test]
     fn bad_flag_byte_is_reported_once() {
-        let mut s = Splitter::new(1024);
+        let mut s = Splitter::new(1024, unlimited());
         let mut out = Vec::new();
         let err = s
             .push(Bytes::from_static(b"GET / HTTP/1.1\r\n"), &mut out)
@@ -266,8 +370,42 @@ mod tests {
     }
 
     #[test]
+    fn incomplete_messages_share_one_budget() {
+        let budget = PartialBudget::new(100);
+        let data = frame(false, &[9u8; 300]);
+        let mut a = Splitter::new(usize::MAX, budget.clone());
+        let mut b = Splitter::new(usize::MAX, budget.clone());
+        let mut out = Vec::new();
+        // a holds 60 of its message, b wants 60 more: over the budget of 100.
+        a.push(Bytes::copy_from_slice(&data[..65]), &mut out)
+            .unwrap();
+        assert_eq!(budget.used(), 60);
+        b.push(Bytes::copy_from_slice(&data[..65]), &mut out)
+            .unwrap();
+        assert_eq!(budget.used(), 60, "b is cut off: it holds nothing counted");
+        b.push(Bytes::copy_from_slice(&data[65..]), &mut out)
+            .unwrap();
+        let cut = out.pop().unwrap();
+        assert!(cut.over_budget && cut.truncated);
+        assert!(cut.payload.is_empty(), "{}", cut.payload.len());
+        assert_eq!(cut.declared_length, 300);
+        a.push(Bytes::copy_from_slice(&data[65..]), &mut out)
+            .unwrap();
+        let whole = out.pop().unwrap();
+        assert!(!whole.over_budget && !whole.truncated);
+        assert_eq!(whole.payload.len(), 300);
+        assert_eq!(budget.used(), 0, "released when complete");
+        // A splitter dropped mid-message gives its share back.
+        a.push(Bytes::copy_from_slice(&data[..50]), &mut out)
+            .unwrap();
+        assert_eq!(budget.used(), 45);
+        drop(a);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
     fn stream_ending_inside_a_prefix_is_an_error() {
-        let mut s = Splitter::new(1024);
+        let mut s = Splitter::new(1024, unlimited());
         s.push(Bytes::from_static(&[0, 0]), &mut Vec::new())
             .unwrap();
         assert!(s.finish().is_err());

@@ -72,6 +72,8 @@ impl Stamped {
 pub struct HubConfig {
     /// Byte budget of the store (`--max-capture-bytes`).
     pub store_bytes: u64,
+    /// Byte budget of the store's descriptor events.
+    pub schema_bytes: u64,
     /// Byte budget of the live ring WebSocket clients read.
     pub live_bytes: u64,
     /// Byte budget of the record queue (`--record-buffer`), when recording.
@@ -109,7 +111,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     seq: 0,
-                    store: Store::new(config.store_bytes),
+                    store: Store::new(config.store_bytes, config.schema_bytes),
                     ring: Ring::new(config.live_bytes),
                     record: config.record_bytes.map(RecordQueue::new),
                 }),

@@ -29,6 +29,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod framing;
+pub mod header_limit;
 pub mod hub;
 pub mod proxy;
 pub mod recorder;
@@ -108,6 +109,7 @@ pub async fn run(
     }
     let hub = hub::Hub::new(&hub::HubConfig {
         store_bytes: config.max_capture_bytes,
+        schema_bytes: config.max_schema_bytes,
         live_bytes: config.live_buffer_bytes,
         record_bytes: config.record.as_ref().map(|_| config.record_buffer_bytes),
     });
@@ -144,8 +146,24 @@ pub async fn run(
         reflector.clone(),
         config.upstream.clone(),
         config.max_message_bytes,
+        framing::PartialBudget::new(config.max_partial_bytes),
         ui_url.clone(),
     ));
+    // What request metadata the upstream accepts: read now, then now and then.
+    let limits = {
+        let limit = proxy.header_limit.clone();
+        let authority = config.upstream.authority().to_string();
+        limit.refresh(&authority).await;
+        let mut stop = serving.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(header_limit::REPROBE_EVERY) => limit.refresh(&authority).await,
+                    () = stopped(&mut stop) => break,
+                }
+            }
+        })
+    };
     let proxy_task = tokio::spawn(proxy::serve(
         listener,
         proxy,
@@ -179,6 +197,7 @@ pub async fn run(
     tracing::info!("shutting down: no new connections; finishing in-flight calls");
     stop_serving.send_replace(true);
     let _ = proxy_task.await;
+    let _ = limits.await;
     let _ = ui_task.await;
     hub.close_recording();
     let recorded = match recorder {

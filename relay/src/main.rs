@@ -84,8 +84,21 @@ struct DecodeArgs {
 /// `loom decode`: synchronous, no runtime needed.
 fn decode(args: DecodeArgs) -> ExitCode {
     use std::io::Write as _;
+    // Standard input is spooled to a temporary file: decoding reads twice.
+    let spooled = if args.input == std::path::Path::new("-") {
+        match spool_stdin() {
+            Ok(file) => Some(file),
+            Err(e) => {
+                eprintln!("loom decode: reading standard input: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let options = loom_relay::decode::DecodeOptions {
-        input: args.input,
+        input: spooled.as_ref().map_or(args.input, |f| f.path().to_owned()),
+        input_name: spooled.as_ref().map(|_| "standard input".to_owned()),
         descriptor_sets: args.descriptor_sets,
         protos: args.protos,
         proto_includes: args.proto_includes,
@@ -110,6 +123,13 @@ fn decode(args: DecodeArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Standard input, copied to a temporary file removed when dropped.
+fn spool_stdin() -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::NamedTempFile::new()?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+    Ok(file)
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +236,11 @@ struct CommonArgs {
     #[arg(long, env = "LOOM_MAX_MESSAGE_BYTES", default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
     max_message_bytes: u64,
 
+    /// What the capture may hold, across all calls, of messages still arriving;
+    /// past it they are captured only in part. Forwarding is never limited.
+    #[arg(long, env = "LOOM_MAX_PARTIAL_BYTES", default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_partial_bytes: u64,
+
     /// A web origin (scheme://host[:port]) besides the inspector's own that may
     /// use the WebSocket and API, e.g. a hosted copy of the inspector. Repeatable.
     #[arg(
@@ -253,6 +278,7 @@ impl CommonArgs {
         config.record = self.record;
         config.record_buffer_bytes = self.record_buffer;
         config.max_capture_bytes = self.max_capture_bytes;
+        config.max_partial_bytes = self.max_partial_bytes;
         config.max_message_bytes =
             usize::try_from(self.max_message_bytes).context("--max-message-bytes is too large")?;
         config.allow_origins = self.allow_origins;

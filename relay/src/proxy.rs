@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +25,8 @@ use tracing::Instrument;
 
 use crate::call::{Call, LiveCalls};
 use crate::config::Upstream;
+use crate::framing::PartialBudget;
+use crate::header_limit::{self, HeaderLimit};
 use crate::hub::Hub;
 use crate::reflection::Reflector;
 use crate::status;
@@ -31,6 +34,12 @@ use crate::tap::TapBody;
 use crate::upstream::{self, UpstreamClient};
 
 pub type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
+
+/// A connection must send its preface and first request within this long
+/// (slowloris connections are closed, not kept forever).
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most request metadata the relay takes from a client.
+const MAX_CLIENT_HEADER_LIST: u32 = 1 << 20;
 
 pub struct Proxy {
     hub: Hub,
@@ -40,6 +49,10 @@ pub struct Proxy {
     upstream_name: Arc<str>,
     client: UpstreamClient,
     max_message_bytes: usize,
+    /// What incomplete messages may hold in all.
+    partial: PartialBudget,
+    /// The most request metadata the upstream accepts.
+    pub(crate) header_limit: HeaderLimit,
     /// Shown to people who open the relay port in a browser.
     ui_url: String,
 }
@@ -50,6 +63,7 @@ impl Proxy {
         reflector: Arc<Reflector>,
         upstream: Upstream,
         max_message_bytes: usize,
+        partial: PartialBudget,
         ui_url: String,
     ) -> Self {
         Proxy {
@@ -60,6 +74,8 @@ impl Proxy {
             upstream,
             client: upstream::client(),
             max_message_bytes,
+            partial,
+            header_limit: HeaderLimit::default(),
             ui_url,
         }
     }
@@ -73,6 +89,9 @@ impl Proxy {
         }
         let (mut parts, body) = req.into_parts();
         let call = Call::start(&self.hub, &self.live, &parts, &self.upstream_name);
+        if let Some(refusal) = self.refuse_oversized(&parts, &call) {
+            return Ok(refusal);
+        }
         // Returns at once; a first call of a service starts a background fetch.
         self.reflector.observe(parts.uri.path());
         let span = call.span.clone();
@@ -96,6 +115,7 @@ impl Proxy {
                 call.clone(),
                 self.upstream_name.clone(),
                 self.max_message_bytes,
+                self.partial.clone(),
             );
             match self.client.request(Request::from_parts(parts, body)).await {
                 Ok(res) => Ok(self.relay_response(res, call)),
@@ -120,6 +140,7 @@ impl Proxy {
             call,
             self.upstream_name.clone(),
             self.max_message_bytes,
+            self.partial.clone(),
         );
         Response::from_parts(parts, Either::Left(body))
     }
@@ -148,6 +169,37 @@ impl Proxy {
         );
         status::trailers_only(status::UNAVAILABLE, &message)
             .map(|()| Either::Right(Full::default()))
+    }
+
+    /// RESOURCE_EXHAUSTED, without forwarding, for a request whose metadata
+    /// the upstream would not accept: its decoder would end the connection
+    /// every other client shares.
+    fn refuse_oversized(
+        &self,
+        parts: &http::request::Parts,
+        call: &Call,
+    ) -> Option<Response<ProxyBody>> {
+        let limit = u64::from(self.header_limit.get());
+        let size = header_limit::request_size(parts, self.upstream.authority().as_str());
+        if size <= limit {
+            return None;
+        }
+        let message = format!(
+            "loom: the request's metadata is {size} bytes, more than upstream {} accepts \
+             ({limit} bytes); the call was not forwarded",
+            self.upstream_name
+        );
+        tracing::warn!(parent: &call.span, "{message}");
+        call.end_by_relay(
+            Some(status::RESOURCE_EXHAUSTED),
+            message.clone(),
+            message.clone(),
+            true,
+        );
+        Some(
+            status::trailers_only(status::RESOURCE_EXHAUSTED, &message)
+                .map(|()| Either::Right(Full::default())),
+        )
     }
 
     /// A clear answer for anything that is not gRPC over HTTP/2.
@@ -218,7 +270,10 @@ pub async fn serve(
         .initial_connection_window_size(upstream::CONNECTION_WINDOW)
         .initial_stream_window_size(upstream::STREAM_WINDOW)
         .max_concurrent_streams(1000)
-        .max_header_list_size(16 << 20)
+        .max_header_list_size(MAX_CLIENT_HEADER_LIST)
+        // Idle clients are pinged; dead ones are dropped.
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(10))
         .timer(hyper_util::rt::TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
@@ -237,14 +292,36 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
-                let service = hyper::service::service_fn(move |req| proxy.clone().handle(req));
+                let asked = Arc::new(AtomicBool::new(false));
+                let seen = asked.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    seen.store(true, Ordering::Relaxed);
+                    proxy.clone().handle(req)
+                });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 let span = tracing::info_span!("conn", %peer);
                 connections.spawn(
                     async move {
                         tracing::debug!("client connected");
-                        if let Err(e) = conn.await {
+                        tokio::pin!(conn);
+                        let deadline = tokio::time::sleep(FIRST_REQUEST_TIMEOUT);
+                        tokio::pin!(deadline);
+                        let ended = tokio::select! {
+                            ended = &mut conn => Some(ended),
+                            () = &mut deadline, if !asked.load(Ordering::Relaxed) => None,
+                        };
+                        let ended = match ended {
+                            Some(ended) => ended,
+                            None if !asked.load(Ordering::Relaxed) => {
+                                tracing::debug!(
+                                    "no request within {FIRST_REQUEST_TIMEOUT:?}; closing the connection"
+                                );
+                                return;
+                            }
+                            None => conn.await,
+                        };
+                        if let Err(e) = ended {
                             tracing::debug!("client connection ended: {}", upstream::describe(&*e));
                         }
                     }

@@ -3,6 +3,7 @@
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
+pub const RESOURCE_EXHAUSTED: u32 = 8;
 pub const INTERNAL: u32 = 13;
 pub const UNAVAILABLE: u32 = 14;
 pub const CANCELLED: u32 = 1;

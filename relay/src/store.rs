@@ -4,14 +4,16 @@
 //! Bounded by a byte budget. When over budget it evicts the oldest whole
 //! calls (events arriving later for an evicted call are dropped too) and
 //! remembers how much it evicted, which the snapshot reports as a gap.
-//! Descriptor events are small, few and needed to decode everything else,
-//! so they are never evicted.
+//! Descriptor events are needed to decode everything else, so they have a
+//! budget of their own (`max_schema_bytes`) and never crowd out calls: past
+//! it, the oldest failure notices go first, then the oldest schemas, and the
+//! snapshot says how many.
 //!
 //! The hub inserts every event as it is emitted, so the store never falls
 //! behind; a snapshot copies only pointers, and is put in order outside the
 //! hub's lock ([`Snapshot::ordered`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use loom_shared::pb;
@@ -27,7 +29,11 @@ struct CallEntry {
 pub struct Store {
     max_bytes: u64,
     bytes: u64,
-    descriptors: Vec<Arc<Stamped>>,
+    /// Descriptor events, oldest first, and their own budget.
+    descriptors: VecDeque<Arc<Stamped>>,
+    schema_bytes: u64,
+    max_schema_bytes: u64,
+    evicted_schemas: u64,
     /// Keyed by call id; ids grow with start order, so the first is the oldest.
     calls: BTreeMap<u64, CallEntry>,
     /// The highest call id evicted so far: later events of such calls are dropped.
@@ -69,14 +75,22 @@ pub struct StoreStats {
     pub max_bytes: u64,
     pub evicted_calls: u64,
     pub evicted_events: u64,
+    /// Descriptor events held, their bytes, and how many were evicted.
+    pub schemas: u64,
+    pub schema_bytes: u64,
+    pub max_schema_bytes: u64,
+    pub evicted_schemas: u64,
 }
 
 impl Store {
-    pub fn new(max_bytes: u64) -> Self {
+    pub fn new(max_bytes: u64, max_schema_bytes: u64) -> Self {
         Store {
             max_bytes,
             bytes: 0,
-            descriptors: Vec::new(),
+            descriptors: VecDeque::new(),
+            schema_bytes: 0,
+            max_schema_bytes,
+            evicted_schemas: 0,
             calls: BTreeMap::new(),
             evicted_below: 0,
             evicted_calls: 0,
@@ -90,8 +104,9 @@ impl Store {
         let call_id = stamped.event.call_id;
         match &stamped.event.kind {
             Some(pb::event::Kind::Descriptors(_)) => {
-                self.bytes += stamped.size;
-                self.descriptors.push(stamped);
+                self.schema_bytes += stamped.size;
+                self.descriptors.push_back(stamped);
+                self.evict_schemas();
                 return;
             }
             // The store never loses events: only its consumers' gaps exist.
@@ -108,6 +123,23 @@ impl Store {
         entry.bytes += size;
         self.bytes += size;
         self.evict();
+    }
+
+    /// Past the schema budget: failure notices first, then schemas, oldest
+    /// first (the newest is always kept).
+    fn evict_schemas(&mut self) {
+        while self.schema_bytes > self.max_schema_bytes && self.descriptors.len() > 1 {
+            let failure = self.descriptors.iter().position(|s| {
+                matches!(&s.event.kind, Some(pb::event::Kind::Descriptors(d)) if d.is_failure())
+            });
+            let at = failure
+                .filter(|&i| i + 1 < self.descriptors.len())
+                .unwrap_or(0);
+            if let Some(gone) = self.descriptors.remove(at) {
+                self.schema_bytes -= gone.size;
+                self.evicted_schemas += 1;
+            }
+        }
     }
 
     fn evict(&mut self) {
@@ -127,6 +159,20 @@ impl Store {
         let mut events: Vec<Arc<Stamped>> =
             Vec::with_capacity(self.descriptors.len() + 1 + self.events());
         events.extend(self.descriptors.iter().cloned());
+        if self.evicted_schemas > 0 {
+            events.push(Arc::new(Stamped::new(
+                0,
+                pb::Event::gap(
+                    pb::GapKind::Evicted,
+                    self.evicted_schemas,
+                    format!(
+                        "the schema budget ({} bytes) evicted the {} oldest schema events",
+                        self.max_schema_bytes, self.evicted_schemas
+                    ),
+                    Vec::new(),
+                ),
+            )));
+        }
         if self.evicted_events > 0 {
             events.push(Arc::new(Stamped::new(
                 0,
@@ -162,6 +208,10 @@ impl Store {
             max_bytes: self.max_bytes,
             evicted_calls: self.evicted_calls,
             evicted_events: self.evicted_events,
+            schemas: self.descriptors.len() as u64,
+            schema_bytes: self.schema_bytes,
+            max_schema_bytes: self.max_schema_bytes,
+            evicted_schemas: self.evicted_schemas,
         }
     }
 }
@@ -193,7 +243,7 @@ mod tests {
 
     #[test]
     fn evicts_oldest_whole_calls_and_reports_a_gap() {
-        let mut store = Store::new(7_000);
+        let mut store = Store::new(7_000, u64::MAX);
         store.insert(stamped(1, 0, Kind::Descriptors(pb::Descriptors::default())));
         for call in 1..=5u64 {
             store.insert(stamped(call * 10, call, msg(3000)));
@@ -218,8 +268,66 @@ mod tests {
     }
 
     #[test]
+    fn schema_events_have_their_own_budget_and_failures_go_first() {
+        let failure = |seq: u64| {
+            stamped(
+                seq,
+                0,
+                Kind::Descriptors(pb::Descriptors::failure(
+                    vec![format!("made.up.Service{seq}")],
+                    pb::SchemaOrigin::Reflection,
+                    "http://u:1",
+                    "the server does not know <service>",
+                    0,
+                )),
+            )
+        };
+        let schema = stamped(
+            1,
+            0,
+            Kind::Descriptors(pb::Descriptors::schema(
+                vec![1u8; 500],
+                vec!["real.Svc".into()],
+                pb::SchemaOrigin::ReflectionV1,
+                "",
+                "http://u:1",
+                vec![],
+            )),
+        );
+        let budget = schema.size + 3 * failure(2).size;
+        let mut store = Store::new(10_000, budget);
+        store.insert(schema);
+        for seq in 2..=400 {
+            store.insert(failure(seq));
+        }
+        store.insert(stamped(401, 1, msg(100)));
+        let stats = store.stats();
+        assert!(stats.schema_bytes <= budget, "{stats:?}");
+        assert_eq!(
+            stats.calls, 1,
+            "the call is kept: schemas do not count against it"
+        );
+        let snap = store.snapshot().ordered();
+        let kinds: Vec<&str> = snap.events.iter().map(|s| s.event.kind_name()).collect();
+        let n = kinds.len();
+        assert_eq!(kinds[n - 2..], ["gap", "message"], "{kinds:?}");
+        assert!(
+            kinds[..n - 2].iter().all(|k| *k == "descriptors") && n - 2 >= 2,
+            "{kinds:?}"
+        );
+        let Some(Kind::Descriptors(kept)) = &snap.events[0].event.kind else {
+            panic!()
+        };
+        assert_eq!(
+            kept.services,
+            ["real.Svc"],
+            "the schema outlives the failures"
+        );
+    }
+
+    #[test]
     fn snapshot_interleaves_calls_in_sequence_order() {
-        let mut store = Store::new(u64::MAX);
+        let mut store = Store::new(u64::MAX, u64::MAX);
         store.insert(stamped(1, 1, msg(1)));
         store.insert(stamped(2, 2, msg(1)));
         store.insert(stamped(3, 1, msg(1)));

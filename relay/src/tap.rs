@@ -16,7 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use loom_shared::pb;
 
 use crate::call::Call;
-use crate::framing::Splitter;
+use crate::framing::{PartialBudget, Splitter};
 use crate::status;
 
 pub struct TapBody<B> {
@@ -36,12 +36,13 @@ impl<B> TapBody<B> {
         call: Arc<Call>,
         upstream: Arc<str>,
         max_keep: usize,
+        budget: PartialBudget,
     ) -> Self {
         TapBody {
             inner,
             direction,
             call,
-            splitter: Splitter::new(max_keep),
+            splitter: Splitter::new(max_keep, budget),
             upstream,
             done: false,
         }
@@ -58,6 +59,14 @@ impl<B> TapBody<B> {
         let mut frames = Vec::new();
         let result = self.splitter.push(data.clone(), &mut frames);
         for frame in frames {
+            if frame.over_budget {
+                self.call.note_problem(format!(
+                    "{} message of {} bytes captured only in part: the messages the relay held \
+                     incomplete reached their budget (--max-partial-bytes); it was forwarded whole",
+                    self.side(),
+                    frame.declared_length
+                ));
+            }
             self.call.message(self.direction, frame);
         }
         if let Err(e) = result {

@@ -149,7 +149,12 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
             "max_bytes": stats.max_bytes,
             "evicted_calls": stats.evicted_calls,
             "evicted_events": stats.evicted_events,
+            "schemas": stats.schemas,
+            "schema_bytes": stats.schema_bytes,
+            "max_schema_bytes": stats.max_schema_bytes,
+            "evicted_schemas": stats.evicted_schemas,
         },
+        "reflection": state.reflector.bounds(),
         "schemas": state
             .reflector
             .states()

@@ -84,7 +84,12 @@ impl TestRelay {
 
     /// The current capture file, as `/api/capture` serves it.
     pub async fn capture_bytes(&self) -> Bytes {
-        let (status, _, body) = self.get("/api/capture", &[]).await;
+        let (status, _, body) = self
+            .get(
+                "/api/capture",
+                &[(loom_relay::access::CLIENT_HEADER, "loom-tests")],
+            )
+            .await;
         assert_eq!(status, http::StatusCode::OK, "capture download failed");
         body
     }

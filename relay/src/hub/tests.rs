@@ -5,6 +5,7 @@ use super::*;
 fn config(live_bytes: u64, record_bytes: Option<u64>) -> HubConfig {
     HubConfig {
         store_bytes: u64::MAX,
+        schema_bytes: u64::MAX,
         live_bytes,
         record_bytes,
     }

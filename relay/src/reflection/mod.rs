@@ -13,6 +13,12 @@
 //! moves on to the other when a version is not served, or does not answer
 //! within [`VERSION_TIMEOUT`].
 //!
+//! What clients can make it do is bounded: names longer than
+//! [`MAX_SERVICE_NAME`] are never reflected, at most [`MAX_IN_FLIGHT`]
+//! fetches run at once and at most [`FETCHES_PER_SECOND`] start (a call
+//! past either simply tries again later), and failures that happen together
+//! are announced as one event naming all their services.
+//!
 //! - [`session`]: one exchange, in v1 or v1alpha.
 //! - [`closure`]: what to ask for next, and the assembled set.
 //! - [`state`]: each service's schema state, for `/healthz`.
@@ -23,6 +29,7 @@ pub mod state;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -47,6 +54,15 @@ pub const VERSION_TIMEOUT: Duration = Duration::from_secs(3);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// Rounds of dependency requests before giving up on a pathological graph.
 const MAX_ROUNDS: usize = 64;
+/// Longer service names are not reflected (no real one comes close).
+pub const MAX_SERVICE_NAME: usize = 256;
+/// Fetches under way at once.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// Fetches started per second (and the burst allowed).
+pub const FETCHES_PER_SECOND: f64 = 10.0;
+const FETCH_BURST: f64 = 20.0;
+/// Failures within this long of each other are announced together.
+const FOLD_WINDOW: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReflectionSetupError {
@@ -72,8 +88,13 @@ pub struct Reflector {
     hub: Hub,
     retry: Duration,
     cache: Cache<String, SchemaState>,
-    /// Fetches under way, and since when.
-    pending: Mutex<HashMap<String, SystemTime>>,
+    /// Fetches under way, since when, and the fetch rate allowance.
+    pending: Mutex<Pending>,
+    /// Calls of services not reflected, for `/healthz`.
+    refused_overlong: AtomicU64,
+    deferred: AtomicU64,
+    /// Failures waiting to be announced together.
+    folding: Mutex<Folding>,
     /// The version that worked last, and since when.
     preferred: Mutex<(Version, Instant)>,
     /// Services whose schema came from local files: never reflected.
@@ -117,7 +138,10 @@ impl Reflector {
                 .max_capacity(10_000)
                 .expire_after(state::ByOutcome)
                 .build(),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::new()),
+            refused_overlong: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+            folding: Mutex::new(Folding::default()),
             preferred: Mutex::new((Version::V1, Instant::now())),
             local,
             announced: Mutex::new(HashSet::new()),
@@ -136,12 +160,31 @@ impl Reflector {
         {
             return;
         }
+        if service.len() > MAX_SERVICE_NAME {
+            self.refused_overlong.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if !lock(&self.pending).admit(service) {
+            self.deferred.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let this = self.clone();
         let service = service.to_owned();
         tokio::spawn(async move {
             let fetch = this.fetch(service.clone());
-            this.cache.get_with(service, fetch).await;
+            this.cache.get_with(service.clone(), fetch).await;
+            lock(&this.pending).done(&service);
         });
+    }
+
+    /// Counters of what reflection did not do, for `/healthz`.
+    pub fn bounds(&self) -> serde_json::Value {
+        serde_json::json!({
+            "in_flight": lock(&self.pending).in_flight.len(),
+            "max_in_flight": MAX_IN_FLIGHT,
+            "deferred_calls": self.deferred.load(Ordering::Relaxed),
+            "overlong_names": self.refused_overlong.load(Ordering::Relaxed),
+        })
     }
 
     /// Every service the relay has met, with its schema's state, sorted.
@@ -150,7 +193,7 @@ impl Reflector {
         for (service, state) in self.cache.iter() {
             out.insert((*service).clone(), state);
         }
-        for (service, since) in lock(&self.pending).iter() {
+        for (service, since) in lock(&self.pending).in_flight.iter() {
             out.entry(service.clone())
                 .or_insert(SchemaState::Pending { since: *since });
         }
@@ -159,13 +202,12 @@ impl Reflector {
         out
     }
 
-    async fn fetch(&self, service: String) -> SchemaState {
+    async fn fetch(self: &Arc<Self>, service: String) -> SchemaState {
         if !self.enabled {
             let reason = "reflection is turned off (--no-reflection); give the schema with \
                           --descriptor-set or --proto";
             return self.fail(&service, reason.to_owned(), None);
         }
-        lock(&self.pending).insert(service.clone(), SystemTime::now());
         let result = tokio::time::timeout(FETCH_TIMEOUT, self.reflect(&service))
             .await
             .unwrap_or_else(|_| {
@@ -173,7 +215,6 @@ impl Reflector {
                     "reflection did not finish within {FETCH_TIMEOUT:?}"
                 ))
             });
-        lock(&self.pending).remove(&service);
         match result {
             Ok((version, assembled)) => self.announce_schema(&service, version, assembled).await,
             Err(why) => {
@@ -243,7 +284,7 @@ impl Reflector {
             Some(Reply::Files(files)) => assembly.add(&files),
             Some(Reply::Error(code, message)) => {
                 return Err(Failure::Other(format!(
-                    "the server does not know {service}: {message} (code {code})"
+                    "the server does not know the service: {message} (code {code})"
                 )));
             }
             _ => {
@@ -253,9 +294,9 @@ impl Reflector {
             }
         }
         if assembly.is_empty() {
-            return Err(Failure::Other(format!(
-                "the server sent no usable file for {service}"
-            )));
+            return Err(Failure::Other(
+                "the server sent no usable file for the service".to_owned(),
+            ));
         }
         for _ in 0..MAX_ROUNDS {
             let queries = assembly.next_queries();
@@ -326,18 +367,30 @@ impl Reflector {
         loaded
     }
 
-    /// Announces that `service` has no schema, and returns the state to cache.
-    fn fail(&self, service: &str, reason: String, retry_at: Option<SystemTime>) -> SchemaState {
+    /// Announces that `service` has no schema (together with other failures
+    /// of the same kind a moment apart), and returns the state to cache.
+    fn fail(
+        self: &Arc<Self>,
+        service: &str,
+        reason: String,
+        retry_at: Option<SystemTime>,
+    ) -> SchemaState {
         if self.first_time(&(service, &reason)) {
             let retry_nanos = retry_at.map_or(0, unix_nanos);
-            self.hub
-                .emit(pb::Event::descriptors(pb::Descriptors::failure(
-                    vec![service.to_owned()],
-                    SchemaOrigin::Reflection,
-                    self.upstream.to_string(),
-                    reason.clone(),
-                    retry_nanos,
-                )));
+            let flush_now = {
+                let mut folding = lock(&self.folding);
+                let group = folding.groups.entry(reason.clone()).or_default();
+                group.services.push(service.to_owned());
+                group.retry_nanos = group.retry_nanos.max(retry_nanos);
+                !std::mem::replace(&mut folding.scheduled, true)
+            };
+            if flush_now {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(FOLD_WINDOW).await;
+                    this.flush_failures();
+                });
+            }
         }
         SchemaState::Failed {
             reason,
@@ -346,11 +399,83 @@ impl Reflector {
         }
     }
 
+    /// One failure event per reason, naming every service it hit.
+    fn flush_failures(&self) {
+        let groups = {
+            let mut folding = lock(&self.folding);
+            folding.scheduled = false;
+            std::mem::take(&mut folding.groups)
+        };
+        for (reason, group) in groups {
+            self.hub
+                .emit(pb::Event::descriptors(pb::Descriptors::failure(
+                    group.services,
+                    SchemaOrigin::Reflection,
+                    self.upstream.to_string(),
+                    reason,
+                    group.retry_nanos,
+                )));
+        }
+    }
+
     fn first_time(&self, what: &impl Hash) -> bool {
         let mut h = DefaultHasher::new();
         what.hash(&mut h);
         lock(&self.announced).insert(h.finish())
     }
+}
+
+/// Fetches under way, and the allowance for starting more.
+struct Pending {
+    in_flight: HashMap<String, SystemTime>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            in_flight: HashMap::new(),
+            tokens: FETCH_BURST,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Whether a fetch of `service` may start now (none is under way for it,
+    /// fewer than [`MAX_IN_FLIGHT`] are, and the rate allows); if so, it is
+    /// counted as under way.
+    fn admit(&mut self, service: &str) -> bool {
+        if self.in_flight.contains_key(service) || self.in_flight.len() >= MAX_IN_FLIGHT {
+            return false;
+        }
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * FETCHES_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(FETCH_BURST);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        self.in_flight.insert(service.to_owned(), SystemTime::now());
+        true
+    }
+
+    fn done(&mut self, service: &str) {
+        self.in_flight.remove(service);
+    }
+}
+
+/// Failures not yet announced, by reason.
+#[derive(Default)]
+struct Folding {
+    groups: std::collections::BTreeMap<String, FoldedFailure>,
+    scheduled: bool,
+}
+
+#[derive(Default)]
+struct FoldedFailure {
+    services: Vec<String>,
+    retry_nanos: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -374,6 +499,29 @@ pub fn service_of(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetches_are_admitted_one_per_service_and_within_bounds() {
+        let mut p = Pending::new();
+        assert!(p.admit("a.S"));
+        assert!(!p.admit("a.S"), "one fetch per service");
+        for i in 0..MAX_IN_FLIGHT - 1 {
+            assert!(p.admit(&format!("b.S{i}")));
+        }
+        assert!(!p.admit("c.S"), "at most MAX_IN_FLIGHT at once");
+        p.done("a.S");
+        assert!(p.admit("c.S"));
+        // The burst runs out: 20 starts, then none until time passes.
+        let mut p = Pending::new();
+        let mut started = 0;
+        for i in 0..100 {
+            if p.admit(&format!("d.S{i}")) {
+                started += 1;
+                p.done(&format!("d.S{i}"));
+            }
+        }
+        assert_eq!(started, FETCH_BURST as usize);
+    }
 
     #[test]
     fn services_from_paths() {

@@ -200,18 +200,41 @@ pub fn grpc_timeout_seconds(value: &str) -> Option<String> {
     }
 }
 
-/// Quotes `arg` for a POSIX shell: as is when it only has safe characters,
-/// else in single quotes (a `'` inside becomes `'\''`).
+/// Quotes `arg` for a shell: as is when it only has safe characters, else
+/// in single quotes (a `'` inside becomes `'\''`). An argument holding
+/// control characters (a newline, an escape) is written in bash's `$'…'`
+/// form with them escaped, so that the command stays on one line and
+/// nothing raw reaches the terminal.
 pub fn shell_quote(arg: &str) -> String {
     let safe = !arg.is_empty()
         && arg
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
     if safe {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
+        return arg.to_owned();
     }
+    if !arg.chars().any(char::is_control) {
+        return format!("'{}'", arg.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    for c in arg.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]

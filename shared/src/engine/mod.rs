@@ -62,7 +62,7 @@ pub use json::{JsonError, JsonOptions, MAX_JSON_ELEMENTS};
 pub use message::MessageView;
 pub use metadata::{HeaderValue, HeaderView};
 pub use schema::{
-    CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
+    Added, CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
     SchemaState, ServiceNote, ServiceOrigin,
 };
 pub use session::{Change, Session};

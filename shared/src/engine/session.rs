@@ -16,7 +16,7 @@ use super::grpcurl::{GrpcurlCommand, GrpcurlError, grpcurl_command};
 use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::HeaderView;
-use super::schema::Schema;
+use super::schema::{Added, Schema};
 use super::status::decode_details;
 use crate::pb::{self, event::Kind};
 
@@ -66,14 +66,20 @@ impl Session {
         };
         match kind {
             Kind::Descriptors(set) => {
-                let pool_changed = self.schema.add(&set);
-                if pool_changed {
-                    for call in &mut self.calls {
+                let added = self.schema.add_set(&set);
+                for call in &mut self.calls {
+                    // New files only resolve what did not resolve before.
+                    let stale = match added {
+                        Added::Nothing => false,
+                        Added::Extended => !call.summary.has_schema,
+                        Added::Rebuilt => true,
+                    };
+                    if stale {
                         call.refresh_kind(&self.schema);
                     }
                 }
                 // A failure notice or warnings change the schema's notes.
-                if pool_changed || set.file_descriptor_set.is_empty() || !set.warnings.is_empty() {
+                if added != Added::Nothing || set.is_failure() || !set.warnings.is_empty() {
                     Change::Schema
                 } else {
                     Change::Nothing
@@ -163,12 +169,68 @@ impl Session {
 
     /// Everything about a call, its messages decoded (cached).
     pub fn detail(&mut self, id: u64) -> Option<CallDetail> {
+        self.detail_with(id, true)
+    }
+
+    /// Everything about a call but its messages (`messages` is empty): for
+    /// writers that decode them one at a time ([`Session::decode_once`]).
+    pub fn detail_without_messages(&mut self, id: u64) -> Option<CallDetail> {
+        self.detail_with(id, false)
+    }
+
+    /// Message `index` of a call, decoded without keeping the result: the
+    /// memory for its decompressed bytes is freed when the view is dropped.
+    pub fn decode_once(&self, id: u64, index: usize) -> Option<MessageView> {
+        let call = &self.calls[*self.index.get(&id)?];
+        let message = call.messages.get(index)?;
+        let context = CallContext::new(call, &self.schema, &self.options);
+        let (desc, encoding) = context.for_direction(message.direction());
+        Some(MessageView::decode(
+            message,
+            index,
+            call.ordinals.get(index).copied().unwrap_or_default(),
+            desc.as_ref().map_err(String::as_str),
+            encoding,
+            &self.options,
+        ))
+    }
+
+    /// The direction of each of a call's messages, in capture order.
+    pub fn directions(&self, id: u64) -> Vec<pb::Direction> {
+        self.index.get(&id).map_or_else(Vec::new, |&i| {
+            self.calls[i]
+                .messages
+                .iter()
+                .map(|m| m.direction())
+                .collect()
+        })
+    }
+
+    /// Forgets a call (and everything decoded of it), e.g. once written out.
+    pub fn remove(&mut self, id: u64) -> bool {
+        let Some(i) = self.index.remove(&id) else {
+            return false;
+        };
+        self.calls.remove(i);
+        for slot in self.index.values_mut() {
+            if *slot > i {
+                *slot -= 1;
+            }
+        }
+        true
+    }
+
+    fn detail_with(&mut self, id: u64, with_messages: bool) -> Option<CallDetail> {
         let &i = self.index.get(&id)?;
         let call = &mut self.calls[i];
         let context = CallContext::new(call, &self.schema, &self.options);
-        let messages = (0..call.messages.len())
-            .filter_map(|m| decoded(call, &context, m))
-            .collect();
+        let messages = if with_messages {
+            (0..call.messages.len())
+                .filter_map(|m| decoded(call, &context, m))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let pool = self.schema.pool();
         let started = call.started.as_ref();
         let ended = call.ended.as_ref();
@@ -306,6 +368,19 @@ impl CallContext {
     }
 }
 
+impl CallContext {
+    fn for_direction(
+        &self,
+        direction: pb::Direction,
+    ) -> (&Result<MessageDescriptor, String>, &Encoding) {
+        if direction == pb::Direction::Response {
+            (&self.response, &self.response_encoding)
+        } else {
+            (&self.request, &self.request_encoding)
+        }
+    }
+}
+
 /// Message `index` of `call`, from the cache or decoded now.
 fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option<Arc<MessageView>> {
     if call.cache_key != Some(context.key) {
@@ -320,11 +395,7 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
     }
     let message = call.messages.get(index)?;
     let ordinal = call.ordinals.get(index).copied().unwrap_or_default();
-    let (desc, encoding) = if message.direction() == pb::Direction::Response {
-        (&context.response, &context.response_encoding)
-    } else {
-        (&context.request, &context.request_encoding)
-    };
+    let (desc, encoding) = context.for_direction(message.direction());
     let view = Arc::new(MessageView::decode(
         message,
         index,

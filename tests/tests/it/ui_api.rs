@@ -377,9 +377,26 @@ async fn origin_policy_on_every_route() {
         assert!(body.contains("--allow-origin"), "{path}: {body}");
         assert!(allow_origin(&headers).is_empty(), "{path}: {headers:?}");
 
-        let (status, headers, _) = request(ui, Method::GET, path, &[]).await;
-        assert_eq!(status, StatusCode::OK, "{path} without Origin");
+        // No Origin: an old browser's <img> from any page looks like this,
+        // so the API wants a marker; a health check does not.
+        let (status, _, body) = request(ui, Method::GET, path, &[]).await;
+        if path.starts_with("/api/") {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} without Origin");
+            assert!(String::from_utf8_lossy(&body).contains("x-loom-client"));
+        } else {
+            assert_eq!(status, StatusCode::OK, "{path} without Origin");
+        }
+        let (status, headers, _) =
+            request(ui, Method::GET, path, &[("x-loom-client", "curl")]).await;
+        assert_eq!(status, StatusCode::OK, "{path} from a marked client");
         assert!(allow_origin(&headers).is_empty(), "{path}: {headers:?}");
+        // A foreign site's subresource load, Origin or not.
+        let (status, _, _) =
+            request(ui, Method::GET, path, &[("sec-fetch-site", "cross-site")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path} cross-site");
+        let (status, _, _) =
+            request(ui, Method::GET, path, &[("sec-fetch-site", "same-origin")]).await;
+        assert_eq!(status, StatusCode::OK, "{path} same-origin");
 
         for origin in &own {
             let (status, headers, _) =
@@ -948,11 +965,16 @@ async fn record_file_ends_calls_cut_at_shutdown() {
 /// but `Origin::own` lists `localhost:80`, so the relay refuses its own page.
 #[test]
 fn own_origin_on_port_80_is_accepted() {
-    use loom_relay::access::{Access, Verdict};
+    use loom_relay::access::{Access, Claims, Verdict};
     let access = Access::new(SocketAddr::from(([127, 0, 0, 1], 80)), Vec::new());
     for name in ["127.0.0.1", "localhost"] {
+        let origin = format!("http://{name}");
         assert_eq!(
-            access.judge(Some(name), Some(&format!("http://{name}"))),
+            access.judge(Claims {
+                host: Some(name),
+                origin: Some(&origin),
+                ..Claims::default()
+            }),
             Verdict::SameOrigin,
             "{name}"
         );

@@ -173,6 +173,7 @@ async fn capture(ui: SocketAddr) -> Vec<pb::Event> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
         .build(hyper_util::client::legacy::connect::HttpConnector::new());
     let req = http::Request::get(format!("http://{ui}/api/capture"))
+        .header(crate::access::CLIENT_HEADER, "demo-tests")
         .body(Empty::new())
         .expect("request");
     let Ok(res) = client.request(req).await else {

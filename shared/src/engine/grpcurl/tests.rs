@@ -145,18 +145,19 @@ fn comments_cannot_inject_commands() {
     assert!(!line.contains('\n'), "{line}");
 }
 
-/// Runs `line` (a grpcurl command) through `sh`, with `grpcurl` replaced by
+/// Runs `line` (a grpcurl command) through bash (the `$'…'` quoting of
+/// control characters is bash's, zsh's and ksh's), with `grpcurl` replaced by
 /// a printer of its arguments, and returns the arguments the shell parsed.
 #[cfg(all(unix, not(target_arch = "wasm32")))]
 fn shell_args(line: &str) -> Vec<String> {
     let rest = line.strip_prefix("grpcurl ").expect("starts with grpcurl");
     let script = format!("printf '%s\\0' {rest}");
-    let out = std::process::Command::new("sh")
+    let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
         .output()
         .expect("sh runs");
-    assert!(out.status.success(), "sh failed on {script:?}: {:?}", out);
+    assert!(out.status.success(), "bash failed on {script:?}: {:?}", out);
     let mut args: Vec<String> = out
         .stdout
         .split(|&b| b == 0)
@@ -192,4 +193,13 @@ fn commands_survive_the_shell() {
         .unwrap();
         assert_eq!(shell_args(&cmd.to_shell()), cmd.args, "{text:?}");
     }
+}
+
+#[test]
+fn control_characters_stay_on_one_quoted_line() {
+    assert_eq!(shell_quote("plain"), "plain");
+    assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    assert_eq!(shell_quote("a\nb'c\\\u{1b}[2J"), "$'a\\nb\\'c\\\\\\x1b[2J'");
+    let quoted = shell_quote("x\ntouch PWNED\r\t");
+    assert!(!quoted.chars().any(char::is_control), "{quoted}");
 }

@@ -49,8 +49,22 @@ struct Candidate {
     set: usize,
 }
 
-/// Builds a pool from `base` plus `sets` (later sets win).
-pub(super) fn merge(base: &DescriptorPool, sets: &[pb::Descriptors]) -> Built {
+/// Whether `set` can go on top of `pool` as it is: each of its files is new
+/// there, or the very same file. (Otherwise the pool must be rebuilt, so
+/// that the newer copy wins.)
+pub(super) fn extends(pool: &DescriptorPool, set: &pb::Descriptors) -> bool {
+    let Ok(decoded) = FileDescriptorSet::decode(set.file_descriptor_set.clone()) else {
+        return true;
+    };
+    decoded.file.iter().all(|file| {
+        pool.get_file_by_name(file.name())
+            .is_none_or(|known| known.file_descriptor_proto() == file)
+    })
+}
+
+/// Builds a pool from `base` plus `sets` (later sets win). `base` is taken
+/// by value so that adding to it copies nothing when no one else holds it.
+pub(super) fn merge(base: DescriptorPool, sets: &[pb::Descriptors]) -> Built {
     let mut problems = Vec::new();
     let sources: Vec<SchemaSource> = sets.iter().map(SchemaSource::of).collect();
     let problem = |set: usize, file: Option<&str>, message: String, repaired: bool| SchemaProblem {
@@ -101,7 +115,7 @@ pub(super) fn merge(base: &DescriptorPool, sets: &[pb::Descriptors]) -> Built {
     }
 
     // Add them dependencies first (iteratively: import chains can be long).
-    let mut pool = base.clone();
+    let mut pool = base;
     let mut failures: HashMap<String, String> = HashMap::new();
     let mut visited: HashSet<String> = HashSet::new();
     for root in &order {

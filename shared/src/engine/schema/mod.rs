@@ -18,7 +18,7 @@ mod method;
 mod source;
 mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost_reflect::DescriptorPool;
 
@@ -74,6 +74,17 @@ pub struct ServiceOrigin {
     pub error: Option<String>,
 }
 
+/// How [`Schema::add_set`] changed the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Not at all (a failure notice, or a set seen before).
+    Nothing,
+    /// New files went on top: what resolved before resolves the same.
+    Extended,
+    /// The pool was rebuilt: anything may resolve differently.
+    Rebuilt,
+}
+
 /// Every schema known so far. Cheap to query; [`Schema::add`] rebuilds the
 /// pool when a set brings something new.
 #[derive(Debug, Clone)]
@@ -82,6 +93,8 @@ pub struct Schema {
     pool: DescriptorPool,
     /// Non-empty sets in arrival order.
     sets: Vec<pb::Descriptors>,
+    /// Hashes of `sets` (bytes and origin), so a repeat is found at once.
+    seen: HashSet<u64>,
     notes: Vec<ServiceNote>,
     problems: Vec<SchemaProblem>,
     services: HashMap<String, ServiceOrigin>,
@@ -102,6 +115,7 @@ impl Schema {
             pool: base.clone(),
             base,
             sets: Vec::new(),
+            seen: HashSet::new(),
             notes: Vec::new(),
             problems,
             services: HashMap::new(),
@@ -115,7 +129,7 @@ impl Schema {
         let mut added = false;
         for set in sets {
             schema.note(set);
-            if !set.is_failure() && !schema.has_set(set) {
+            if !set.is_failure() && schema.first_time(set) {
                 schema.sets.push(set.clone());
                 added = true;
             }
@@ -128,14 +142,36 @@ impl Schema {
 
     /// Adds a `Descriptors` event. Returns whether the pool changed (so
     /// decoded views made before are stale).
+    ///
+    /// A set that only brings new files (the usual case) is added on top of
+    /// the pool; one that replaces a file already there rebuilds the pool,
+    /// so that the newest copy wins. Many sets cost time linear in their
+    /// size, not quadratic.
     pub fn add(&mut self, set: &pb::Descriptors) -> bool {
+        self.add_set(set) != Added::Nothing
+    }
+
+    /// [`Schema::add`], saying how the pool changed.
+    pub fn add_set(&mut self, set: &pb::Descriptors) -> Added {
         self.note(set);
-        if set.is_failure() || self.has_set(set) {
-            return false;
+        if set.is_failure() || !self.first_time(set) {
+            return Added::Nothing;
         }
         self.sets.push(set.clone());
-        self.rebuild();
-        true
+        if build::extends(&self.pool, set) {
+            let pool = std::mem::take(&mut self.pool);
+            let built = build::merge(pool, std::slice::from_ref(set));
+            self.pool = built.pool;
+            for (service, origin) in built.services {
+                self.services.insert(service, origin);
+            }
+            self.problems.extend(built.problems);
+            self.generation += 1;
+            Added::Extended
+        } else {
+            self.rebuild();
+            Added::Rebuilt
+        }
     }
 
     /// The merged pool: every type that could be added.
@@ -164,11 +200,13 @@ impl Schema {
         self.generation
     }
 
-    fn has_set(&self, set: &pb::Descriptors) -> bool {
-        self.sets.iter().any(|s| {
-            s.file_descriptor_set == set.file_descriptor_set
-                && SchemaSource::of(s) == SchemaSource::of(set)
-        })
+    /// Whether this set (its bytes, from its origin) is new; remembers it.
+    fn first_time(&mut self, set: &pb::Descriptors) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        set.file_descriptor_set.hash(&mut h);
+        SchemaSource::of(set).hash(&mut h);
+        self.seen.insert(h.finish())
     }
 
     /// Keeps a set's warnings (or failure) as per-service notes, replacing
@@ -207,7 +245,7 @@ impl Schema {
     }
 
     fn rebuild(&mut self) {
-        let built = build::merge(&self.base, &self.sets);
+        let built = build::merge(self.base.clone(), &self.sets);
         self.pool = built.pool;
         self.services = built.services;
         self.problems.retain(|p| p.source.is_bundled());

@@ -2,23 +2,30 @@
 //! as grpcurl commands replaying each call's request.
 //!
 //! Decoding is the shared engine's ([`loom_shared::engine`]); this is the
-//! IO around it: reading the file (or stdin), adding schemas from local
-//! files (`--descriptor-set`, `--proto`), filtering, and writing.
+//! IO around it: reading the file ([`read`], in two streaming passes),
+//! adding schemas from local files (`--descriptor-set`, `--proto`),
+//! filtering, and writing each call as it ends ([`write`]).
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+mod read;
+mod write;
 
-use loom_shared::capture::{self, CaptureError};
+use std::io::Write;
+use std::path::PathBuf;
+
+use loom_shared::capture::CaptureError;
 use loom_shared::engine::{JsonOptions, Session, parse_code};
-use loom_shared::pb;
+use loom_shared::pb::{self, event::Kind};
 
 use crate::schema::{self, SchemaError};
+pub use write::terminal_safe;
 
 /// What `loom decode` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct DecodeOptions {
-    /// The capture file; `-` reads standard input.
+    /// The capture file (the command line spools standard input to one).
     pub input: PathBuf,
+    /// What to call the input in messages, when not its path.
+    pub input_name: Option<String>,
     /// Schemas for servers without reflection (added after the capture's
     /// own descriptor sets, so they win where both describe a service).
     pub descriptor_sets: Vec<PathBuf>,
@@ -79,6 +86,13 @@ pub enum DecodeError {
 }
 
 /// Runs `loom decode`: writes the decoded calls to `out`, warnings to `err`.
+///
+/// Two passes over the file, each holding little: the first gathers its
+/// schemas and gaps (and checks it reads to the end), the second writes each
+/// call as soon as it ends and then forgets it, decoding its messages one at
+/// a time. So a call decodes with a schema that came later in the file, and
+/// memory is bounded by the largest call, not by the file. Calls still open
+/// at the end of the file follow, in start order.
 pub fn run(
     opts: &DecodeOptions,
     out: &mut dyn Write,
@@ -89,30 +103,33 @@ pub fn run(
         None => None,
     };
     let local = schema::load(&opts.descriptor_sets, &opts.protos, &opts.proto_includes)?;
-    let (name, bytes) = read_input(&opts.input)?;
-    let capture = capture::read_capture(&bytes).map_err(|source| DecodeError::Capture {
-        path: name.clone(),
-        source,
+    let name = opts
+        .input_name
+        .clone()
+        .unwrap_or_else(|| opts.input.display().to_string());
+    let file = read::Records::open(&opts.input, &name)?;
+
+    // Pass 1: schemas, gaps, and where (if anywhere) the file stops.
+    let mut session = Session::new();
+    session.set_options(JsonOptions {
+        show_defaults: !opts.hide_defaults,
+        unknown_fields: true,
+    });
+    let truncation = file.scan(|event| {
+        if matches!(event.kind, Some(Kind::Descriptors(_) | Kind::Gap(_))) {
+            session.ingest(event);
+        }
     })?;
-    drop(bytes);
+    session.ingest_all(local.into_iter().map(pb::Event::descriptors));
 
     let mut warnings = Vec::new();
-    let truncated = capture.truncated.map(|t| {
+    let truncated = truncation.map(|t| {
         warnings.push(format!(
             "{name}: {t}; decoded the {} complete records",
             t.complete_records
         ));
         t.to_string()
     });
-
-    let mut session = Session::new();
-    session.set_options(JsonOptions {
-        show_defaults: !opts.hide_defaults,
-        unknown_fields: true,
-    });
-    session.ingest_all(capture.events);
-    session.ingest_all(local.into_iter().map(pb::Event::descriptors));
-
     for problem in session.schema().problems() {
         warnings.push(format!("schema: {problem}"));
     }
@@ -124,45 +141,46 @@ pub fn run(
         writeln!(err, "warning: {}", terminal_safe(warning)).map_err(DecodeError::Write)?;
     }
 
-    let mut ids: Vec<(i64, u64)> = session
+    // Pass 2: every call, written when it ends.
+    let mut writer = write::CallWriter {
+        out,
+        grpcurl: opts.grpcurl,
+        method: opts.method.as_deref(),
+        status,
+        written: 0,
+    };
+    let mut failed = None;
+    file.scan(|event| {
+        if failed.is_some() {
+            return;
+        }
+        let ends = match &event.kind {
+            Some(Kind::Descriptors(_) | Kind::Gap(_)) | None => return,
+            Some(Kind::CallEnded(_)) => Some(event.call_id),
+            Some(_) => None,
+        };
+        session.ingest(event);
+        if let Some(id) = ends {
+            if let Err(e) = writer.write(&mut session, id) {
+                failed = Some(e);
+            }
+            session.remove(id);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(DecodeError::Write(e));
+    }
+    let mut open: Vec<(i64, u64)> = session
         .calls()
-        .filter(|c| {
-            opts.method
-                .as_deref()
-                .is_none_or(|g| glob(g, &c.method_name()))
-        })
-        .filter(|c| status.is_none_or(|want| c.status.as_ref().and_then(|s| s.code) == Some(want)))
         .map(|c| (c.timing.start_unix_nanos.unwrap_or(i64::MAX), c.id))
         .collect();
-    // Start order; calls whose start was not captured last, as they came.
-    ids.sort_by_key(|&(start, _)| start);
-
-    for &(_, id) in &ids {
-        if opts.grpcurl {
-            let line = match session.grpcurl(id) {
-                Ok(cmd) => cmd.to_shell(),
-                Err(e) => {
-                    let method = session
-                        .call(id)
-                        .map(|c| c.method_name())
-                        .unwrap_or_default();
-                    format!(
-                        "# call {id} ({}): no grpcurl command: {}",
-                        terminal_safe(&method),
-                        terminal_safe(&e.to_string())
-                    )
-                }
-            };
-            writeln!(out, "{line}").map_err(DecodeError::Write)?;
-        } else if let Some(detail) = session.detail(id) {
-            serde_json::to_writer(&mut *out, &detail.to_json())
-                .map_err(|e| DecodeError::Write(e.into()))?;
-            writeln!(out).map_err(DecodeError::Write)?;
-        }
+    open.sort();
+    for (_, id) in open {
+        writer.write(&mut session, id).map_err(DecodeError::Write)?;
     }
-    out.flush().map_err(DecodeError::Write)?;
+    writer.out.flush().map_err(DecodeError::Write)?;
     Ok(DecodeOutcome {
-        calls: ids.len(),
+        calls: writer.written,
         truncated,
         lost_events,
     })
@@ -207,42 +225,6 @@ fn gaps_summary(session: &Session) -> Option<String> {
         kinds.join(", "),
         lost[0].reason,
     ))
-}
-
-/// `text` with control characters escaped, so that nothing a capture holds
-/// can move the cursor, clear the screen or retitle the terminal.
-pub fn terminal_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The input's name for messages, and its bytes.
-fn read_input(path: &Path) -> Result<(String, Vec<u8>), DecodeError> {
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        let name = "standard input".to_owned();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(|source| DecodeError::Read {
-                path: name.clone(),
-                source,
-            })?;
-        return Ok((name, bytes));
-    }
-    let name = path.display().to_string();
-    bytes = std::fs::read(path).map_err(|source| DecodeError::Read {
-        path: name.clone(),
-        source,
-    })?;
-    Ok((name, bytes))
 }
 
 /// Whether `text` matches `pattern`, where `*` is any run of characters and
