@@ -35,6 +35,8 @@ pub struct Config {
     pub redact_headers: Vec<String>,
     /// Turn redaction off for shared captures.
     pub keep_secrets: bool,
+    /// How long a client connection may take to send its first request.
+    pub first_request_timeout: Duration,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Bytes of recent events kept for live (WebSocket) consumers; one that
@@ -73,6 +75,7 @@ impl Config {
             redact_headers: Vec::new(),
             keep_secrets: false,
             shutdown_grace: Duration::from_secs(10),
+            first_request_timeout: Duration::from_secs(10),
             live_buffer_bytes: 32 << 20,
             record_buffer_bytes: 256 << 20,
             reflection: true,

@@ -410,4 +410,71 @@ mod tests {
             .unwrap();
         assert!(s.finish().is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        proptest! {
+            // A bounded fuzz corpus, run by every `cargo test`.
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any messages, cut into any frames: exactly those messages,
+            /// and the budget is back to zero.
+            #[test]
+            fn any_framing_yields_the_messages(
+                messages in vec((any::<bool>(), vec(any::<u8>(), 0..300)), 0..8),
+                cuts in vec(1usize..200, 1..20),
+                budget in 0u64..2000,
+            ) {
+                let mut wire = Vec::new();
+                for (compressed, payload) in &messages {
+                    wire.extend(frame(*compressed, payload));
+                }
+                let budget = PartialBudget::new(budget);
+                let mut s = Splitter::new(usize::MAX, budget.clone());
+                let mut out = Vec::new();
+                let mut rest = &wire[..];
+                for &cut in cuts.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (chunk, tail) = rest.split_at(cut.min(rest.len()));
+                    rest = tail;
+                    s.push(Bytes::copy_from_slice(chunk), &mut out).unwrap();
+                }
+                prop_assert_eq!(s.finish().unwrap(), None);
+                prop_assert_eq!(out.len(), messages.len());
+                for (got, (compressed, payload)) in out.iter().zip(&messages) {
+                    prop_assert_eq!(got.compressed, *compressed);
+                    prop_assert_eq!(got.declared_length as usize, payload.len());
+                    if got.over_budget {
+                        prop_assert!(payload.starts_with(&got.payload));
+                    } else {
+                        prop_assert_eq!(&got.payload[..], &payload[..]);
+                    }
+                }
+                prop_assert_eq!(budget.used(), 0);
+            }
+
+            /// Arbitrary bytes never panic, and never keep more than asked.
+            #[test]
+            fn arbitrary_bytes_are_split_safely(
+                chunks in vec(vec(any::<u8>(), 0..64), 0..32),
+                max_keep in 0usize..100,
+            ) {
+                let budget = PartialBudget::new(1000);
+                let mut s = Splitter::new(max_keep, budget.clone());
+                let mut out = Vec::new();
+                for chunk in chunks {
+                    let _ = s.push(Bytes::from(chunk), &mut out);
+                }
+                let _ = s.finish();
+                drop(s);
+                prop_assert!(out.iter().all(|m| m.payload.len() <= max_keep));
+                prop_assert_eq!(budget.used(), 0);
+            }
+        }
+    }
 }

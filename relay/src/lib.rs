@@ -141,12 +141,13 @@ pub async fn run(
     }
 
     let ui_url = format!("http://{ui_addr}/");
+    let partial = framing::PartialBudget::new(config.max_partial_bytes);
     let proxy = Arc::new(proxy::Proxy::new(
         hub.clone(),
         reflector.clone(),
         config.upstream.clone(),
         config.max_message_bytes,
-        framing::PartialBudget::new(config.max_partial_bytes),
+        partial.clone(),
         ui_url.clone(),
     ));
     // What request metadata the upstream accepts: read now, then now and then.
@@ -169,6 +170,7 @@ pub async fn run(
         proxy,
         serving.clone(),
         config.shutdown_grace,
+        config.first_request_timeout,
     ));
 
     let ui_state = Arc::new(ui::UiState {
@@ -180,6 +182,7 @@ pub async fn run(
         stop: serving.clone(),
         ws_clients: AtomicU64::new(0),
         reflector,
+        partial,
         downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
     });
     let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));

@@ -35,9 +35,6 @@ use crate::upstream::{self, UpstreamClient};
 
 pub type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
 
-/// A connection must send its preface and first request within this long
-/// (slowloris connections are closed, not kept forever).
-pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most request metadata the relay takes from a client.
 const MAX_CLIENT_HEADER_LIST: u32 = 1 << 20;
 
@@ -255,12 +252,14 @@ impl Proxy {
 }
 
 /// Accept connections until `stop` fires, then let in-flight calls finish for
-/// up to `grace`.
+/// up to `grace`. A connection that sends no request within
+/// `first_request_timeout` is closed.
 pub async fn serve(
     listener: TcpListener,
     proxy: Arc<Proxy>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    first_request_timeout: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().auto_date_header(false);
@@ -305,7 +304,9 @@ pub async fn serve(
                     async move {
                         tracing::debug!("client connected");
                         tokio::pin!(conn);
-                        let deadline = tokio::time::sleep(FIRST_REQUEST_TIMEOUT);
+                        // Preface and first request in time, or the
+                        // connection is closed (slowloris).
+                        let deadline = tokio::time::sleep(first_request_timeout);
                         tokio::pin!(deadline);
                         let ended = tokio::select! {
                             ended = &mut conn => Some(ended),
@@ -315,7 +316,7 @@ pub async fn serve(
                             Some(ended) => ended,
                             None if !asked.load(Ordering::Relaxed) => {
                                 tracing::debug!(
-                                    "no request within {FIRST_REQUEST_TIMEOUT:?}; closing the connection"
+                                    "no request within {first_request_timeout:?}; closing the connection"
                                 );
                                 return;
                             }

@@ -43,6 +43,8 @@ pub struct UiState {
     pub ws_clients: AtomicU64,
     /// Each service's schema state, for `/healthz`.
     pub reflector: Arc<Reflector>,
+    /// What incomplete messages hold, for `/healthz`.
+    pub partial: crate::framing::PartialBudget,
     /// Permits for concurrent downloads ([`MAX_DOWNLOADS`]).
     pub downloads: Arc<Semaphore>,
 }
@@ -155,6 +157,10 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
             "evicted_schemas": stats.evicted_schemas,
         },
         "reflection": state.reflector.bounds(),
+        "partial_messages": {
+            "bytes": state.partial.used(),
+            "max_bytes": state.partial.max(),
+        },
         "schemas": state
             .reflector
             .states()

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod browser;
 pub mod inspector;
 pub mod peer;
+pub mod process;
 pub mod raw;
 pub mod reflection;
 pub mod relay;

@@ -89,3 +89,51 @@ pub async fn call(
         trailers,
     }
 }
+
+/// Hand-made HTTP/2 frames, for clients no library would be: floods of
+/// resets and CONTINUATION frames.
+pub mod frames {
+    /// The client connection preface, then an empty SETTINGS frame.
+    pub fn preface() -> Vec<u8> {
+        let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        v.extend(frame(0x4, 0, 0, &[]));
+        v
+    }
+
+    /// One frame: 24-bit length, type, flags, stream id, payload.
+    pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut v = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// An HPACK literal header field, never indexed, with a literal name.
+    pub fn literal(name: &str, value: &str) -> Vec<u8> {
+        let mut v = vec![0x10];
+        for s in [name, value] {
+            assert!(s.len() < 127, "short strings only");
+            v.push(s.len() as u8);
+            v.extend_from_slice(s.as_bytes());
+        }
+        v
+    }
+
+    /// The header block of a gRPC request to `path`.
+    pub fn grpc_request_block(path: &str) -> Vec<u8> {
+        // :method POST (static 3), :scheme http (static 6).
+        let mut v = vec![0x83, 0x86];
+        v.extend(literal(":path", path));
+        v.extend(literal(":authority", "relay"));
+        v.extend(literal("content-type", "application/grpc"));
+        v.extend(literal("te", "trailers"));
+        v
+    }
+
+    pub const HEADERS: u8 = 0x1;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const CONTINUATION: u8 = 0x9;
+    pub const END_STREAM: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+}

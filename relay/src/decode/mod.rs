@@ -9,6 +9,7 @@
 mod read;
 mod write;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -88,11 +89,11 @@ pub enum DecodeError {
 /// Runs `loom decode`: writes the decoded calls to `out`, warnings to `err`.
 ///
 /// Two passes over the file, each holding little: the first gathers its
-/// schemas and gaps (and checks it reads to the end), the second writes each
-/// call as soon as it ends and then forgets it, decoding its messages one at
-/// a time. So a call decodes with a schema that came later in the file, and
-/// memory is bounded by the largest call, not by the file. Calls still open
-/// at the end of the file follow, in start order.
+/// schemas and gaps, where each call's last record is (and checks the file
+/// reads to the end); the second writes each call at its last record and
+/// then forgets it, decoding its messages one at a time. So a call decodes
+/// with a schema that came later in the file, and memory is bounded by the
+/// largest call (plus a few bytes per call id), not by the file.
 pub fn run(
     opts: &DecodeOptions,
     out: &mut dyn Write,
@@ -115,10 +116,19 @@ pub fn run(
         show_defaults: !opts.hide_defaults,
         unknown_fields: true,
     });
+    let mut last_record: HashMap<u64, u64> = HashMap::new();
+    let mut record = 0u64;
     let truncation = file.scan(|event| {
-        if matches!(event.kind, Some(Kind::Descriptors(_) | Kind::Gap(_))) {
-            session.ingest(event);
+        match event.kind {
+            Some(Kind::Descriptors(_) | Kind::Gap(_)) => {
+                session.ingest(event);
+            }
+            Some(_) => {
+                last_record.insert(event.call_id, record);
+            }
+            None => {}
         }
+        record += 1;
     })?;
     session.ingest_all(local.into_iter().map(pb::Event::descriptors));
 
@@ -150,17 +160,18 @@ pub fn run(
         written: 0,
     };
     let mut failed = None;
+    let mut record = 0u64;
     file.scan(|event| {
-        if failed.is_some() {
+        let at = record;
+        record += 1;
+        if failed.is_some()
+            || matches!(event.kind, Some(Kind::Descriptors(_) | Kind::Gap(_)) | None)
+        {
             return;
         }
-        let ends = match &event.kind {
-            Some(Kind::Descriptors(_) | Kind::Gap(_)) | None => return,
-            Some(Kind::CallEnded(_)) => Some(event.call_id),
-            Some(_) => None,
-        };
+        let id = event.call_id;
         session.ingest(event);
-        if let Some(id) = ends {
+        if last_record.get(&id) == Some(&at) {
             if let Err(e) = writer.write(&mut session, id) {
                 failed = Some(e);
             }
@@ -169,14 +180,6 @@ pub fn run(
     })?;
     if let Some(e) = failed {
         return Err(DecodeError::Write(e));
-    }
-    let mut open: Vec<(i64, u64)> = session
-        .calls()
-        .map(|c| (c.timing.start_unix_nanos.unwrap_or(i64::MAX), c.id))
-        .collect();
-    open.sort();
-    for (_, id) in open {
-        writer.write(&mut session, id).map_err(DecodeError::Write)?;
     }
     writer.out.flush().map_err(DecodeError::Write)?;
     Ok(DecodeOutcome {

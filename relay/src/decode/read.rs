@@ -10,8 +10,9 @@ use loom_shared::pb;
 
 use super::DecodeError;
 
-/// How much of the file is read at a time.
-const CHUNK: usize = 256 << 10;
+/// How much of the file is read at a time (its events are handed on
+/// before the next chunk is read).
+const CHUNK: usize = 64 << 10;
 
 /// A capture file to read, as often as needed.
 pub(super) struct Records {

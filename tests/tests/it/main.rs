@@ -10,6 +10,8 @@ mod capture_golden;
 mod decode;
 mod failures;
 mod forwarding;
+mod hardening;
+mod hardening_memory;
 mod interop_grpcio;
 mod overhead;
 mod peers;
