@@ -339,7 +339,10 @@ impl Reflector {
             at: SystemTime::now(),
             warnings: assembled.warnings.len(),
         };
-        // Other services in the same files need no fetch of their own.
+        // Known before it is announced, so that `/healthz` never says
+        // pending for a schema a consumer already has; other services in
+        // the same files need no fetch of their own.
+        self.cache.insert(service.to_owned(), loaded.clone()).await;
         for other in assembled.services.iter().filter(|s| s.as_str() != service) {
             if !self.local.contains_key(other) {
                 self.cache.insert(other.clone(), loaded.clone()).await;
