@@ -2,8 +2,11 @@
 //! the proxy future.
 //!
 //! A `Call` turns what the forward path sees into capture events and makes
-//! sure every call ends exactly once, however it ends: trailers, an upstream
-//! failure, or the client going away (detected when the last holder drops).
+//! sure every call ends exactly once, however it ends: trailers
+//! ([`Call::end_with_trailers`]), the relay refusing it ([`Call::refuse`]),
+//! an upstream failure ([`Call::fail_upstream`], which also decides what the
+//! client is told), or the client going away ([`Call::end_cancelled`];
+//! also when the last holder drops).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,8 +18,9 @@ use base64::engine::{GeneralPurpose, GeneralPurposeConfig, general_purpose};
 use http::HeaderMap;
 use loom_shared::pb::{self, event::Kind};
 
-use crate::framing::Frame;
+use crate::framing::GrpcMessage;
 use crate::hub::Hub;
+use crate::status;
 
 /// gRPC senders may or may not pad base64 in `-bin` headers; accept both.
 const BIN_HEADER: GeneralPurpose = GeneralPurpose::new(
@@ -36,13 +40,22 @@ impl LiveCalls {
     pub fn end_all(&self, why: &str) {
         let calls: Vec<Weak<Call>> = lock(&self.0).drain().map(|(_, c)| c).collect();
         for call in calls.iter().filter_map(Weak::upgrade) {
-            call.end_by_relay(None, String::new(), why.to_owned(), false);
+            call.end_cancelled(why);
         }
     }
 }
 
+/// What the relay tells a client about a call it ended itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayStatus {
+    pub code: u32,
+    pub message: String,
+}
+
 pub struct Call {
     pub id: u64,
+    /// The upstream's name, for the errors clients see.
+    upstream: Arc<str>,
     live: LiveCalls,
     start: Instant,
     hub: Hub,
@@ -62,7 +75,7 @@ impl Call {
         hub: &Hub,
         live: &LiveCalls,
         parts: &http::request::Parts,
-        upstream: &str,
+        upstream: &Arc<str>,
     ) -> Arc<Call> {
         let id = hub.next_call_id();
         let path = parts.uri.path().to_owned();
@@ -71,9 +84,9 @@ impl Call {
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        hub.emit(pb::Event {
-            call_id: id,
-            kind: Some(Kind::CallStarted(pb::CallStarted {
+        hub.emit(pb::Event::new(
+            id,
+            pb::CallStarted {
                 start_unix_nanos,
                 path,
                 authority: parts
@@ -82,13 +95,14 @@ impl Call {
                     .map(|a| a.to_string())
                     .unwrap_or_default(),
                 headers: headers_to_pb(&parts.headers),
-                upstream: upstream.to_owned(),
+                upstream: upstream.to_string(),
                 scheme: parts.uri.scheme_str().unwrap_or("http").to_owned(),
                 method: parts.method.to_string(),
-            })),
-        });
+            },
+        ));
         let call = Arc::new(Call {
             id,
+            upstream: upstream.clone(),
             live: live.clone(),
             start: Instant::now(),
             hub: hub.clone(),
@@ -110,7 +124,7 @@ impl Call {
         self.ended.load(Ordering::Acquire)
     }
 
-    pub fn message(&self, direction: pb::Direction, frame: Frame) {
+    pub fn message(&self, direction: pb::Direction, frame: GrpcMessage) {
         let slot = usize::from(direction == pb::Direction::Response);
         self.messages[slot].fetch_add(1, Ordering::Relaxed);
         self.emit(Kind::Message(pb::Message {
@@ -136,11 +150,13 @@ impl Call {
         lock(&self.problems).push(problem);
     }
 
+    /// The client's side failed first (a reset, a disconnect): an upstream
+    /// error that follows is the client's doing.
     pub fn note_client_gone(&self, why: String) {
         lock(&self.client_gone).get_or_insert(why);
     }
 
-    pub fn client_gone(&self) -> Option<String> {
+    fn client_gone(&self) -> Option<String> {
         lock(&self.client_gone).clone()
     }
 
@@ -180,23 +196,62 @@ impl Call {
         });
     }
 
-    /// End the call because of something the relay saw rather than trailers.
-    /// `grpc_status` is what the client was told, if anything.
-    pub fn end_by_relay(
-        &self,
-        grpc_status: Option<u32>,
-        grpc_message: String,
-        relay_error: String,
-        trailers_only: bool,
-    ) {
-        self.end(pb::CallEnded {
-            offset_nanos: self.offset_nanos(),
-            grpc_status,
-            grpc_message,
-            trailers_only,
-            relay_error,
-            ..Default::default()
-        });
+    /// The client went away (it reset the stream or closed its connection,
+    /// or the relay shut down): nobody is told anything.
+    pub fn end_cancelled(&self, why: &str) {
+        self.end(pb::CallEnded::by_relay(
+            self.offset_nanos(),
+            None,
+            "",
+            why,
+            false,
+        ));
+    }
+
+    /// The relay answers the call itself with `code` (a trailers-only
+    /// response, not forwarded); returns what to send.
+    pub fn refuse(&self, code: u32, message: String) -> RelayStatus {
+        tracing::warn!(parent: &self.span, "{message}");
+        self.end(pb::CallEnded::by_relay(
+            self.offset_nanos(),
+            Some(code),
+            message.as_str(),
+            message.as_str(),
+            true,
+        ));
+        RelayStatus { code, message }
+    }
+
+    /// The upstream failed: before any response (`during` false: the client
+    /// gets a trailers-only answer) or during it. Ends the call and returns
+    /// what to tell the client: nothing (`None`) when the client had gone
+    /// already, which is then what the call ended of; otherwise UNAVAILABLE
+    /// naming the upstream and `detail`.
+    pub fn fail_upstream(&self, detail: &str, during: bool) -> Option<RelayStatus> {
+        if let Some(why) = self.client_gone() {
+            self.end_cancelled(&why);
+            return None;
+        }
+        let message = if during {
+            format!(
+                "loom: upstream {} failed during the call: {detail}",
+                self.upstream
+            )
+        } else {
+            format!("loom: upstream {} is unavailable: {detail}", self.upstream)
+        };
+        tracing::warn!(parent: &self.span, "{message}");
+        self.end(pb::CallEnded::by_relay(
+            self.offset_nanos(),
+            Some(status::UNAVAILABLE),
+            message.as_str(),
+            message.as_str(),
+            !during,
+        ));
+        Some(RelayStatus {
+            code: status::UNAVAILABLE,
+            message,
+        })
     }
 
     fn end(&self, mut ended: pb::CallEnded) {
@@ -218,10 +273,7 @@ impl Call {
     }
 
     fn emit(&self, kind: Kind) {
-        self.hub.emit(pb::Event {
-            call_id: self.id,
-            kind: Some(kind),
-        });
+        self.hub.emit(pb::Event::new(self.id, kind));
     }
 }
 
@@ -233,7 +285,7 @@ impl Drop for Call {
             let why = self.client_gone().unwrap_or_else(|| {
                 "the client cancelled the call or closed its connection".to_owned()
             });
-            self.end_by_relay(None, String::new(), why, false);
+            self.end_cancelled(&why);
         }
     }
 }

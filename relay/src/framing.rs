@@ -60,7 +60,7 @@ impl PartialBudget {
 
 /// A complete (or, at stream end, incomplete) message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub struct GrpcMessage {
     pub compressed: bool,
     pub declared_length: u32,
     pub payload: Bytes,
@@ -117,7 +117,11 @@ impl Splitter {
     }
 
     /// Feed one DATA frame; `out` receives every message it completes.
-    pub fn push(&mut self, mut data: Bytes, out: &mut Vec<Frame>) -> Result<(), FramingError> {
+    pub fn push(
+        &mut self,
+        mut data: Bytes,
+        out: &mut Vec<GrpcMessage>,
+    ) -> Result<(), FramingError> {
         loop {
             match &mut self.state {
                 State::Broken => return Ok(()),
@@ -191,7 +195,7 @@ impl Splitter {
                     }
                     self.budget.release(std::mem::take(reserved));
                     let payload = join(std::mem::take(parts));
-                    out.push(Frame {
+                    out.push(GrpcMessage {
                         compressed: *compressed,
                         declared_length: *declared,
                         truncated: payload.len() < *declared as usize,
@@ -208,7 +212,7 @@ impl Splitter {
     }
 
     /// The stream ended: report an incomplete message, if any.
-    pub fn finish(&mut self) -> Result<Option<Frame>, FramingError> {
+    pub fn finish(&mut self) -> Result<Option<GrpcMessage>, FramingError> {
         let state = std::mem::replace(&mut self.state, State::Broken);
         match state {
             State::Prefix { have: 0, .. } | State::Broken => Ok(None),
@@ -225,7 +229,7 @@ impl Splitter {
             } => {
                 self.budget.release(reserved);
                 let payload = join(parts);
-                Ok(Some(Frame {
+                Ok(Some(GrpcMessage {
                     compressed,
                     declared_length: declared,
                     payload,
@@ -289,7 +293,7 @@ mod tests {
         PartialBudget::new(u64::MAX)
     }
 
-    fn split_all(chunks: &[&[u8]], max_keep: usize) -> Vec<Frame> {
+    fn split_all(chunks: &[&[u8]], max_keep: usize) -> Vec<GrpcMessage> {
         let mut s = Splitter::new(max_keep, unlimited());
         let mut out = Vec::new();
         for c in chunks {

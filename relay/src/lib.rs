@@ -35,6 +35,7 @@ pub mod proxy;
 pub mod recorder;
 pub mod reflection;
 pub mod schema;
+pub mod shutdown;
 pub mod status;
 pub mod store;
 pub mod tap;
@@ -49,19 +50,14 @@ use std::time::Instant;
 
 use loom_shared::redact::Redactor;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 pub use config::{Config, ConfigError, Origin, Upstream};
 pub use recorder::RecordError;
 
-/// Resolves once a stop signal is `true` (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is dropped here, before any other await.
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
@@ -72,6 +68,31 @@ pub enum RelayError {
     Listener(std::io::Error),
     #[error("cannot start the demo backend on a loopback port: {0}")]
     DemoBackend(std::io::Error),
+    #[error("the relay's {task} task failed: {why}")]
+    Task { task: &'static str, why: String },
+}
+
+/// What a panic said.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "it panicked".to_owned())
+}
+
+/// Waits for a task; a panic (or cancellation) is reported once and
+/// returned, never swallowed.
+async fn joined(task: &'static str, handle: tokio::task::JoinHandle<()>) -> Result<(), RelayError> {
+    handle.await.map_err(|e| {
+        let why = if e.is_panic() {
+            panic_message(&e.into_panic())
+        } else {
+            "it was cancelled".to_owned()
+        };
+        tracing::error!("the relay's {task} task failed: {why}");
+        RelayError::Task { task, why }
+    })
 }
 
 /// Run the relay on the given listeners until `shutdown` completes, then stop
@@ -83,6 +104,7 @@ pub async fn run(
     ui_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RelayError> {
+    config.validate()?;
     let relay_addr = listener.local_addr().map_err(RelayError::Listener)?;
     let ui_addr = ui_listener.local_addr().map_err(RelayError::Listener)?;
     let redactor = (!config.keep_secrets).then(|| Redactor::new(&config.redact_headers));
@@ -135,7 +157,7 @@ pub async fn run(
         None => None,
     };
 
-    let (stop_serving, serving) = watch::channel(false);
+    let (stop_serving, serving) = crate::shutdown::signal();
     for set in local {
         hub.emit(loom_shared::pb::Event::descriptors(set));
     }
@@ -160,7 +182,7 @@ pub async fn run(
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(header_limit::REPROBE_EVERY) => limit.refresh(&authority).await,
-                    () = stopped(&mut stop) => break,
+                    () = stop.wait() => break,
                 }
             }
         })
@@ -198,17 +220,20 @@ pub async fn run(
     );
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight calls");
-    stop_serving.send_replace(true);
-    let _ = proxy_task.await;
-    let _ = limits.await;
-    let _ = ui_task.await;
+    stop_serving.stop();
+    let served = [
+        joined("forwarding", proxy_task).await,
+        joined("header-limit", limits).await,
+        joined("UI", ui_task).await,
+    ];
     hub.close_recording();
     let recorded = match recorder {
         Some((path, thread)) => finish_recording(path, thread).await,
         None => Ok(()),
     };
     tracing::info!("stopped");
-    recorded.map_err(RelayError::from)
+    recorded?;
+    served.into_iter().collect()
 }
 
 /// Waits for the recorder thread to write what is queued and stop.
@@ -221,11 +246,7 @@ async fn finish_recording(
         Ok(Ok(Ok(_written))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e),
         Ok(Err(panic)) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "it panicked".to_owned());
+            let why = panic_message(&panic);
             let error = RecordError::Crashed { path, why };
             tracing::error!("{error}");
             Err(error)

@@ -20,15 +20,15 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use loom_shared::pb;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::call::{Call, LiveCalls};
+use crate::call::{Call, LiveCalls, RelayStatus};
 use crate::config::Upstream;
 use crate::framing::PartialBudget;
 use crate::header_limit::{self, HeaderLimit};
 use crate::hub::Hub;
 use crate::reflection::Reflector;
+use crate::shutdown::Shutdown;
 use crate::status;
 use crate::tap::TapBody;
 use crate::upstream::{self, UpstreamClient};
@@ -110,7 +110,6 @@ impl Proxy {
                 body,
                 pb::Direction::Request,
                 call.clone(),
-                self.upstream_name.clone(),
                 self.max_message_bytes,
                 self.partial.clone(),
             );
@@ -135,7 +134,6 @@ impl Proxy {
             body,
             pb::Direction::Response,
             call,
-            self.upstream_name.clone(),
             self.max_message_bytes,
             self.partial.clone(),
         );
@@ -147,25 +145,13 @@ impl Proxy {
         error: &hyper_util::client::legacy::Error,
         call: &Call,
     ) -> Response<ProxyBody> {
-        if let Some(why) = call.client_gone() {
-            call.end_by_relay(None, String::new(), why, false);
-            return status::trailers_only(status::CANCELLED, "the client went away")
-                .map(|()| Either::Right(Full::default()));
-        }
-        let message = format!(
-            "loom: upstream {} is unavailable: {}",
-            self.upstream_name,
-            upstream::describe(error)
-        );
-        tracing::warn!("{message}");
-        call.end_by_relay(
-            Some(status::UNAVAILABLE),
-            message.clone(),
-            message.clone(),
-            true,
-        );
-        status::trailers_only(status::UNAVAILABLE, &message)
-            .map(|()| Either::Right(Full::default()))
+        let answer = call
+            .fail_upstream(&upstream::describe(error), false)
+            .unwrap_or_else(|| RelayStatus {
+                code: status::CANCELLED,
+                message: "the client went away".to_owned(),
+            });
+        trailers_only(&answer)
     }
 
     /// RESOURCE_EXHAUSTED, without forwarding, for a request whose metadata
@@ -186,17 +172,9 @@ impl Proxy {
              ({limit} bytes); the call was not forwarded",
             self.upstream_name
         );
-        tracing::warn!(parent: &call.span, "{message}");
-        call.end_by_relay(
-            Some(status::RESOURCE_EXHAUSTED),
-            message.clone(),
-            message.clone(),
-            true,
-        );
-        Some(
-            status::trailers_only(status::RESOURCE_EXHAUSTED, &message)
-                .map(|()| Either::Right(Full::default())),
-        )
+        Some(trailers_only(
+            &call.refuse(status::RESOURCE_EXHAUSTED, message),
+        ))
     }
 
     /// A clear answer for anything that is not gRPC over HTTP/2.
@@ -251,13 +229,17 @@ impl Proxy {
     }
 }
 
+fn trailers_only(answer: &RelayStatus) -> Response<ProxyBody> {
+    status::trailers_only(answer.code, &answer.message).map(|()| Either::Right(Full::default()))
+}
+
 /// Accept connections until `stop` fires, then let in-flight calls finish for
 /// up to `grace`. A connection that sends no request within
 /// `first_request_timeout` is closed.
 pub async fn serve(
     listener: TcpListener,
     proxy: Arc<Proxy>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
     grace: Duration,
     first_request_timeout: Duration,
 ) {
@@ -329,7 +311,7 @@ pub async fn serve(
                     .instrument(span),
                 );
             }
-            () = crate::stopped(&mut stop) => break,
+            () = stop.wait() => break,
         }
     }
     drop(listener);

@@ -24,8 +24,6 @@ pub struct TapBody<B> {
     direction: pb::Direction,
     call: Arc<Call>,
     splitter: Splitter,
-    /// Named in the error a client sees when the upstream fails.
-    upstream: Arc<str>,
     done: bool,
 }
 
@@ -34,7 +32,6 @@ impl<B> TapBody<B> {
         inner: B,
         direction: pb::Direction,
         call: Arc<Call>,
-        upstream: Arc<str>,
         max_keep: usize,
         budget: PartialBudget,
     ) -> Self {
@@ -43,7 +40,6 @@ impl<B> TapBody<B> {
             direction,
             call,
             splitter: Splitter::new(max_keep, budget),
-            upstream,
             done: false,
         }
     }
@@ -105,10 +101,29 @@ impl<B> TapBody<B> {
     }
 }
 
+/// Why the client's request stream failed, in words: the HTTP/2 reset
+/// code it sent (CANCEL, most often), or the error.
+fn client_failure(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && let Some(reason) = h2.reason()
+        {
+            return if h2.is_remote() {
+                format!("the client reset the stream ({reason:?})")
+            } else {
+                format!("the relay reset the client's stream ({reason:?})")
+            };
+        }
+        source = e.source();
+    }
+    format!("the client's request stream failed: {error}")
+}
+
 impl<B> Body for TapBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: std::error::Error + 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -142,30 +157,19 @@ where
             }
             Some(Err(e)) if !is_response => {
                 this.done = true;
-                this.call
-                    .note_client_gone(format!("the client's request stream failed: {e}"));
+                this.call.note_client_gone(client_failure(&e));
                 Poll::Ready(Some(Err(e)))
             }
             Some(Err(e)) => {
                 this.done = true;
-                if let Some(why) = this.call.client_gone() {
-                    this.call.end_by_relay(None, String::new(), why, false);
-                    return Poll::Ready(Some(Err(e)));
+                match this.call.fail_upstream(&e.to_string(), true) {
+                    // The client is gone: pass the error on.
+                    None => Poll::Ready(Some(Err(e))),
+                    Some(answer) => Poll::Ready(Some(Ok(Frame::trailers(status::trailers(
+                        answer.code,
+                        &answer.message,
+                    ))))),
                 }
-                let message = format!(
-                    "loom: upstream {} failed during the call: {e}",
-                    this.upstream
-                );
-                this.call.end_by_relay(
-                    Some(status::UNAVAILABLE),
-                    message.clone(),
-                    message.clone(),
-                    false,
-                );
-                Poll::Ready(Some(Ok(Frame::trailers(status::trailers(
-                    status::UNAVAILABLE,
-                    &message,
-                )))))
             }
             None => {
                 this.at_end();

@@ -18,12 +18,13 @@ use http::{HeaderValue, header};
 use loom_shared::capture;
 use loom_shared::redact::{self, Redactor};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::access::{self, Access};
 use crate::assets;
 use crate::hub::{self, Hub, Read, Stamped};
 use crate::reflection::Reflector;
+use crate::shutdown::Shutdown;
 
 /// A WebSocket message carries at most about this many bytes of records.
 const BATCH_BYTES: usize = 512 << 10;
@@ -39,7 +40,7 @@ pub struct UiState {
     pub upstream: String,
     pub relay_addr: SocketAddr,
     pub started: Instant,
-    pub stop: watch::Receiver<bool>,
+    pub stop: Shutdown,
     pub ws_clients: AtomicU64,
     /// Each service's schema state, for `/healthz`.
     pub reflector: Arc<Reflector>,
@@ -60,8 +61,8 @@ pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
         .layer(axum::middleware::from_fn_with_state(access, access::guard))
 }
 
-pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
-    let shutdown = async move { crate::stopped(&mut stop).await };
+pub async fn serve(listener: TcpListener, router: Router, mut stop: Shutdown) {
+    let shutdown = async move { stop.wait().await };
     if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -273,7 +274,7 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
                         Some(Ok(_)) => {}
                     },
-                    () = crate::stopped(&mut stop) => {
+                    () = stop.wait() => {
                         let _ = socket.send(Message::Close(None)).await;
                         break;
                     }

@@ -112,10 +112,13 @@ impl Graph {
         self.files.entry(file.name().to_owned()).or_insert(file);
     }
 
+    /// Whether no file has been added yet.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
 
+    /// Whether a file called `name` has been added (bundled well-known types
+    /// count only if added).
     pub fn contains(&self, name: &str) -> bool {
         self.files.contains_key(name)
     }
@@ -125,6 +128,8 @@ impl Graph {
         self.files.get(name)
     }
 
+    /// Every file added, sorted by file name (not in dependency order; see
+    /// [`Graph::repair`] for that).
     pub fn files(&self) -> impl Iterator<Item = &FileDescriptorProto> {
         self.files.values()
     }

@@ -89,6 +89,28 @@ impl pb::Message {
     }
 }
 
+impl pb::CallEnded {
+    /// A call the relay ended itself, not the upstream's trailers:
+    /// `grpc_status` and `grpc_message` are what the client was told, if
+    /// anything; `relay_error` says what happened.
+    pub fn by_relay(
+        offset_nanos: u64,
+        grpc_status: Option<u32>,
+        grpc_message: impl Into<String>,
+        relay_error: impl Into<String>,
+        trailers_only: bool,
+    ) -> Self {
+        Self {
+            offset_nanos,
+            grpc_status,
+            grpc_message: grpc_message.into(),
+            trailers_only,
+            relay_error: relay_error.into(),
+            ..Default::default()
+        }
+    }
+}
+
 impl pb::Descriptors {
     /// A schema: `set` (an encoded `FileDescriptorSet`) describing
     /// `services`, from `origin`. `location` names the file for local

@@ -29,6 +29,8 @@
 //! behaves the same in the relay and in the browser. Reading files, talking to
 //! sockets and deciding *when* to redact are the callers' business.
 
+#![warn(missing_docs)]
+
 pub mod capture;
 pub mod descriptor;
 pub mod engine;

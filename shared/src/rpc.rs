@@ -4,7 +4,15 @@
 
 #![allow(clippy::doc_lazy_continuation, rustdoc::bare_urls)]
 
-include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+pub use generated::*;
+
+/// The prost types of `proto/google/rpc/*.proto`, re-exported above. Their
+/// docs are the proto's comments, and the bundled protos leave many messages
+/// and fields uncommented (googleapis documents them), hence the `allow`.
+#[allow(missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+}
 
 /// An encoded `google.protobuf.FileDescriptorSet` of `google/rpc/status.proto`
 /// and `google/rpc/error_details.proto`, with the well-known types they import.

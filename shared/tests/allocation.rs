@@ -3,6 +3,8 @@
 //! A counting global allocator records the largest single allocation; this
 //! file holds one test so nothing else runs while it measures.
 
+#![allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

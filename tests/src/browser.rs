@@ -89,9 +89,8 @@ impl Driver {
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let pid = self.child.id();
+        signal(&["-TERM", &pid.to_string()]);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if self.child.try_wait().ok().flatten().is_some() {
@@ -101,10 +100,18 @@ impl Driver {
         }
         // The group is chromedriver's own (see `Browser::start`): it and any
         // Chromium process it left behind.
-        // SAFETY: as above; a negative pid names our child's process group.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        // A negative pid names the process group.
+        signal(&["-KILL", "--", &format!("-{pid}")]);
         let _ = self.child.wait();
     }
+}
+
+/// `kill ARGS` (the command: no unsafe code for a signal).
+fn signal(args: &[&str]) {
+    let _ = Command::new("kill")
+        .args(args)
+        .stderr(Stdio::null())
+        .status();
 }
 
 impl Drop for Driver {

@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod browser;
+pub mod events;
 pub mod inspector;
 pub mod peer;
 pub mod process;
@@ -39,6 +40,14 @@ pub async fn channel(addr: SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect")
+}
+
+/// A Probe request with just `text` set.
+pub fn req(text: &str) -> probe::ProbeRequest {
+    probe::ProbeRequest {
+        text: text.into(),
+        ..Default::default()
+    }
 }
 
 /// A Probe client with 64 MiB message limits, gzip both ways when `gzip`.

@@ -34,6 +34,23 @@ impl TestRelay {
     pub async fn try_start(config: Config) -> Result<TestRelay, RelayError> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let ui = TcpListener::bind("127.0.0.1:0").await.expect("bind ui");
+        Self::try_start_on(config, listener, ui).await
+    }
+
+    /// On listeners the test bound itself (to restart a relay on the same
+    /// ports, say).
+    pub async fn start_on(config: Config, listener: TcpListener, ui: TcpListener) -> TestRelay {
+        crate::init_tracing();
+        Self::try_start_on(config, listener, ui)
+            .await
+            .expect("relay starts")
+    }
+
+    async fn try_start_on(
+        config: Config,
+        listener: TcpListener,
+        ui: TcpListener,
+    ) -> Result<TestRelay, RelayError> {
         let relay_addr = listener.local_addr().expect("relay addr");
         let ui_addr = ui.local_addr().expect("ui addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -118,38 +135,4 @@ impl Drop for TestRelay {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The ids of calls whose `:path` ends with `method`, in start order.
-pub fn calls_of(events: &[pb::Event], method: &str) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Some(pb::event::Kind::CallStarted(s)) if s.path.ends_with(method) => Some(e.call_id),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The end of a call, if it ended.
-pub fn ended(events: &[pb::Event], call_id: u64) -> Option<&pb::CallEnded> {
-    events.iter().find_map(|e| match &e.kind {
-        Some(pb::event::Kind::CallEnded(end)) if e.call_id == call_id => Some(end),
-        _ => None,
-    })
-}
-
-/// The messages of a call in one direction.
-pub fn messages(events: &[pb::Event], call_id: u64, direction: pb::Direction) -> Vec<&pb::Message> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Some(pb::event::Kind::Message(m))
-                if e.call_id == call_id && m.direction == direction as i32 =>
-            {
-                Some(m)
-            }
-            _ => None,
-        })
-        .collect()
 }

@@ -356,15 +356,16 @@ fn Notice() -> impl IntoView {
 #[component]
 fn StatusBar() -> impl IntoView {
     let state = use_state();
-    let counts = move || {
+    // Computed once per change, from counts the session keeps.
+    let counts = Memo::new(move |_| {
         state.version.track();
         state.session.with_value(|s| {
-            let total = s.len();
-            let open = s.calls().filter(|c| !c.is_ended()).count();
+            let counts = s.counts();
             let gaps: u64 = s.gaps().iter().map(|g| g.dropped_events).sum();
-            (total, open, gaps, s.schema().problems().len())
+            (counts.calls, counts.open, gaps, s.schema().problems().len())
         })
-    };
+    });
+    let counts = move || counts.get();
     view! {
         <footer class="statusbar">
             <span data-test="call-count">{move || format!("{} calls", counts().0)}</span>

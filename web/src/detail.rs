@@ -6,12 +6,12 @@ use leptos::prelude::*;
 use loom_shared::engine::{
     Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, WireLimits, decode_wire,
 };
-use loom_shared::pb::{self, event::Kind};
+use loom_shared::pb;
 
 use crate::files;
 use crate::format;
 use crate::json_view::JsonView;
-use crate::list::{duration_text, status_cell};
+use crate::rows::{duration_text, status_cell};
 use crate::schemas;
 use crate::state::{AppState, Source, use_state};
 
@@ -233,16 +233,9 @@ fn message(state: AppState, id: u64, m: &MessageView) -> impl IntoView + use<> {
 
 /// The `index`th message's captured bytes, as hex and schema-less.
 fn raw(state: AppState, id: u64, index: usize) -> impl IntoView {
-    let payload = state.events.with_value(|events| {
-        events
-            .iter()
-            .filter(|e| e.call_id == id)
-            .filter_map(|e| match &e.kind {
-                Some(Kind::Message(m)) => Some(m.payload.clone()),
-                _ => None,
-            })
-            .nth(index)
-    });
+    let payload = state
+        .session
+        .with_value(|s| s.payload(id, index).map(|m| m.payload.clone()));
     match payload {
         None => {
             view! { <div class="note">"The bytes of this message are not in the capture."</div> }

@@ -6,8 +6,8 @@
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use loom_shared::capture::{self, StreamDecoder};
-use loom_shared::pb::{self, event::Kind};
+use loom_shared::capture::StreamDecoder;
+use loom_shared::pb;
 use loom_shared::redact::Redactor;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -133,26 +133,9 @@ async fn read_blob(blob: &web_sys::Blob) -> Option<Vec<u8>> {
     Some(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// The session's events, redacted when asked, as a capture file.
-fn file_bytes(state: AppState, filter: impl Fn(&pb::Event) -> bool) -> Vec<u8> {
-    let redactor = state
-        .redact_on_save
-        .get_untracked()
-        .then(|| Redactor::new(Vec::<String>::new()));
-    state.events.with_value(|events| {
-        let mut out = capture::file_header().to_vec();
-        for event in events.iter().filter(|e| filter(e)) {
-            match &redactor {
-                Some(r) => {
-                    let mut e = event.clone();
-                    r.redact_event(&mut e);
-                    capture::encode_record(&e, &mut out);
-                }
-                None => capture::encode_record(event, &mut out),
-            }
-        }
-        out
-    })
+/// The redactor the save options ask for.
+fn redactor(state: AppState) -> Option<Redactor> {
+    state.redact_on_save.get_untracked().then(Redactor::default)
 }
 
 fn stamp() -> String {
@@ -162,7 +145,8 @@ fn stamp() -> String {
 
 /// Save everything as a capture file.
 pub fn save_all(state: AppState) {
-    let bytes = file_bytes(state, |_| true);
+    let redactor = redactor(state);
+    let bytes = state.session.with_value(|s| s.export(redactor.as_ref()));
     crate::dom::download(
         &format!("loom-{}.loom", stamp()),
         &bytes,
@@ -172,9 +156,10 @@ pub fn save_all(state: AppState) {
 
 /// Save one call (with every schema) as a capture file.
 pub fn save_call(state: AppState, id: u64) {
-    let bytes = file_bytes(state, |e| {
-        e.call_id == id || matches!(e.kind, Some(Kind::Descriptors(_)))
-    });
+    let redactor = redactor(state);
+    let bytes = state
+        .session
+        .with_value(|s| s.export_call(id, redactor.as_ref()));
     crate::dom::download(
         &format!("loom-call-{id}.loom"),
         &bytes,
@@ -204,7 +189,7 @@ pub fn add_schemas(state: AppState, files: web_sys::FileList) {
             }
         }
         if !sources.is_empty() {
-            match crate::files::compile_protos(&sources) {
+            match crate::protos::compile(&sources) {
                 Ok(set) => {
                     let names: Vec<&str> = sources.iter().map(|(n, _)| n.as_str()).collect();
                     add_set(state, &names.join(", "), set);
@@ -242,42 +227,4 @@ fn add_set(state: AppState, name: &str, bytes: Vec<u8>) {
         Level::Info,
         format!("Added the schema in {name}; calls decode with it now."),
     );
-}
-
-/// Compile `.proto` sources in the browser (protox, pure Rust), resolving
-/// imports among the given files and the well-known types.
-pub fn compile_protos(sources: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
-    use prost::Message as _;
-    use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
-
-    struct Memory(Vec<(String, String)>);
-    impl FileResolver for Memory {
-        fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-            // Match by full name, or by file name when imported with a directory.
-            let found = self.0.iter().find(|(n, _)| n == name).or_else(|| {
-                let base = name.rsplit('/').next().unwrap_or(name);
-                self.0
-                    .iter()
-                    .find(|(n, _)| n.rsplit('/').next() == Some(base))
-            });
-            match found {
-                Some((_, text)) => File::from_source(name, text),
-                None => Err(protox::Error::file_not_found(name)),
-            }
-        }
-    }
-    let mut texts = Vec::new();
-    for (name, bytes) in sources {
-        let text =
-            String::from_utf8(bytes.clone()).map_err(|_| format!("{name}: not UTF-8 text"))?;
-        texts.push((name.clone(), text));
-    }
-    let names: Vec<String> = texts.iter().map(|(n, _)| n.clone()).collect();
-    let mut resolver = ChainFileResolver::new();
-    resolver.add(Memory(texts));
-    resolver.add(GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_imports(true);
-    compiler.open_files(&names).map_err(|e| format!("{e:?}"))?;
-    Ok(compiler.file_descriptor_set().encode_to_vec())
 }

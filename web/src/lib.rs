@@ -4,11 +4,12 @@
 //!
 //! # Layout
 //! - [`state`]: the app's shared state: the decoding [`Session`] from
-//!   `loom-shared`, the raw events (for saving), selection, filters.
+//!   `loom-shared` (the only store of calls, also what saving writes),
+//!   selection, filters.
 //! - [`connection`]: the live WebSocket feed, with reconnects.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
-//! - [`filter`], [`viewport`], [`stats`], [`format`], [`schemas`]: pure
-//!   view-model logic, tested natively.
+//! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
+//!   [`protos`]: view-model logic, native and tested natively.
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
 //! - [`dom`]: the few browser calls the components need.
 //!
@@ -21,6 +22,8 @@
 
 pub mod filter;
 pub mod format;
+pub mod protos;
+pub mod rows;
 pub mod schemas;
 pub mod stats;
 pub mod viewport;
@@ -44,9 +47,13 @@ pub mod state;
 #[cfg(target_arch = "wasm32")]
 pub mod summary;
 
-/// Mount the app on `<body>`.
+/// Mount the app on `<body>`, with panics shown in the console with their
+/// message (not just "unreachable").
 #[cfg(target_arch = "wasm32")]
 pub fn mount() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("loom inspector panicked: {info}").into());
+    }));
     leptos::mount::mount_to_body(app::App);
 }
 

@@ -4,9 +4,10 @@
 
 use leptos::html::Div;
 use leptos::prelude::*;
-use loom_shared::engine::{CallKind, CallSummary};
+use loom_shared::engine::CallSummary;
 
 use crate::format;
+use crate::rows::{duration_text, kind_text, method_parts, status_cell};
 use crate::state::{AppState, use_state};
 use crate::viewport::Viewport;
 
@@ -170,36 +171,6 @@ pub fn CallList() -> impl IntoView {
     }
 }
 
-fn kind_label(kind: CallKind) -> &'static str {
-    match kind {
-        CallKind::Unary => "unary",
-        CallKind::ServerStreaming => "server",
-        CallKind::ClientStreaming => "client",
-        CallKind::Bidi => "bidi",
-    }
-}
-
-/// `(text, class)` of a call's status cell.
-pub fn status_cell(call: &CallSummary) -> (String, &'static str) {
-    match &call.status {
-        None => ("pending".to_owned(), "status-pending"),
-        Some(s) if s.is_ok() => ("OK".to_owned(), "status-ok"),
-        Some(s) => (s.name(), "status-err"),
-    }
-}
-
-/// Total duration, or (while open) the time since the start.
-pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
-    match (call.timing.ended, call.timing.start_unix_nanos) {
-        (Some(total), _) => format::duration(total),
-        (None, Some(start)) => {
-            let elapsed = (now_ms * 1e6 - start as f64).max(0.0) as u64;
-            format!("{} …", format::duration(elapsed))
-        }
-        (None, None) => "…".to_owned(),
-    }
-}
-
 fn row(
     state: AppState,
     index: usize,
@@ -211,18 +182,8 @@ fn row(
     let (status, status_class) = status_cell(call);
     // `Inventory/GetItem`, the package only in the tooltip: the method is
     // what tells calls apart.
-    let (service, method) = match &call.method {
-        Some(m) => (
-            format!("{}/", m.service.rsplit('.').next().unwrap_or(&m.service)),
-            m.method.clone(),
-        ),
-        None => (String::new(), call.path.clone()),
-    };
-    let kind = format!(
-        "{}{}",
-        kind_label(call.kind),
-        if call.kind_inferred { "?" } else { "" }
-    );
+    let (service, method) = method_parts(call);
+    let kind = kind_text(call);
     let msgs = format!("{} / {}", call.requests.messages, call.responses.messages);
     let bytes = format::bytes(call.requests.wire_bytes + call.responses.wire_bytes);
     let started = call

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 
 use leptos::prelude::*;
-use loom_shared::engine::{JsonOptions, Session};
-use loom_shared::pb::{self, event::Kind};
+use loom_shared::engine::{Change, JsonOptions, Session};
+use loom_shared::pb;
 
 use crate::filter::Filter;
 
@@ -43,9 +43,8 @@ pub enum Level {
 
 #[derive(Clone, Copy)]
 pub struct AppState {
+    /// The only store: every call, schema and gap (and what saving writes).
     pub session: StoredValue<Session>,
-    /// Every event as received, for saving and per-call downloads.
-    pub events: StoredValue<Vec<pb::Event>>,
     /// Events received while paused, ingested on resume.
     pub held: StoredValue<Vec<pb::Event>>,
     pub version: RwSignal<u64>,
@@ -73,7 +72,6 @@ impl AppState {
     pub fn new(filter: Filter) -> Self {
         AppState {
             session: StoredValue::new(Session::new()),
-            events: StoredValue::new(Vec::new()),
             held: StoredValue::new(Vec::new()),
             version: RwSignal::new(0),
             selected: RwSignal::new(None),
@@ -109,13 +107,16 @@ impl AppState {
     }
 
     fn apply(&self, batch: Vec<pb::Event>) {
+        let mut changed = false;
         self.session.update_value(|s| {
-            for event in &batch {
-                s.ingest(event.clone());
+            for event in batch {
+                changed |= s.ingest(event) != Change::Nothing;
             }
         });
-        self.events.update_value(|e| e.extend(batch));
-        self.version.update(|v| *v += 1);
+        // Views re-render only when something they show changed.
+        if changed {
+            self.version.update(|v| *v += 1);
+        }
     }
 
     pub fn resume(&self) {
@@ -130,11 +131,11 @@ impl AppState {
     /// Start over with no calls (keeping the schemas when `keep_schemas`).
     pub fn reset(&self, keep_schemas: bool) {
         let kept: Vec<pb::Event> = if keep_schemas {
-            self.events.with_value(|events| {
-                events
+            self.session.with_value(|s| {
+                s.descriptors()
                     .iter()
-                    .filter(|e| matches!(e.kind, Some(Kind::Descriptors(_))))
                     .cloned()
+                    .map(pb::Event::descriptors)
                     .collect()
             })
         } else {
@@ -142,11 +143,10 @@ impl AppState {
         };
         let options = self.options();
         self.session.set_value({
-            let mut s = Session::from_events(kept.clone());
+            let mut s = Session::from_events(kept);
             s.set_options(options);
             s
         });
-        self.events.set_value(kept);
         self.held.set_value(Vec::new());
         self.selected.set(None);
         self.hits.set(None);

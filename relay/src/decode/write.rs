@@ -12,18 +12,18 @@ use super::glob;
 
 /// Writes calls that pass the filters, one line each.
 pub(super) struct CallWriter<'a> {
-    pub out: &'a mut dyn Write,
-    pub grpcurl: bool,
+    pub(super) out: &'a mut dyn Write,
+    pub(super) grpcurl: bool,
     /// Only calls whose `package.Service/Method` matches this glob.
-    pub method: Option<&'a str>,
+    pub(super) method: Option<&'a str>,
     /// Only calls that ended with this status.
-    pub status: Option<u32>,
-    pub written: usize,
+    pub(super) status: Option<u32>,
+    pub(super) written: usize,
 }
 
 impl CallWriter<'_> {
     /// Writes call `id` if it passes the filters.
-    pub fn write(&mut self, session: &mut Session, id: u64) -> io::Result<()> {
+    pub(super) fn write(&mut self, session: &mut Session, id: u64) -> io::Result<()> {
         let Some(call) = session.call(id) else {
             return Ok(());
         };

@@ -16,7 +16,6 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Frame;
 use http_body_util::BodyExt as _;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 
@@ -44,7 +43,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A running demo backend. Dropping it stops it abruptly; prefer [`stop`](Self::stop).
 pub struct DemoBackend {
     pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    stop: crate::shutdown::Stop,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -55,7 +54,7 @@ impl DemoBackend {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = crate::shutdown::signal();
         let inventory = InventoryServer::new(InventoryService::new(stopped.clone()))
             .send_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -80,7 +79,7 @@ impl DemoBackend {
                 .serve_with_incoming_shutdown(
                     TcpIncoming::from(listener).with_nodelay(Some(true)),
                     async move {
-                        crate::stopped(&mut shutdown).await;
+                        shutdown.wait().await;
                     },
                 )
                 .await;
@@ -95,7 +94,7 @@ impl DemoBackend {
     /// Stop accepting, end open Watch streams, give other in-flight calls a
     /// moment to finish, then close every connection.
     pub async fn stop(mut self) {
-        self.stop.send_replace(true);
+        self.stop.stop();
         if tokio::time::timeout(STOP_GRACE, &mut self.task)
             .await
             .is_err()
@@ -109,7 +108,7 @@ impl DemoBackend {
 
 impl Drop for DemoBackend {
     fn drop(&mut self) {
-        self.stop.send_replace(true);
+        self.stop.stop();
         self.task.abort();
     }
 }

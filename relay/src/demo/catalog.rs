@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use prost_types::value::Kind;
 use prost_types::{Struct, Timestamp, Value};
+use tonic::Status;
 
 use super::pb::{self, item::Availability, item::Condition, item::Variant};
 
@@ -305,4 +306,11 @@ fn specs(row: &Row) -> Struct {
         ])),
     );
     Struct { fields }
+}
+
+/// The error for an id the catalog does not have.
+pub(super) fn not_found(id: &str) -> Status {
+    Status::not_found(format!(
+        "no item with id `{id}`; try sku-1 to sku-{ITEM_COUNT}"
+    ))
 }

@@ -6,7 +6,9 @@
 //! - [`generate_traffic`] calls it through the relay about every second and
 //!   keeps one Watch stream open.
 //! - [`validate`] checks imports and updates, with `google.rpc` error details.
-//! - [`run`] puts the three together for the `demo` subcommand.
+//! - [`run`] puts them together for the `demo` subcommand: the binary
+//!   starts the backend, builds the relay's config from its address
+//!   ([`upstream_of`]), prints the [`banner`], and hands over.
 //!
 //! Tests reuse the backend: its content, headers (`x-demo-server`,
 //! `x-demo-trace-bin`, the echoed `x-request-id`), trailer
@@ -26,7 +28,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 pub use backend::DemoBackend;
 pub use traffic::generate_traffic;
@@ -46,34 +47,24 @@ pub const SERVICE_NAME: &str = "loom.demo.v1.Inventory";
 /// How long the traffic generator may take to stop before the relay drains.
 const TRAFFIC_STOP: Duration = Duration::from_secs(2);
 
-/// Run the relay in front of a fresh [`DemoBackend`] with traffic flowing
-/// through it, until `shutdown` completes. `config.upstream` is replaced by
-/// the backend's address.
+/// The upstream address of a started backend.
+pub fn upstream_of(backend: &DemoBackend) -> crate::Upstream {
+    crate::Upstream::from(backend.addr)
+}
+
+/// Run the relay (configured for `backend`, see [`upstream_of`]) with
+/// traffic flowing through it, until `shutdown` completes; then stop the
+/// traffic and the backend.
 pub async fn run(
-    mut config: crate::Config,
+    config: crate::Config,
+    backend: DemoBackend,
     listener: TcpListener,
     ui_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::RelayError> {
     let relay_addr = listener.local_addr().map_err(crate::RelayError::Listener)?;
-    let ui_addr = ui_listener
-        .local_addr()
-        .map_err(crate::RelayError::Listener)?;
-    let backend_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(crate::RelayError::DemoBackend)?;
-    let backend = DemoBackend::start(backend_listener).await;
-    // `host:port` of a socket address is always a valid upstream.
-    config.upstream = backend
-        .addr
-        .to_string()
-        .parse()
-        .expect("a socket address is a valid upstream");
-
     let relay = reachable(relay_addr);
-    println!("{}", banner(reachable(ui_addr), relay, backend.addr));
-
-    let (stop_traffic, traffic_stop) = watch::channel(false);
+    let (stop_traffic, traffic_stop) = crate::shutdown::signal();
     let mut traffic = tokio::spawn(generate_traffic(relay, traffic_stop));
     let abort_traffic = traffic.abort_handle();
     let stop_on_shutdown = stop_traffic.clone();
@@ -81,7 +72,7 @@ pub async fn run(
         shutdown.await;
         // Stop the generator (closing its Watch stream) before the relay
         // drains, or the relay would wait out its grace period for it.
-        stop_on_shutdown.send_replace(true);
+        stop_on_shutdown.stop();
         if tokio::time::timeout(TRAFFIC_STOP, &mut traffic)
             .await
             .is_err()
@@ -91,14 +82,14 @@ pub async fn run(
     };
     let result = crate::run(config, listener, ui_listener, shutdown).await;
     // `run` may return early (an error) without awaiting `shutdown`.
-    stop_traffic.send_replace(true);
+    stop_traffic.stop();
     abort_traffic.abort();
     backend.stop().await;
     result
 }
 
 /// The address a local client connects to for a listener bound to `addr`.
-fn reachable(addr: SocketAddr) -> SocketAddr {
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use loom_shared::rpc::to_any;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::catalog::not_found;
 use super::catalog::{self, ITEM_COUNT};
 use super::pb::{self, inventory_server::Inventory, watch_event, watch_request};
 use super::validate::{import_problem, update};
+use crate::shutdown::Shutdown;
 
 /// Time between two items of a ListItems stream.
 pub const LIST_SPACING: Duration = Duration::from_millis(20);
@@ -25,19 +27,13 @@ const MAX_EDGE_PX: u32 = 2048;
 
 pub struct InventoryService {
     /// Turns true when the backend stops: open Watch streams end then.
-    stop: watch::Receiver<bool>,
+    stop: Shutdown,
 }
 
 impl InventoryService {
-    pub fn new(stop: watch::Receiver<bool>) -> Self {
+    pub fn new(stop: Shutdown) -> Self {
         InventoryService { stop }
     }
-}
-
-pub(super) fn not_found(id: &str) -> Status {
-    Status::not_found(format!(
-        "no item with id `{id}`; try sku-1 to sku-{ITEM_COUNT}"
-    ))
 }
 
 #[tonic::async_trait]
@@ -196,7 +192,7 @@ fn picture(item_id: &str, edge: u32) -> Bytes {
 async fn watch_session(
     mut incoming: Streaming<pb::WatchRequest>,
     tx: mpsc::Sender<Result<pb::WatchEvent, Status>>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
 ) {
     let mut ticker =
         tokio::time::interval_at(tokio::time::Instant::now() + WATCH_EVERY, WATCH_EVERY);
@@ -207,7 +203,7 @@ async fn watch_session(
     let mut filter: Vec<String> = Vec::new();
     loop {
         let kind = tokio::select! {
-            () = crate::stopped(&mut stop) => {
+            () = stop.wait() => {
                 let _ = tx.send(Err(Status::unavailable("the demo backend is shutting down"))).await;
                 return;
             }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
@@ -14,6 +14,7 @@ use tonic::{Code, Request, Status};
 use super::backend::{MAX_MESSAGE_BYTES, REQUEST_ID_HEADER};
 use super::catalog::{self, ITEM_COUNT};
 use super::pb::{self, inventory_client::InventoryClient, watch_request::Command};
+use crate::shutdown::Shutdown;
 
 /// Time between two calls.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -30,7 +31,7 @@ type Client = InventoryClient<Channel>;
 
 /// Call the demo service at `target` until `stop` turns true (or its sender
 /// is dropped). Failures are logged and never end the generator.
-pub async fn generate_traffic(target: SocketAddr, stop: watch::Receiver<bool>) {
+pub async fn generate_traffic(target: SocketAddr, stop: Shutdown) {
     // `http://` and a socket address always make a valid URI.
     let channel = Channel::from_shared(format!("http://{target}"))
         .expect("a socket address makes a valid URI")
@@ -67,18 +68,18 @@ impl Outage {
     }
 }
 
-async fn calls(client: Client, mut stop: watch::Receiver<bool>) {
+async fn calls(client: Client, mut stop: Shutdown) {
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut outage = Outage::default();
     for tick in 0u64.. {
         tokio::select! {
-            () = crate::stopped(&mut stop) => return,
+            () = stop.wait() => return,
             _ = ticker.tick() => {}
         }
         let step = tokio::time::timeout(CALL_TIMEOUT, one_call(client.clone(), tick));
         let (what, result) = tokio::select! {
-            () = crate::stopped(&mut stop) => return,
+            () = stop.wait() => return,
             done = step => match done {
                 Ok(outcome) => outcome,
                 Err(_) => ("call", Err(Status::deadline_exceeded("the demo call timed out"))),
@@ -251,7 +252,7 @@ fn import_batch(round: u64) -> Vec<pb::ImportItemsRequest> {
 }
 
 /// Keeps one Watch stream open, reopening it when it breaks.
-async fn watch_stream(client: Client, mut stop: watch::Receiver<bool>) {
+async fn watch_stream(client: Client, mut stop: Shutdown) {
     let mut outage = Outage::default();
     for attempt in 0u64.. {
         match one_watch(client.clone(), &mut stop, attempt).await {
@@ -259,7 +260,7 @@ async fn watch_stream(client: Client, mut stop: watch::Receiver<bool>) {
             Some(status) => outage.failed("Watch stream", &status),
         }
         tokio::select! {
-            () = crate::stopped(&mut stop) => return,
+            () = stop.wait() => return,
             () = tokio::time::sleep(REOPEN_AFTER) => {}
         }
     }
@@ -267,11 +268,7 @@ async fn watch_stream(client: Client, mut stop: watch::Receiver<bool>) {
 
 /// One Watch stream until it breaks (`Some(why)`) or `stop` (`None`, after
 /// half-closing and letting the server end the stream).
-async fn one_watch(
-    mut client: Client,
-    stop: &mut watch::Receiver<bool>,
-    attempt: u64,
-) -> Option<Status> {
+async fn one_watch(mut client: Client, stop: &mut Shutdown, attempt: u64) -> Option<Status> {
     let (tx, rx) = mpsc::channel(4);
     let mut seq = 0u64;
     let mut send = |command: Command| {
@@ -287,7 +284,7 @@ async fn one_watch(
     }));
     let req = request(ReceiverStream::new(rx), "watch", attempt);
     let opened = tokio::select! {
-        () = crate::stopped(stop) => return None,
+        () = stop.wait() => return None,
         opened = client.watch(req) => opened,
     };
     let mut events = match opened {
@@ -298,7 +295,7 @@ async fn one_watch(
     let mut pings = 0u64;
     loop {
         tokio::select! {
-            () = crate::stopped(stop) => break,
+            () = stop.wait() => break,
             _ = ping.tick() => {
                 pings += 1;
                 send(Command::Ping(format!("ping {pings}")));

@@ -10,8 +10,8 @@ use prost::Message as _;
 use tonic::{Code, Status};
 
 use super::catalog;
+use super::catalog::not_found;
 use super::pb;
-use super::service::not_found;
 
 /// The `domain` of the service's `google.rpc.ErrorInfo`.
 pub const ERROR_DOMAIN: &str = "inventory.demo.loom.dev";

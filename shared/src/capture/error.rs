@@ -19,7 +19,12 @@ pub enum CaptureError {
         "unsupported Loom capture format version {major}.{minor}: this build reads version {supported}.x",
         supported = VERSION_MAJOR
     )]
-    UnsupportedVersion { major: u16, minor: u16 },
+    UnsupportedVersion {
+        /// The major version the header names (never [`VERSION_MAJOR`]).
+        major: u16,
+        /// The minor version the header names.
+        minor: u16,
+    },
 
     /// The input ended before the file header did.
     #[error(
@@ -33,22 +38,38 @@ pub enum CaptureError {
         "record at byte {offset} declares {len} bytes, over the {max}-byte limit (the data is corrupt)",
         max = MAX_RECORD_LEN
     )]
-    RecordTooLarge { offset: u64, len: u64 },
+    RecordTooLarge {
+        /// Where the record's length prefix starts.
+        offset: u64,
+        /// The length the prefix declares, in bytes (the event alone, not
+        /// counting the prefix).
+        len: u64,
+    },
 
     /// A record is complete but is not a valid `loom.capture.v1.Event`, or its
     /// length prefix is not a valid varint. The decoder's own message is the
     /// error's [`std::error::Error::source`].
     #[error("record {index} (counting from 0) at byte {offset} is not a valid capture event")]
     BadRecord {
+        /// Where the record's length prefix starts.
         offset: u64,
+        /// The record's position among the input's records.
         index: u64,
+        /// Why the prefix or the event did not decode.
         source: prost::DecodeError,
     },
 
     /// A WebSocket batch ends inside a record. (In a file the same thing is a
     /// [`Truncation`], not an error: a batch is always sent whole.)
     #[error("batch ends inside record {index} (counting from 0), which starts at byte {offset}")]
-    IncompleteBatch { offset: u64, index: u64 },
+    IncompleteBatch {
+        /// Where the incomplete record's length prefix starts (the end of the
+        /// last complete record).
+        offset: u64,
+        /// The incomplete record's position among the batch's records (the
+        /// number of complete records before it).
+        index: u64,
+    },
 }
 
 /// The capture ends in the middle of a record: everything before

@@ -17,14 +17,26 @@ pub enum Body {
     Json {
         /// The message type's full name.
         type_name: String,
+        /// The message as canonical proto3 JSON (see [`super::json`]).
         json: Value,
     },
     /// No schema, or the schema did not decode it: the schema-less view,
     /// and why it is shown instead of JSON.
-    Schemaless { reason: String, wire: WireMessage },
+    Schemaless {
+        /// Why the schema was not used: none was found, or the bytes did not
+        /// decode as it, or the capture truncated them.
+        reason: String,
+        /// The fields as the wire format gives them.
+        wire: WireMessage,
+    },
     /// Not even that: the bytes could not be decompressed. Never empty
     /// unless the payload was.
-    Raw { reason: String, bytes: Bytes },
+    Raw {
+        /// Why decompression failed.
+        reason: String,
+        /// The payload as captured, still compressed.
+        bytes: Bytes,
+    },
 }
 
 impl Body {

@@ -14,6 +14,7 @@ use crate::pb::{self, event::Kind};
 /// Messages and bytes in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Traffic {
+    /// Messages captured, truncated ones included.
     pub messages: usize,
     /// Payload bytes as captured (compressed, after the 5-byte prefixes).
     pub wire_bytes: u64,
@@ -23,22 +24,33 @@ pub struct Traffic {
 /// a payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSummary {
+    /// The call's `call_id` in the capture.
     pub id: u64,
     /// `:path`; empty when the call's start was not captured.
     pub path: String,
     /// `path` split into service and method, when it has that form.
     pub method: Option<MethodPath>,
+    /// Unary or streaming: from the schema when it knows the method, else
+    /// guessed (see `kind_inferred`).
     pub kind: CallKind,
     /// `kind` was guessed from message counts: the schema does not know the method.
     pub kind_inferred: bool,
     /// The schema knows the method (its messages decode as JSON).
     pub has_schema: bool,
+    /// The `:authority` the client sent to the relay; empty when the call's
+    /// start was not captured.
     pub authority: String,
+    /// The upstream the call was forwarded to (`scheme://host:port`); empty
+    /// when the call's start was not captured.
     pub upstream: String,
     /// `None` while the call is in progress (or its end was not captured).
     pub status: Option<CallStatus>,
+    /// Request messages (client to server), counting any whose direction is
+    /// unspecified.
     pub requests: Traffic,
+    /// Response messages (server to client).
     pub responses: Traffic,
+    /// When its headers, messages and end arrived.
     pub timing: Timing,
     /// Events of this call are missing: its start was not captured, or a gap
     /// names it.
@@ -115,7 +127,7 @@ pub(crate) struct CallRecord {
 }
 
 impl CallRecord {
-    pub fn new(id: u64) -> Self {
+    pub(crate) fn new(id: u64) -> Self {
         CallRecord {
             started: None,
             response_headers: None,
@@ -129,7 +141,7 @@ impl CallRecord {
     }
 
     /// Takes one event of this call.
-    pub fn ingest(&mut self, kind: Kind, schema: &Schema) {
+    pub(crate) fn ingest(&mut self, kind: Kind, schema: &Schema) {
         let summary = &mut self.summary;
         match kind {
             Kind::CallStarted(started) => {
@@ -173,7 +185,7 @@ impl CallRecord {
     }
 
     /// Recomputes the kind (after the schema or the message counts changed).
-    pub fn refresh_kind(&mut self, schema: &Schema) {
+    pub(crate) fn refresh_kind(&mut self, schema: &Schema) {
         let summary = &mut self.summary;
         match schema.resolve(&summary.path) {
             Ok(method) => {
@@ -191,7 +203,7 @@ impl CallRecord {
     }
 
     /// The `grpc-encoding` of requests (`true`) or responses.
-    pub fn encoding(&self, request: bool) -> Encoding {
+    pub(crate) fn encoding(&self, request: bool) -> Encoding {
         let headers = if request {
             self.started.as_ref().map(|s| s.headers.as_slice())
         } else {

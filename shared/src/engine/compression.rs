@@ -16,9 +16,11 @@ use bytes::Bytes;
 pub enum Encoding {
     /// No compression (`identity`, or no header at all).
     Identity,
+    /// `gzip` (RFC 1952); `x-gzip` is read as the same.
     Gzip,
     /// gRPC's `deflate` is the zlib format (RFC 1950).
     Deflate,
+    /// `zstd` (RFC 8878).
     Zstd,
     /// Anything else, as the header spelled it (lower-cased).
     Other(String),
@@ -70,13 +72,19 @@ pub enum DecompressError {
     /// The bytes are not valid data of the algorithm (or are cut short).
     #[error("corrupt {encoding} data: {reason}")]
     Corrupt {
+        /// The algorithm's header spelling ([`Encoding::name`]).
         encoding: &'static str,
+        /// The decoder's message. For `deflate`, which is tried as zlib and
+        /// then as raw deflate, the zlib decoder's.
         reason: String,
     },
     /// The output would exceed the limit.
     #[error("{encoding} data expands past the {limit}-byte limit (a compression bomb?)")]
     TooLarge {
+        /// The algorithm's header spelling ([`Encoding::name`]).
         encoding: &'static str,
+        /// The most bytes of output allowed (the `limit` given to
+        /// [`decompress`]).
         limit: usize,
     },
 }

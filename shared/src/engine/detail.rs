@@ -16,29 +16,43 @@ use crate::pb;
 /// A call with its messages decoded. Built by [`super::Session::detail`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallDetail {
+    /// The same summary the call list shows.
     pub summary: CallSummary,
     /// The method in the schema, or why there is none (the reason the
     /// messages are shown schema-less).
     pub method: Result<ResolvedMethod, String>,
-    /// `:scheme` (`http` for cleartext) and `:method` of the request.
+    /// `:scheme` (`http` for cleartext) and `:method` of the request; empty
+    /// when the call's start was not captured.
     pub scheme: String,
+    /// `:method` of the request, normally `POST`; empty when the call's
+    /// start was not captured.
     pub http_method: String,
+    /// Request metadata in arrival order, pseudo-headers excluded; empty when
+    /// the call's start was not captured.
     pub request_headers: Vec<HeaderView>,
+    /// The response HEADERS frame's entries; empty for a trailers-only
+    /// response (whose entries are in `trailers`) or when none arrived.
     pub response_headers: Vec<HeaderView>,
     /// HTTP status of the response (headers, or a trailers-only response).
     pub http_status: Option<u32>,
+    /// Trailers (for a trailers-only response, its only headers); empty while
+    /// the call is in progress.
     pub trailers: Vec<HeaderView>,
     /// `grpc-status-details-bin`, decoded as a `google.rpc.Status`.
     pub status_details: Option<Body>,
     /// Framing problems the relay saw.
     pub protocol_errors: Vec<String>,
+    /// The request headers' `grpc-encoding` (identity when absent).
     pub request_encoding: Encoding,
+    /// The response headers' `grpc-encoding` (identity when absent).
     pub response_encoding: Encoding,
     /// Every message, both directions, in capture order.
     pub messages: Vec<Arc<MessageView>>,
 }
 
 impl CallDetail {
+    /// The request messages (and any whose direction is unspecified), in
+    /// capture order.
     pub fn requests(&self) -> impl Iterator<Item = &MessageView> {
         self.messages
             .iter()
@@ -46,6 +60,7 @@ impl CallDetail {
             .filter(|m| m.direction != pb::Direction::Response)
     }
 
+    /// The response messages, in capture order.
     pub fn responses(&self) -> impl Iterator<Item = &MessageView> {
         self.messages
             .iter()

@@ -24,14 +24,28 @@ const TRANSPORT_HEADERS: &[&str] = &[
 /// Why no command can be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrpcurlError {
+    /// The session has no call with this id.
     #[error("no call {0} in this session")]
     NoSuchCall(u64),
+    /// The call's start (its path, authority and metadata) was not captured.
     #[error("the call's start was not captured")]
     NotStarted,
+    /// The schema does not know the method, so requests cannot be written as
+    /// JSON; the reason in words, as [`super::Schema::resolve`] gives it.
     #[error("{0}")]
     NoSchema(String),
+    /// A request message could not be rendered as JSON with the schema
+    /// (truncated, undecompressable, or not of the method's input type).
     #[error("request {index} does not decode with the schema: {reason}")]
-    Undecodable { index: usize, reason: String },
+    Undecodable {
+        /// The message's position among the call's requests, from 0.
+        index: usize,
+        /// Why, as [`super::Body::note`] gives it.
+        reason: String,
+    },
+    /// No request message was captured and the method is not
+    /// client-streaming, so there is nothing to send. (A client stream of
+    /// no messages replays as such.)
     #[error("no request message was captured")]
     NoRequest,
 }

@@ -60,13 +60,21 @@ pub const MAX_JSON_ELEMENTS: usize = 1_000_000;
 /// Why a payload was not rendered with its schema.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JsonError {
+    /// The payload is not a valid encoding of the message type.
     #[error("does not decode as {type_name}: {source}")]
     Decode {
+        /// The message type's full name.
         type_name: String,
+        /// The protobuf decoder's reason.
         source: prost::DecodeError,
     },
+    /// The payload holds more values than [`MAX_JSON_ELEMENTS`], so it was
+    /// not decoded at all.
     #[error("too big to render: over {limit} values (fields and list elements)")]
-    TooManyValues { limit: usize },
+    TooManyValues {
+        /// The limit exceeded ([`MAX_JSON_ELEMENTS`]).
+        limit: usize,
+    },
 }
 
 /// Decodes `payload` as `desc` and renders it.

@@ -16,6 +16,7 @@ use crate::pb;
 pub struct MessageView {
     /// Position among the call's messages (both directions), in capture order.
     pub index: usize,
+    /// Which way it went: client to server, or back.
     pub direction: pb::Direction,
     /// Position among the call's messages in the same direction.
     pub ordinal: usize,
@@ -29,9 +30,12 @@ pub struct MessageView {
     pub truncated: bool,
     /// The compressed flag was set; `encoding` says with what.
     pub compressed: bool,
+    /// The direction's `grpc-encoding`, when the compressed flag was set;
+    /// `None` for an uncompressed message.
     pub encoding: Option<Encoding>,
     /// Size after decompression; `None` when decompression failed.
     pub size: Option<usize>,
+    /// The payload decoded: JSON, schema-less, or raw bytes.
     pub body: Body,
 }
 

@@ -14,12 +14,14 @@ use crate::header::is_binary;
 use crate::pb;
 
 /// The header carrying an encoded `google.rpc.Status`.
-pub const STATUS_DETAILS_HEADER: &str = "grpc-status-details-bin";
+pub(crate) const STATUS_DETAILS_HEADER: &str = "grpc-status-details-bin";
 
 /// One header or metadata entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeaderView {
+    /// The name as captured.
     pub name: String,
+    /// The value: text, binary, or redacted.
     pub value: HeaderValue,
     /// For `grpc-status-details-bin`: the decoded `google.rpc.Status`.
     pub decoded: Option<Body>,
@@ -106,7 +108,7 @@ impl HeaderView {
 }
 
 /// The first value of header `name` (case-insensitive), as text, unless redacted.
-pub fn find_text<'a>(headers: &'a [pb::Header], name: &str) -> Option<&'a str> {
+pub(crate) fn find_text<'a>(headers: &'a [pb::Header], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name) && !h.redacted)

@@ -33,6 +33,38 @@ pub enum Change {
     Nothing,
 }
 
+/// Calls by state, for a status line (kept current as events arrive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Every call in the session (removed calls no longer count).
+    pub calls: usize,
+    /// Still running (no end captured yet).
+    pub open: usize,
+    /// Ended with a status other than OK (or none).
+    pub failed: usize,
+    /// Missing events (start not captured, or named by a gap).
+    pub incomplete: usize,
+}
+
+impl Counts {
+    fn of(call: &CallSummary) -> Self {
+        Counts {
+            calls: 1,
+            open: usize::from(!call.is_ended()),
+            failed: usize::from(call.status.as_ref().is_some_and(|s| !s.is_ok())),
+            incomplete: usize::from(call.incomplete),
+        }
+    }
+
+    /// Takes `was` out and puts `now` in.
+    fn replace(&mut self, was: Counts, now: Counts) {
+        self.calls = self.calls + now.calls - was.calls;
+        self.open = self.open + now.open - was.open;
+        self.failed = self.failed + now.failed - was.failed;
+        self.incomplete = self.incomplete + now.incomplete - was.incomplete;
+    }
+}
+
 /// Every call seen so far, in the order they started.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
@@ -40,6 +72,10 @@ pub struct Session {
     calls: Vec<CallRecord>,
     index: HashMap<u64, usize>,
     gaps: Vec<pb::CaptureGap>,
+    /// Every descriptor event taken in (sets and failure notices), once.
+    descriptors: Vec<pb::Descriptors>,
+    /// Counts for a status line, kept as events arrive.
+    counts: Counts,
     /// Calls a gap named before any of their events arrived.
     lost_ahead: HashSet<u64>,
     options: JsonOptions,
@@ -67,6 +103,9 @@ impl Session {
         match kind {
             Kind::Descriptors(set) => {
                 let added = self.schema.add_set(&set);
+                if !self.descriptors.contains(&set) {
+                    self.descriptors.push(set.clone());
+                }
                 for call in &mut self.calls {
                     // New files only resolve what did not resolve before.
                     let stale = match added {
@@ -90,8 +129,10 @@ impl Session {
                     match self.index.get(id) {
                         Some(&i) => {
                             let summary = &mut self.calls[i].summary;
+                            let was = Counts::of(summary);
                             summary.incomplete = true;
                             summary.events_lost = true;
+                            self.counts.replace(was, Counts::of(summary));
                         }
                         None => {
                             self.lost_ahead.insert(*id);
@@ -103,7 +144,9 @@ impl Session {
             }
             kind => {
                 let id = event.call_id;
+                let mut created = false;
                 let i = *self.index.entry(id).or_insert_with(|| {
+                    created = true;
                     let mut call = CallRecord::new(id);
                     if self.lost_ahead.remove(&id) {
                         call.summary.events_lost = true;
@@ -111,7 +154,14 @@ impl Session {
                     self.calls.push(call);
                     self.calls.len() - 1
                 });
-                self.calls[i].ingest(kind, &self.schema);
+                let call = &mut self.calls[i];
+                let was = if created {
+                    Counts::default()
+                } else {
+                    Counts::of(&call.summary)
+                };
+                call.ingest(kind, &self.schema);
+                self.counts.replace(was, Counts::of(&call.summary));
                 Change::Call(id)
             }
         }
@@ -124,6 +174,7 @@ impl Session {
         }
     }
 
+    /// The schema built from every `Descriptors` event taken in so far.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -133,16 +184,29 @@ impl Session {
         self.calls.iter().map(|c| &c.summary)
     }
 
+    /// The summary of call `id`; `None` when the session has no such call.
     pub fn call(&self, id: u64) -> Option<&CallSummary> {
         self.index.get(&id).map(|&i| &self.calls[i].summary)
     }
 
+    /// How many calls there are.
     pub fn len(&self) -> usize {
         self.calls.len()
     }
 
+    /// Whether there are no calls (descriptors and gaps alone do not count).
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()
+    }
+
+    /// How many calls there are, still open, failed, and incomplete.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Every descriptor event taken in, in arrival order.
+    pub fn descriptors(&self) -> &[pb::Descriptors] {
+        &self.descriptors
     }
 
     /// The gaps seen: places where events were lost.
@@ -150,6 +214,7 @@ impl Session {
         &self.gaps
     }
 
+    /// How messages are currently rendered.
     pub fn options(&self) -> JsonOptions {
         self.options
     }
@@ -211,7 +276,9 @@ impl Session {
         let Some(i) = self.index.remove(&id) else {
             return false;
         };
-        self.calls.remove(i);
+        let gone = self.calls.remove(i);
+        self.counts
+            .replace(Counts::of(&gone.summary), Counts::default());
         for slot in self.index.values_mut() {
             if *slot > i {
                 *slot -= 1;
@@ -410,5 +477,6 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
     Some(view)
 }
 
+mod export;
 #[cfg(test)]
 mod tests;

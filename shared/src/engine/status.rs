@@ -77,6 +77,8 @@ pub struct CallStatus {
 }
 
 impl CallStatus {
+    /// The status a `CallEnded` event records. An empty `relay_error` and an
+    /// `http_status` of 0 or 200 become `None`.
     pub fn from_ended(ended: &pb::CallEnded) -> Self {
         CallStatus {
             code: ended.grpc_status,

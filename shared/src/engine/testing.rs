@@ -14,8 +14,8 @@ use prost_types::{
 use super::schema::Schema;
 use crate::pb;
 
-pub const FILE: &str = "loom/enginetest/sample.proto";
-pub const SAMPLE: &str = "loom.enginetest.Sample";
+pub(crate) const FILE: &str = "loom/enginetest/sample.proto";
+pub(crate) const SAMPLE: &str = "loom.enginetest.Sample";
 
 fn field(name: &str, number: i32, ty: Type, type_name: Option<&str>) -> FieldDescriptorProto {
     let mut json = String::new();
@@ -65,7 +65,7 @@ fn field(name: &str, number: i32, ty: Type, type_name: Option<&str>) -> FieldDes
 ///   rpc Chat(stream Sample) returns (stream Sample);
 /// }
 /// ```
-pub fn file() -> FileDescriptorProto {
+pub(crate) fn file() -> FileDescriptorProto {
     let sample = ".loom.enginetest.Sample";
     let mut numbers = field("numbers", 7, Type::Int32, None);
     numbers.label = Some(Label::Repeated as i32);
@@ -178,7 +178,7 @@ pub fn file() -> FileDescriptorProto {
 }
 
 /// A `Descriptors` event with `files`, as reflection from `upstream` would send it.
-pub fn descriptors(files: Vec<FileDescriptorProto>, upstream: &str) -> pb::Descriptors {
+pub(crate) fn descriptors(files: Vec<FileDescriptorProto>, upstream: &str) -> pb::Descriptors {
     let services = crate::descriptor::services(&files);
     pb::Descriptors::schema(
         FileDescriptorSet { file: files }.encode_to_vec(),
@@ -191,11 +191,11 @@ pub fn descriptors(files: Vec<FileDescriptorProto>, upstream: &str) -> pb::Descr
 }
 
 /// The sample schema (as reflected from `http://backend:50051`).
-pub fn schema() -> Schema {
+pub(crate) fn schema() -> Schema {
     Schema::from_descriptors([&descriptors(vec![file()], "http://backend:50051")])
 }
 
-pub fn sample_descriptor(schema: &Schema) -> MessageDescriptor {
+pub(crate) fn sample_descriptor(schema: &Schema) -> MessageDescriptor {
     schema
         .pool()
         .get_message_by_name(SAMPLE)
@@ -203,7 +203,7 @@ pub fn sample_descriptor(schema: &Schema) -> MessageDescriptor {
 }
 
 /// An encoded `Sample` with the given fields set (by name).
-pub fn sample(schema: &Schema, fields: &[(&str, Value)]) -> Bytes {
+pub(crate) fn sample(schema: &Schema, fields: &[(&str, Value)]) -> Bytes {
     let mut message = DynamicMessage::new(sample_descriptor(schema));
     for (name, value) in fields {
         message.set_field_by_name(name, value.clone());

@@ -6,11 +6,21 @@ use serde_json::{Map, Value, json};
 /// wall-clock). `None` for what has not happened (or was not captured).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timing {
+    /// When the request headers arrived, nanoseconds since the Unix epoch
+    /// (wall-clock; the one field here that is not an offset). `None` when
+    /// the call's start was not captured.
     pub start_unix_nanos: Option<i64>,
+    /// When the response headers arrived. `None` for a trailers-only
+    /// response as well.
     pub response_headers: Option<u64>,
+    /// The earliest request message (each message is timed when its last
+    /// byte arrived).
     pub first_request: Option<u64>,
+    /// The latest request message.
     pub last_request: Option<u64>,
+    /// The earliest response message.
     pub first_response: Option<u64>,
+    /// The latest response message.
     pub last_response: Option<u64>,
     /// When the call ended: its total duration.
     pub ended: Option<u64>,

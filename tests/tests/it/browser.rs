@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use loom_relay::Config;
 use loom_relay::demo::{DemoBackend, catalog, generate_traffic};
-use loom_relay::{Config, RelayError};
 use loom_shared::capture;
+use loom_shared::header::header;
 use loom_shared::pb::{self, Direction};
 use loom_tests::backend::Backend;
 use loom_tests::browser::{Browser, ui_url};
@@ -33,12 +34,13 @@ use loom_tests::inspector::{
 };
 use loom_tests::probe::{ProbeReply, ProbeRequest};
 use loom_tests::reflection::{PROBE_SERVICE, TEST_FDS};
+use loom_tests::req;
 use loom_tests::static_files::StaticFiles;
 use loom_tests::{TestRelay, probe_client};
 use prost::Message as _;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::mpsc;
 
 /// The longest any one test may take (the browser's start not included).
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,65 +73,10 @@ fn test_fds_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn req(text: &str) -> ProbeRequest {
-    ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
-}
-
-/// A relay on listeners we bound ourselves, so that it can be restarted on
-/// the same ports (`TestRelay` always binds fresh ones).
-struct PortRelay {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), RelayError>>,
-}
-
-impl PortRelay {
-    async fn start(config: Config, relay: TcpListener, ui: TcpListener) -> PortRelay {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel();
-        let task = tokio::spawn(loom_relay::run(config, relay, ui, async move {
-            let _ = started_tx.send(());
-            let _ = stopped.await;
-        }));
-        // `run` awaits the shutdown future once everything is serving.
-        assert!(started_rx.await.is_ok(), "the relay did not start");
-        PortRelay {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match (&mut self.task).await {
-            Ok(Ok(())) => {}
-            other => panic!("relay ended badly: {other:?}"),
-        }
-    }
-}
-
-impl Drop for PortRelay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Captures written by the tests
 
 const START_NANOS: i64 = 1_760_000_000_000_000_000;
-
-fn header(name: &str, value: &str) -> pb::Header {
-    pb::Header {
-        name: name.into(),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-        redacted: false,
-    }
-}
 
 fn probe_descriptors() -> pb::Event {
     pb::Event::descriptors(pb::Descriptors::schema(
@@ -219,7 +166,7 @@ async fn live() {
         )
         .await;
         let relay = TestRelay::start(backend.addr).await;
-        let (stop_traffic, traffic_stop) = watch::channel(false);
+        let (stop_traffic, traffic_stop) = loom_relay::shutdown::signal();
         let traffic = tokio::spawn(generate_traffic(relay.relay_addr, traffic_stop));
 
         browser.goto(&ui_url(relay.ui_addr)).await;
@@ -345,7 +292,7 @@ async fn live() {
 
         assert_no_console_errors(&browser).await;
 
-        stop_traffic.send_replace(true);
+        stop_traffic.stop();
         let _ = tokio::time::timeout(Duration::from_secs(5), traffic).await;
         browser.close().await;
         relay.shutdown().await;
@@ -710,7 +657,7 @@ async fn reconnect() {
         let relay_addr = relay_listener.local_addr().expect("addr");
         let ui_addr = ui_listener.local_addr().expect("addr");
 
-        let first = PortRelay::start(config(), relay_listener, ui_listener).await;
+        let first = TestRelay::start_on(config(), relay_listener, ui_listener).await;
         browser.goto(&ui_url(ui_addr)).await;
         wait_live(&browser).await;
         {
@@ -737,7 +684,8 @@ async fn reconnect() {
             .await;
         eprintln!("while the relay is down, the page says: {down}");
 
-        let second = PortRelay::start(config(), bind(relay_addr).await, bind(ui_addr).await).await;
+        let second =
+            TestRelay::start_on(config(), bind(relay_addr).await, bind(ui_addr).await).await;
         {
             let mut client = probe_client(relay_addr, false).await;
             for i in 1..=3 {

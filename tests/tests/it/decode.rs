@@ -22,13 +22,14 @@ use loom_shared::pb::{self, event::Kind};
 use loom_shared::{capture, rpc};
 use loom_tests::TestRelay;
 use loom_tests::backend::Backend;
+use loom_tests::events::calls_of;
 use loom_tests::probe::catalog_client::CatalogClient;
 use loom_tests::probe::probe_client::ProbeClient;
 use loom_tests::probe::{ItemKey, LookupRequest, ProbeReply, ProbeRequest};
 use loom_tests::reflection::{
     CATALOG_SERVICE, PROBE_SERVICE, ReflectingBackend, ReflectionMode, ReflectionOptions, TEST_FDS,
 };
-use loom_tests::relay::calls_of;
+use loom_tests::req;
 use loom_tests::ws::WsClient;
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -59,13 +60,6 @@ fn test_descriptors() -> pb::Descriptors {
 
 async fn probe_client(addr: SocketAddr, gzip: bool) -> ProbeClient<Channel> {
     loom_tests::probe_client(addr, gzip).await
-}
-
-fn req(text: &str) -> ProbeRequest {
-    ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
 }
 
 /// One call of each kind, plus a gzip call and a failing call, through `relay`.

@@ -7,22 +7,16 @@ use futures_util::StreamExt;
 use loom_shared::pb::{self, Direction, event::Kind};
 use loom_tests::TestRelay;
 use loom_tests::backend::Backend;
+use loom_tests::events::{calls_of, ended, messages};
 use loom_tests::probe::probe_client::ProbeClient;
 use loom_tests::probe::{ProbeReply, ProbeRequest};
 use loom_tests::raw::{self, grpc_frame};
-use loom_tests::relay::{calls_of, ended, messages};
+use loom_tests::req;
 use prost::Message as _;
 use tonic::transport::Channel;
 
 async fn client(addr: std::net::SocketAddr, gzip: bool) -> ProbeClient<Channel> {
     loom_tests::probe_client(addr, gzip).await
-}
-
-fn req(text: &str) -> ProbeRequest {
-    ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
 }
 
 /// Runs one of each call kind and returns the replies.

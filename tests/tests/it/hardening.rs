@@ -14,20 +14,14 @@ use loom_relay::decode::{DecodeOptions, run};
 use loom_shared::capture;
 use loom_shared::pb::{self, event::Kind};
 use loom_tests::backend::Backend;
+use loom_tests::events::{calls_of, ended};
 use loom_tests::peer::{self, Kind as PeerKind, Peer};
 use loom_tests::probe::ProbeRequest;
 use loom_tests::raw::{self, grpc_frame};
-use loom_tests::relay::{calls_of, ended};
+use loom_tests::req;
 use loom_tests::{TestRelay, probe_client};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn req(text: &str) -> ProbeRequest {
-    ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
-}
 
 /// A normal call succeeds through the relay.
 async fn healthy(relay: SocketAddr) {

@@ -31,23 +31,16 @@ async fn schema_for(
     limit: Duration,
 ) -> (pb::Descriptors, Instant) {
     let events = ws
-        .until(limit, |events| find_schema(events, service).is_some())
+        .until(limit, |events| {
+            loom_tests::events::schema_for(events, service).is_some()
+        })
         .await;
     (
-        find_schema(events, service).expect("found").clone(),
+        loom_tests::events::schema_for(events, service)
+            .expect("found")
+            .clone(),
         Instant::now(),
     )
-}
-
-fn find_schema<'a>(events: &'a [pb::Event], service: &str) -> Option<&'a pb::Descriptors> {
-    events.iter().find_map(|e| match &e.kind {
-        Some(Kind::Descriptors(d))
-            if !d.is_failure() && d.services.iter().any(|s| s == service) =>
-        {
-            Some(d)
-        }
-        _ => None,
-    })
 }
 
 /// `loom decode` of `file`: one JSON object per call.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use loom_shared::pb::{self, event::Kind};
 use loom_tests::TestRelay;
+use loom_tests::events::{calls_of, descriptors, descriptors_for, ended, started_paths};
 use loom_tests::probe::catalog_client::CatalogClient;
 use loom_tests::probe::probe_client::ProbeClient;
 use loom_tests::probe::{ItemKey, LookupReply, LookupRequest, ProbeRequest};
@@ -17,7 +18,6 @@ use loom_tests::reflection::{
     ReflectingBackend, ReflectionMode, ReflectionOptions, TEST_FDS, TIMESTAMP_FILE, Version,
     test_fds_subset,
 };
-use loom_tests::relay::{calls_of, ended};
 use loom_tests::ws::WsClient;
 use prost::Message as _;
 use prost_types::FileDescriptorSet;
@@ -59,24 +59,6 @@ async fn probe(addr: SocketAddr, text: &str) {
         .unwrap_or_else(|s| panic!("Probe/Unary failed: {s:?}"))
         .into_inner();
     assert_eq!(reply.text, format!("echo: {text}"));
-}
-
-fn descriptors(events: &[pb::Event]) -> Vec<&pb::Descriptors> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Some(Kind::Descriptors(d)) => Some(d),
-            _ => None,
-        })
-        .collect()
-}
-
-/// `Descriptors` events that describe `service`.
-fn descriptors_for<'a>(events: &'a [pb::Event], service: &str) -> Vec<&'a pb::Descriptors> {
-    descriptors(events)
-        .into_iter()
-        .filter(|d| d.services.iter().any(|s| s == service))
-        .collect()
 }
 
 /// Wait on `ws` for a `Descriptors` event describing `service`; the first one.
@@ -135,16 +117,6 @@ fn assert_complete_catalog(d: &pb::Descriptors, backend: &ReflectingBackend, sou
         "the server provided everything, yet: {:?}",
         d.warnings
     );
-}
-
-fn started_paths(events: &[pb::Event]) -> Vec<&str> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Some(Kind::CallStarted(s)) => Some(s.path.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The error and all its sources, as one line.

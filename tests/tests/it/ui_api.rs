@@ -20,9 +20,10 @@ use loom_shared::capture;
 use loom_shared::pb::{self, Direction, GapKind, event::Kind};
 use loom_tests::TestRelay;
 use loom_tests::backend::Backend;
+use loom_tests::events::{calls_of, ended, ended_ids, gaps, has_gap, messages, started_ids};
 use loom_tests::probe::probe_client::ProbeClient;
 use loom_tests::probe::{ProbeReply, ProbeRequest};
-use loom_tests::relay::{calls_of, ended, messages};
+use loom_tests::req;
 use loom_tests::ws::WsClient;
 use prost::Message as _;
 use tonic::transport::Channel;
@@ -34,13 +35,6 @@ const HOSTED: &str = "http://hosted.example:8080";
 
 async fn client(addr: SocketAddr) -> ProbeClient<Channel> {
     loom_tests::probe_client(addr, false).await
-}
-
-fn req(text: &str) -> ProbeRequest {
-    ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
 }
 
 async fn unary(c: &mut ProbeClient<Channel>, request: ProbeRequest) -> ProbeReply {
@@ -132,36 +126,6 @@ fn varies_on_origin(headers: &HeaderMap) -> bool {
             .split(',')
             .any(|name| name.trim().eq_ignore_ascii_case("origin"))
     })
-}
-
-fn started_ids(events: &[pb::Event]) -> Vec<u64> {
-    events
-        .iter()
-        .filter(|e| matches!(e.kind, Some(Kind::CallStarted(_))))
-        .map(|e| e.call_id)
-        .collect()
-}
-
-fn ended_ids(events: &[pb::Event]) -> Vec<u64> {
-    events
-        .iter()
-        .filter(|e| matches!(e.kind, Some(Kind::CallEnded(_))))
-        .map(|e| e.call_id)
-        .collect()
-}
-
-fn gaps(events: &[pb::Event], kind: GapKind) -> Vec<&pb::CaptureGap> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Some(Kind::Gap(g)) if g.kind == kind as i32 => Some(g),
-            _ => None,
-        })
-        .collect()
-}
-
-fn has_gap(events: &[pb::Event], kind: GapKind) -> bool {
-    !gaps(events, kind).is_empty()
 }
 
 /// The `text` of a call's first request message.

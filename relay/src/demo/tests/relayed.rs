@@ -11,7 +11,7 @@ use hyper_util::rt::TokioExecutor;
 use loom_shared::pb::{self, event::Kind};
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use super::{channel, start_backend};
 use crate::demo::backend::{ELAPSED_TRAILER, REQUEST_ID_HEADER, SERVER_HEADER};
@@ -132,14 +132,14 @@ async fn the_traffic_generator_stops_promptly_even_with_nothing_to_call() {
     let gone = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = gone.local_addr().unwrap();
     drop(gone);
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = crate::shutdown::signal();
     let generator = tokio::spawn(generate_traffic(target, stopped));
     // Let it fail a first call and its first Watch stream.
     tokio::task::yield_now().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!generator.is_finished(), "failures never end the generator");
     let started = Instant::now();
-    stop.send_replace(true);
+    stop.stop();
     tokio::time::timeout(Duration::from_secs(1), generator)
         .await
         .expect("stops within a second")
@@ -215,10 +215,11 @@ async fn demo_run_relays_generated_traffic_and_shuts_down_cleanly() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ui = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ui_addr = ui.local_addr().unwrap();
-    // Replaced by the demo backend's address.
-    let config = crate::Config::new("127.0.0.1:1".parse().unwrap());
+    let backend =
+        super::super::DemoBackend::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+    let config = crate::Config::new(super::super::upstream_of(&backend));
     let (stop, stopped) = oneshot::channel::<()>();
-    let demo = tokio::spawn(run(config, listener, ui, async {
+    let demo = tokio::spawn(run(config, backend, listener, ui, async {
         let _ = stopped.await;
     }));
 

@@ -8,9 +8,13 @@ use super::{Schema, SchemaSource};
 /// The four kinds of gRPC call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallKind {
+    /// One request, one response.
     Unary,
+    /// One request, a stream of responses.
     ServerStreaming,
+    /// A stream of requests, one response.
     ClientStreaming,
+    /// Streams both ways.
     Bidi,
 }
 
@@ -54,6 +58,7 @@ impl CallKind {
 pub struct MethodPath {
     /// Fully-qualified service name (`package.Service`).
     pub service: String,
+    /// The method's name within the service (`Method`).
     pub method: String,
 }
 
@@ -81,13 +86,16 @@ impl MethodPath {
 /// A method found in the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedMethod {
+    /// The `:path` it was resolved from, split.
     pub path: MethodPath,
+    /// The method in the schema's descriptor pool.
     pub descriptor: MethodDescriptor,
     /// Where the service's schema came from (`None` for bundled services).
     pub source: Option<SchemaSource>,
 }
 
 impl ResolvedMethod {
+    /// Unary or streaming, from the method's declaration.
     pub fn kind(&self) -> CallKind {
         CallKind::from_streaming(
             self.descriptor.is_client_streaming(),
@@ -95,10 +103,12 @@ impl ResolvedMethod {
         )
     }
 
+    /// The request message type.
     pub fn input(&self) -> MessageDescriptor {
         self.descriptor.input()
     }
 
+    /// The response message type.
     pub fn output(&self) -> MessageDescriptor {
         self.descriptor.output()
     }

@@ -31,9 +31,11 @@ pub use state::SchemaState;
 /// Something wrong with a descriptor set, for the UI to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaProblem {
+    /// The set the problem was found in.
     pub source: SchemaSource,
     /// The file concerned, when it is about one file.
     pub file: Option<String>,
+    /// What is wrong, in words.
     pub message: String,
     /// `false`: the file (or set) was skipped. `true`: it was repaired and
     /// added (for example, without an import that was missing).
@@ -55,7 +57,10 @@ impl std::fmt::Display for SchemaProblem {
 pub struct ServiceNote {
     /// Fully-qualified service name; empty when the set named none.
     pub service: String,
+    /// The set the note came from.
     pub source: SchemaSource,
+    /// The set's `warnings`: problems met assembling it, or, for a failure,
+    /// why there is no schema (possibly empty in format 1.0 captures).
     pub warnings: Vec<String>,
     /// There is no schema from this source.
     pub failed: bool,
@@ -67,6 +72,7 @@ pub struct ServiceNote {
 /// Where a service's schema came from, or why it could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceOrigin {
+    /// The set that defines the service (the latest, when several do).
     pub source: SchemaSource,
     /// The file that defines the service.
     pub file: String,

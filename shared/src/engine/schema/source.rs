@@ -6,6 +6,8 @@ use crate::pb::{self, SchemaOrigin};
 /// Where a descriptor set came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SchemaSource {
+    /// The kind of origin. `Unspecified` for 1.0 `source` strings of no
+    /// known form (see `legacy`) and for the bundled types.
     pub origin: SchemaOrigin,
     /// The file, for local origins (`--descriptor-set`, `--proto`, a file
     /// added in the inspector).
@@ -29,6 +31,9 @@ pub enum LocalSchema {
 }
 
 impl SchemaSource {
+    /// Where `set` came from: its typed origin and location, or, for format
+    /// 1.0, those parsed from its `source` string (kept as `legacy` when it
+    /// is of no known form).
     pub fn of(set: &pb::Descriptors) -> Self {
         let (origin, location) = set.origin_and_location();
         let legacy = if origin == SchemaOrigin::Unspecified {

@@ -11,16 +11,29 @@ pub enum SchemaState {
     Bundled,
     /// Loaded from `source`; `warnings` say what in it is incomplete.
     Loaded {
+        /// The set that defines the service.
         source: SchemaSource,
+        /// The warnings of every set that named the service (the latest set
+        /// from each origin); empty when there were none.
         warnings: Vec<String>,
     },
     /// A set describes the service, but its file could not be added.
-    Unusable { source: SchemaSource, error: String },
+    Unusable {
+        /// The set that defines the service.
+        source: SchemaSource,
+        /// Why the file could not be added.
+        error: String,
+    },
     /// There is no schema from `source`: `reason`, and when the relay
     /// retries (ns since the Unix epoch), if it does.
     Failed {
+        /// The origin that has no schema (the latest failure notice for the
+        /// service, or one that named no service).
         source: SchemaSource,
+        /// Why, in words; `no reason given` when the notice said nothing.
         reason: String,
+        /// When the relay asks again, ns since the Unix epoch; `None` when
+        /// it will not.
         retry_unix_nanos: Option<i64>,
     },
     /// Nothing is known: pending while a relay is fetching it, otherwise

@@ -431,3 +431,73 @@ fn decoding_100k_messages_all_decode() {
     println!("decoded {decoded} messages in {:?}", started.elapsed());
     assert_eq!(decoded, 100_000);
 }
+
+#[test]
+fn a_session_exports_a_capture_that_reads_back_the_same() {
+    let events = vec![
+        schema_event(),
+        ev(
+            1,
+            started(
+                GET,
+                vec![header("authorization", "Bearer s"), header("x-a", "1")],
+            ),
+        ),
+        ev(1, request(1_000, named("q"))),
+        ev(
+            1,
+            pb::ResponseHeaders {
+                offset_nanos: 2_000,
+                http_status: 200,
+                headers: vec![header("x-r", "1")],
+            },
+        ),
+        ev(1, response(3_000, named("a"))),
+        ev(1, ended(Some(0), "")),
+        ev(2, started(WATCH, vec![])),
+        pb::Event::gap(pb::GapKind::Lagged, 2, "slow", vec![2]),
+        ev(3, ended(Some(5), "not found")),
+    ];
+    let s = Session::from_events(events);
+    assert_eq!(
+        s.counts(),
+        Counts {
+            calls: 3,
+            open: 1,
+            failed: 1,
+            incomplete: 2
+        }
+    );
+    assert_eq!(&s.payload(1, 1).unwrap().payload[..], &named("a")[..]);
+    assert!(s.payload(1, 2).is_none());
+
+    let redactor = crate::redact::Redactor::default();
+    let file = s.export(Some(&redactor));
+    let back = Session::from_events(crate::capture::read_capture(&file).unwrap().events);
+    let summaries = |s: &Session| s.calls().cloned().collect::<Vec<_>>();
+    assert_eq!(summaries(&back), summaries(&s));
+    assert_eq!(back.counts(), s.counts());
+    assert_eq!(back.gaps(), s.gaps());
+    let mut back = back;
+    let detail = back.detail(1).unwrap();
+    let auth = detail
+        .request_headers
+        .iter()
+        .find(|h| h.name == "authorization")
+        .unwrap();
+    assert_eq!(auth.value, HeaderValue::Redacted, "redacted on export");
+
+    // One call alone: its events and every schema, nothing else.
+    let one = crate::capture::read_capture(&s.export_call(1, None)).unwrap();
+    assert!(
+        one.events
+            .iter()
+            .all(|e| e.call_id == 1 || e.kind_name() == "descriptors")
+    );
+    assert_eq!(one.events.len(), 1 + 5);
+    // Removing a call takes it out of the counts.
+    let mut s = s;
+    assert!(s.remove(3));
+    assert_eq!(s.counts().failed, 0);
+    assert_eq!(s.counts().calls, 2);
+}

@@ -20,7 +20,7 @@ use crate::engine::hex;
 
 /// Longest byte value rendered in full as hex; longer ones are cut (with
 /// their full `len`).
-pub const MAX_HEX_BYTES: usize = 64 << 10;
+pub(crate) const MAX_HEX_BYTES: usize = 64 << 10;
 
 impl WireMessage {
     /// The fields as a JSON array (see the module docs). An unparsed tail is
@@ -42,6 +42,8 @@ impl WireMessage {
 }
 
 impl Unparsed {
+    /// `{"offset", "reason", "hex", "len"}`, with `"cut": true` when the
+    /// bytes are longer than 64 KiB and `hex` holds only the first 64 KiB.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         out.insert("offset".into(), json!(self.offset));
@@ -52,6 +54,8 @@ impl Unparsed {
 }
 
 impl WireField {
+    /// One field as a JSON object (see the module docs): `field`, `wire`,
+    /// and the readings of its value.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         out.insert("field".into(), json!(self.number));

@@ -41,6 +41,8 @@ impl Default for WireLimits {
 /// A message read without a schema.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WireMessage {
+    /// The fields that parsed, in payload order (a repeated field number
+    /// appears once per occurrence).
     pub fields: Vec<WireField>,
     /// The bytes from the first field that did not parse (top level only:
     /// nested values that do not parse completely are not messages).
@@ -52,16 +54,20 @@ pub struct WireMessage {
 pub struct Unparsed {
     /// Byte offset in the payload where parsing stopped.
     pub offset: usize,
+    /// The payload from `offset` to its end.
     pub bytes: Bytes,
+    /// Why parsing stopped there, in words.
     pub reason: String,
 }
 
 /// One field as it appears on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireField {
+    /// The field number from the tag.
     pub number: u32,
     /// Byte offset of the field's tag in the payload.
     pub offset: usize,
+    /// The value, read as its wire type says.
     pub value: WireValue,
 }
 
@@ -123,6 +129,7 @@ pub struct VarintReadings {
 }
 
 impl VarintReadings {
+    /// Every reading of `value`.
     pub fn of(value: u64) -> Self {
         VarintReadings {
             unsigned: value,

@@ -1,108 +1,12 @@
-//! Validated relay configuration. `main.rs` parses flags into this; library
-//! code never reads the environment.
+//! Addresses: the upstream calls go to, and web origins.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use http::Uri;
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where gRPC clients connect.
-    pub listen: SocketAddr,
-    /// Where calls are forwarded.
-    pub upstream: Upstream,
-    /// Where the inspector, the WebSocket and the API are served.
-    pub ui: SocketAddr,
-    /// Append every event to this capture file.
-    pub record: Option<PathBuf>,
-    /// Byte budget of the in-memory capture store.
-    pub max_capture_bytes: u64,
-    /// Byte budget of the store's schema events (descriptor sets and
-    /// failure notices), apart from the calls'.
-    pub max_schema_bytes: u64,
-    /// Largest single message kept whole in the capture (forwarding is never limited).
-    pub max_message_bytes: usize,
-    /// What the capture may hold, across all calls, of messages still
-    /// arriving; past it, such messages are captured only in part.
-    pub max_partial_bytes: u64,
-    /// Origins (besides the UI's own) allowed to use the WebSocket and API.
-    pub allow_origins: Vec<Origin>,
-    /// Extra header names to redact in shared captures.
-    pub redact_headers: Vec<String>,
-    /// Turn redaction off for shared captures.
-    pub keep_secrets: bool,
-    /// How long a client connection may take to send its first request.
-    pub first_request_timeout: Duration,
-    /// How long in-flight calls may run on after a shutdown signal.
-    pub shutdown_grace: Duration,
-    /// Bytes of recent events kept for live (WebSocket) consumers; one that
-    /// falls further behind is resynchronized from the store.
-    pub live_buffer_bytes: u64,
-    /// Bytes of events the record file's writer may fall behind before it
-    /// loses some (`--record-buffer`).
-    pub record_buffer_bytes: u64,
-    /// Ask the upstream for schemas with gRPC Server Reflection.
-    pub reflection: bool,
-    /// Metadata sent with the relay's own reflection requests (e.g. auth).
-    pub reflect_headers: Vec<(String, String)>,
-    /// How long a failed reflection is remembered before it is tried again.
-    pub reflection_retry: Duration,
-    /// Local descriptor sets (`protoc --include_imports --descriptor_set_out`).
-    pub descriptor_sets: Vec<PathBuf>,
-    /// Local .proto files or directories, compiled in-process.
-    pub protos: Vec<PathBuf>,
-    /// Import paths for `protos` (default: each one's own directory).
-    pub proto_includes: Vec<PathBuf>,
-}
-
-impl Config {
-    /// The defaults `loom` runs with, for a given upstream.
-    pub fn new(upstream: Upstream) -> Self {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9999)),
-            upstream,
-            ui: SocketAddr::from(([127, 0, 0, 1], 9998)),
-            record: None,
-            max_capture_bytes: 256 << 20,
-            max_schema_bytes: 32 << 20,
-            max_message_bytes: 64 << 20,
-            max_partial_bytes: 64 << 20,
-            allow_origins: Vec::new(),
-            redact_headers: Vec::new(),
-            keep_secrets: false,
-            shutdown_grace: Duration::from_secs(10),
-            first_request_timeout: Duration::from_secs(10),
-            live_buffer_bytes: 32 << 20,
-            record_buffer_bytes: 256 << 20,
-            reflection: true,
-            reflect_headers: Vec::new(),
-            reflection_retry: Duration::from_secs(30),
-            descriptor_sets: Vec::new(),
-            protos: Vec::new(),
-            proto_includes: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("upstream `{0}` is not a valid address: expected host:port or http://host:port")]
-    BadUpstream(String),
-    #[error("upstream `{0}` uses TLS (https); Loom speaks cleartext HTTP/2 to upstreams for now")]
-    TlsUpstream(String),
-    #[error("upstream `{0}` has no port")]
-    NoPort(String),
-    #[error("upstream `{0}` has a path; give only scheme, host and port")]
-    UpstreamPath(String),
-    #[error(
-        "origin `{0}` is not valid: expected scheme://host[:port] with no path, e.g. http://localhost:8080"
-    )]
-    BadOrigin(String),
-}
+use super::ConfigError;
 
 /// The server calls are forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +25,19 @@ impl Upstream {
         self.uri
             .authority()
             .expect("validated upstream has an authority")
+    }
+}
+
+impl From<SocketAddr> for Upstream {
+    /// `http://ADDR`: a socket address is always a valid upstream.
+    fn from(addr: SocketAddr) -> Self {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(addr.to_string().as_str())
+            .path_and_query("/")
+            .build()
+            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:1/"));
+        Upstream { uri }
     }
 }
 

@@ -1,0 +1,286 @@
+//! The command line: clap's definitions of `loom`, `loom demo` and `loom
+//! decode`, and how their flags become a library `Config` (whose defaults
+//! they show: each is defined once, in `loom_relay::config::defaults`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use loom_relay::config::{ByteSize, Period, defaults};
+use loom_relay::{Config, Origin, Upstream};
+
+/// Loom: a gRPC debugging relay with a browser inspector.
+///
+/// Point your gRPC client at the relay (--listen) instead of your backend
+/// (--upstream), and open the inspector (--ui) to see every call, live.
+/// Schemas come from the backend's server reflection, or from
+/// --descriptor-set / --proto. Run `loom demo` for a self-contained tour.
+#[derive(Parser, Debug)]
+#[command(
+    name = "loom",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) relay: RelayArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Start a built-in demo backend (with reflection), the relay in front of
+    /// it, and a traffic generator calling it every second: a live tour of
+    /// the inspector with nothing else to set up.
+    Demo(DemoArgs),
+    /// Decode a capture file (from --record, /api/capture or the inspector)
+    /// to JSON Lines, one call per line, with the same engine as the
+    /// inspector. Exit code 1 means the capture is incomplete (cut off, or
+    /// events were lost; what is there is decoded), 2 an error.
+    Decode(DecodeArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DecodeArgs {
+    /// The capture file; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    pub(crate) input: PathBuf,
+
+    /// A descriptor set for captures that lack a schema. Repeatable.
+    #[arg(long = "descriptor-set", value_name = "FILE")]
+    pub(crate) descriptor_sets: Vec<PathBuf>,
+
+    /// A .proto file or directory for captures that lack a schema. Repeatable.
+    #[arg(long = "proto", value_name = "PATH")]
+    pub(crate) protos: Vec<PathBuf>,
+
+    /// An import path for --proto. Repeatable.
+    #[arg(long = "proto-include", value_name = "DIR")]
+    pub(crate) proto_includes: Vec<PathBuf>,
+
+    /// Only calls whose package.Service/Method matches this glob (* and ?).
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) method: Option<String>,
+
+    /// Only calls that ended with this status: a number or a name (NOT_FOUND).
+    #[arg(long, value_name = "CODE")]
+    pub(crate) status: Option<String>,
+
+    /// Print a grpcurl command per call instead of JSON.
+    #[arg(long)]
+    pub(crate) grpcurl: bool,
+
+    /// Leave out fields that hold their default value.
+    #[arg(long)]
+    pub(crate) hide_defaults: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// Flags of the relay proper.
+#[derive(Args, Debug)]
+pub(crate) struct RelayArgs {
+    /// The gRPC server calls are forwarded to: host:port or http://host:port.
+    #[arg(long, env = "LOOM_UPSTREAM", default_value = defaults::UPSTREAM, value_name = "URL")]
+    pub(crate) upstream: Upstream,
+
+    /// A descriptor set to decode with (`protoc --include_imports
+    /// --descriptor_set_out`, `buf build -o`), for servers without
+    /// reflection. Its services are never reflected. Repeatable.
+    #[arg(
+        long = "descriptor-set",
+        env = "LOOM_DESCRIPTOR_SET",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub(crate) descriptor_sets: Vec<PathBuf>,
+
+    /// A .proto file, or a directory of them, compiled in-process (no protoc
+    /// needed). Its services are never reflected. Repeatable.
+    #[arg(
+        long = "proto",
+        env = "LOOM_PROTO",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    pub(crate) protos: Vec<PathBuf>,
+
+    /// An import path for --proto (default: each --proto's own directory). Repeatable.
+    #[arg(
+        long = "proto-include",
+        env = "LOOM_PROTO_INCLUDE",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    pub(crate) proto_includes: Vec<PathBuf>,
+
+    /// Metadata for the relay's own reflection requests, as NAME:VALUE (for
+    /// servers that require auth on reflection). Repeatable.
+    #[arg(long = "reflect-header", env = "LOOM_REFLECT_HEADER", value_delimiter = ',', value_name = "NAME:VALUE", value_parser = parse_header)]
+    pub(crate) reflect_headers: Vec<(String, String)>,
+
+    /// Do not ask the upstream for schemas (server reflection).
+    #[arg(long, env = "LOOM_NO_REFLECTION")]
+    pub(crate) no_reflection: bool,
+
+    /// How long a failed reflection is remembered before it is tried again.
+    #[arg(long, env = "LOOM_REFLECTION_RETRY", default_value_t = defaults::REFLECTION_RETRY, value_name = "DURATION")]
+    pub(crate) reflection_retry: Period,
+
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// Flags shared by the relay and the demo.
+#[derive(Args, Debug)]
+pub(crate) struct CommonArgs {
+    /// Address gRPC clients connect to (HTTP/2 cleartext).
+    #[arg(long, env = "LOOM_LISTEN", default_value_t = defaults::LISTEN, value_name = "ADDR")]
+    pub(crate) listen: SocketAddr,
+
+    /// Address of the inspector, its WebSocket and API. Keep it on loopback
+    /// unless you also pass --allow-origin for the name you reach it by.
+    #[arg(long, env = "LOOM_UI", default_value_t = defaults::UI, value_name = "ADDR")]
+    pub(crate) ui: SocketAddr,
+
+    /// Append every captured event to this capture file (must not exist yet).
+    #[arg(long, env = "LOOM_RECORD", value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+
+    /// How far the --record writer may fall behind the traffic, in bytes of
+    /// events, before it loses any (and says so in the file).
+    #[arg(long, env = "LOOM_RECORD_BUFFER", default_value_t = defaults::RECORD_BUFFER, value_name = "SIZE")]
+    pub(crate) record_buffer: ByteSize,
+
+    /// Memory budget of the in-memory capture; the oldest calls are evicted past it.
+    #[arg(long, env = "LOOM_MAX_CAPTURE_BYTES", default_value_t = defaults::MAX_CAPTURE, value_name = "SIZE")]
+    pub(crate) max_capture_bytes: ByteSize,
+
+    /// Largest single message kept whole in the capture. Forwarding is never limited.
+    #[arg(long, env = "LOOM_MAX_MESSAGE_BYTES", default_value_t = defaults::MAX_MESSAGE, value_name = "SIZE")]
+    pub(crate) max_message_bytes: ByteSize,
+
+    /// What the capture may hold, across all calls, of messages still arriving;
+    /// past it they are captured only in part. Forwarding is never limited.
+    #[arg(long, env = "LOOM_MAX_PARTIAL_BYTES", default_value_t = defaults::MAX_PARTIAL, value_name = "SIZE")]
+    pub(crate) max_partial_bytes: ByteSize,
+
+    /// A web origin (scheme://host[:port]) besides the inspector's own that may
+    /// use the WebSocket and API, e.g. a hosted copy of the inspector. Repeatable.
+    #[arg(
+        long = "allow-origin",
+        env = "LOOM_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub(crate) allow_origins: Vec<Origin>,
+
+    /// Another header to redact in saved captures, besides authorization,
+    /// cookie, set-cookie and proxy-authorization. Repeatable.
+    #[arg(
+        long = "redact-header",
+        env = "LOOM_REDACT_HEADER",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub(crate) redact_headers: Vec<String>,
+
+    /// Keep secret headers in saved captures (--record, /api/capture).
+    #[arg(long, env = "LOOM_KEEP_SECRETS")]
+    pub(crate) keep_secrets: bool,
+
+    /// How long in-flight calls may continue after SIGINT/SIGTERM.
+    #[arg(long, env = "LOOM_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE, value_name = "DURATION")]
+    pub(crate) shutdown_grace: Period,
+}
+
+impl CommonArgs {
+    /// The configuration for `upstream` with these flags.
+    pub(crate) fn into_config(self, upstream: Upstream) -> Result<Config, String> {
+        let mut config = Config::new(upstream);
+        config.listen = self.listen;
+        config.ui = self.ui;
+        config.record = self.record;
+        config.record_buffer_bytes = self.record_buffer.0;
+        config.max_capture_bytes = self.max_capture_bytes.0;
+        config.max_partial_bytes = self.max_partial_bytes.0;
+        config.max_message_bytes = usize::try_from(self.max_message_bytes.0)
+            .map_err(|_| "--max-message-bytes is too large for this machine".to_owned())?;
+        config.allow_origins = self.allow_origins;
+        config.redact_headers = self.redact_headers;
+        config.keep_secrets = self.keep_secrets;
+        config.shutdown_grace = self.shutdown_grace.0;
+        Ok(config)
+    }
+}
+
+impl RelayArgs {
+    pub(crate) fn into_config(self) -> Result<Config, String> {
+        let mut config = self.common.into_config(self.upstream)?;
+        config.descriptor_sets = self.descriptor_sets;
+        config.protos = self.protos;
+        config.proto_includes = self.proto_includes;
+        config.reflect_headers = self.reflect_headers;
+        config.reflection = !self.no_reflection;
+        config.reflection_retry = self.reflection_retry.0;
+        Ok(config)
+    }
+}
+
+/// `NAME:VALUE`.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not NAME:VALUE"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    Ok((name.to_ascii_lowercase(), value.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        assert_eq!(
+            parse_header("Authorization: Bearer x"),
+            Ok(("authorization".into(), "Bearer x".into()))
+        );
+        assert!(parse_header("no-colon").is_err());
+        assert!(parse_header("bad name:v").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed_and_shows_the_library_defaults() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["loom"]).expect("no flags");
+        let config = cli.relay.into_config().expect("config");
+        let defaults = Config::new(defaults::UPSTREAM.parse().expect("upstream"));
+        assert_eq!(config.max_capture_bytes, defaults.max_capture_bytes);
+        assert_eq!(config.shutdown_grace, defaults.shutdown_grace);
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.record_buffer_bytes, defaults.record_buffer_bytes);
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        let e = Cli::try_parse_from(["loom", "--shutdown-grace", "18446744073709551615m"])
+            .expect_err("too long");
+        assert!(e.to_string().contains("too long a duration"), "{e}");
+    }
+}

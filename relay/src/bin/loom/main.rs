@@ -1,0 +1,177 @@
+//! `loom`: parse the command line, build the configuration, run. Logging
+//! and signals are set up here; everything else is the library's.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use cli::{Cli, Command, DecodeArgs};
+use loom_relay::demo::{self, DemoBackend};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see `loom --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Decode(args)) = cli.command {
+        return decode(args);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loom: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(relay(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loom: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn relay(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Demo(args)) => {
+            // The backend first: the relay's config is built from its address.
+            let backend = DemoBackend::start(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .context("cannot start the demo backend on a loopback port")?,
+            )
+            .await;
+            let config = args
+                .common
+                .into_config(demo::upstream_of(&backend))
+                .map_err(anyhow::Error::msg)?;
+            let (listener, ui) = bind(&config).await?;
+            println!(
+                "{}",
+                demo::banner(
+                    demo::reachable(ui.local_addr()?),
+                    demo::reachable(listener.local_addr()?),
+                    backend.addr
+                )
+            );
+            demo::run(config, backend, listener, ui, shutdown_signal()).await?;
+        }
+        Some(Command::Decode(_)) => anyhow::bail!("decode runs without the relay"),
+        None => {
+            let config = cli.relay.into_config().map_err(anyhow::Error::msg)?;
+            let (listener, ui) = bind(&config).await?;
+            loom_relay::run(config, listener, ui, shutdown_signal()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn bind(config: &loom_relay::Config) -> anyhow::Result<(TcpListener, TcpListener)> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
+    let ui = TcpListener::bind(config.ui)
+        .await
+        .with_context(|| format!("cannot listen on {} (--ui)", config.ui))?;
+    Ok((listener, ui))
+}
+
+/// `loom decode`: synchronous, no runtime needed.
+fn decode(args: DecodeArgs) -> ExitCode {
+    use std::io::Write as _;
+    // Standard input is spooled to a temporary file: decoding reads twice.
+    let spooled = if args.input == std::path::Path::new("-") {
+        match spool_stdin() {
+            Ok(file) => Some(file),
+            Err(e) => {
+                eprintln!("loom decode: reading standard input: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    let options = loom_relay::decode::DecodeOptions {
+        input: spooled.as_ref().map_or(args.input, |f| f.path().to_owned()),
+        input_name: spooled.as_ref().map(|_| "standard input".to_owned()),
+        descriptor_sets: args.descriptor_sets,
+        protos: args.protos,
+        proto_includes: args.proto_includes,
+        method: args.method,
+        status: args.status,
+        grpcurl: args.grpcurl,
+        hide_defaults: args.hide_defaults,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = std::io::stderr();
+    let result = loom_relay::decode::run(&options, &mut out, &mut err);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(outcome), Ok(())) => ExitCode::from(outcome.exit_code()),
+        (Ok(_), Err(e)) => {
+            eprintln!("loom decode: writing the output: {e}");
+            ExitCode::from(2)
+        }
+        (Err(e), _) => {
+            eprintln!("loom decode: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Standard input, copied to a temporary file removed when dropped.
+fn spool_stdin() -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::NamedTempFile::new()?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+    Ok(file)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

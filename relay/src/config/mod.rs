@@ -1,0 +1,161 @@
+//! Validated relay configuration. The `loom` binary parses flags into this
+//! ([`Config::new`] holds every default, each defined once in [`defaults`]);
+//! [`Config::validate`] checks it; library code never reads the
+//! environment.
+//!
+//! - [`address`]: the upstream and web origins.
+//! - [`units`]: sizes and durations as written on a command line.
+
+pub mod address;
+pub mod units;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use address::{Origin, Upstream};
+pub use units::{ByteSize, Period, UnitError};
+
+/// Every default, once: [`Config::new`] and the command line use these.
+pub mod defaults {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::{ByteSize, Period};
+
+    pub const LISTEN: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9999);
+    pub const UI: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9998);
+    pub const UPSTREAM: &str = "http://127.0.0.1:50051";
+    pub const MAX_CAPTURE: ByteSize = ByteSize(256 << 20);
+    pub const MAX_SCHEMA: ByteSize = ByteSize(32 << 20);
+    pub const MAX_MESSAGE: ByteSize = ByteSize(64 << 20);
+    pub const MAX_PARTIAL: ByteSize = ByteSize(64 << 20);
+    pub const LIVE_BUFFER: ByteSize = ByteSize(32 << 20);
+    pub const RECORD_BUFFER: ByteSize = ByteSize(256 << 20);
+    pub const SHUTDOWN_GRACE: Period = Period(Duration::from_secs(10));
+    pub const FIRST_REQUEST_TIMEOUT: Period = Period(Duration::from_secs(10));
+    pub const REFLECTION_RETRY: Period = Period(Duration::from_secs(30));
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where gRPC clients connect.
+    pub listen: SocketAddr,
+    /// Where calls are forwarded.
+    pub upstream: Upstream,
+    /// Where the inspector, the WebSocket and the API are served.
+    pub ui: SocketAddr,
+    /// Append every event to this capture file.
+    pub record: Option<PathBuf>,
+    /// Byte budget of the in-memory capture store.
+    pub max_capture_bytes: u64,
+    /// Byte budget of the store's schema events (descriptor sets and
+    /// failure notices), apart from the calls'.
+    pub max_schema_bytes: u64,
+    /// Largest single message kept whole in the capture (forwarding is never limited).
+    pub max_message_bytes: usize,
+    /// What the capture may hold, across all calls, of messages still
+    /// arriving; past it, such messages are captured only in part.
+    pub max_partial_bytes: u64,
+    /// Origins (besides the UI's own) allowed to use the WebSocket and API.
+    pub allow_origins: Vec<Origin>,
+    /// Extra header names to redact in shared captures.
+    pub redact_headers: Vec<String>,
+    /// Turn redaction off for shared captures.
+    pub keep_secrets: bool,
+    /// How long a client connection may take to send its first request.
+    pub first_request_timeout: Duration,
+    /// How long in-flight calls may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Bytes of recent events kept for live (WebSocket) consumers; one that
+    /// falls further behind is resynchronized from the store.
+    pub live_buffer_bytes: u64,
+    /// Bytes of events the record file's writer may fall behind before it
+    /// loses some (`--record-buffer`).
+    pub record_buffer_bytes: u64,
+    /// Ask the upstream for schemas with gRPC Server Reflection.
+    pub reflection: bool,
+    /// Metadata sent with the relay's own reflection requests (e.g. auth).
+    pub reflect_headers: Vec<(String, String)>,
+    /// How long a failed reflection is remembered before it is tried again.
+    pub reflection_retry: Duration,
+    /// Local descriptor sets (`protoc --include_imports --descriptor_set_out`).
+    pub descriptor_sets: Vec<PathBuf>,
+    /// Local .proto files or directories, compiled in-process.
+    pub protos: Vec<PathBuf>,
+    /// Import paths for `protos` (default: each one's own directory).
+    pub proto_includes: Vec<PathBuf>,
+}
+
+impl Config {
+    /// The defaults `loom` runs with, for a given upstream.
+    pub fn new(upstream: Upstream) -> Self {
+        Config {
+            listen: defaults::LISTEN,
+            upstream,
+            ui: defaults::UI,
+            record: None,
+            max_capture_bytes: defaults::MAX_CAPTURE.0,
+            max_schema_bytes: defaults::MAX_SCHEMA.0,
+            max_message_bytes: usize::try_from(defaults::MAX_MESSAGE.0).unwrap_or(usize::MAX),
+            max_partial_bytes: defaults::MAX_PARTIAL.0,
+            allow_origins: Vec::new(),
+            redact_headers: Vec::new(),
+            keep_secrets: false,
+            shutdown_grace: defaults::SHUTDOWN_GRACE.0,
+            first_request_timeout: defaults::FIRST_REQUEST_TIMEOUT.0,
+            live_buffer_bytes: defaults::LIVE_BUFFER.0,
+            record_buffer_bytes: defaults::RECORD_BUFFER.0,
+            reflection: true,
+            reflect_headers: Vec::new(),
+            reflection_retry: defaults::REFLECTION_RETRY.0,
+            descriptor_sets: Vec::new(),
+            protos: Vec::new(),
+            proto_includes: Vec::new(),
+        }
+    }
+
+    /// Checks what no single field can: that the two ports differ, and that
+    /// every budget is usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        // Two port-0 addresses always get different ports.
+        if self.listen == self.ui && self.listen.port() != 0 {
+            return Err(ConfigError::SamePort(self.listen));
+        }
+        for (flag, value) in [
+            ("--max-capture-bytes", self.max_capture_bytes),
+            ("--max-message-bytes", self.max_message_bytes as u64),
+            ("--max-partial-bytes", self.max_partial_bytes),
+            ("--record-buffer", self.record_buffer_bytes),
+            ("the live buffer", self.live_buffer_bytes),
+            ("the schema budget", self.max_schema_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroBudget(flag));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("upstream `{0}` is not a valid address: expected host:port or http://host:port")]
+    BadUpstream(String),
+    #[error("upstream `{0}` uses TLS (https); Loom speaks cleartext HTTP/2 to upstreams for now")]
+    TlsUpstream(String),
+    #[error("upstream `{0}` has no port")]
+    NoPort(String),
+    #[error("upstream `{0}` has a path; give only scheme, host and port")]
+    UpstreamPath(String),
+    #[error(
+        "origin `{0}` is not valid: expected scheme://host[:port] with no path, e.g. http://localhost:8080"
+    )]
+    BadOrigin(String),
+    #[error("--listen and --ui must differ (both are {0})")]
+    SamePort(SocketAddr),
+    #[error("{0} must be more than zero")]
+    ZeroBudget(&'static str),
+}

@@ -1,0 +1,92 @@
+//! What a row of the call list says: kind, status, duration, and the
+//! method split into service and name. Native view-model logic, shared by
+//! the list and the detail view, tested natively.
+
+use loom_shared::engine::CallSummary;
+
+use crate::filter::kind_key;
+use crate::format;
+
+/// `unary`, `server`, `client`, `bidi`, with `?` when inferred from message
+/// counts (the schema does not know the method).
+pub fn kind_text(call: &CallSummary) -> String {
+    format!(
+        "{}{}",
+        kind_key(call.kind),
+        if call.kind_inferred { "?" } else { "" }
+    )
+}
+
+/// `(text, class)` of a call's status cell.
+pub fn status_cell(call: &CallSummary) -> (String, &'static str) {
+    match &call.status {
+        None => ("pending".to_owned(), "status-pending"),
+        Some(s) if s.is_ok() => ("OK".to_owned(), "status-ok"),
+        Some(s) => (s.name(), "status-err"),
+    }
+}
+
+/// Total duration, or (while open) the time since the start.
+pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
+    match (call.timing.ended, call.timing.start_unix_nanos) {
+        (Some(total), _) => format::duration(total),
+        (None, Some(start)) => {
+            let elapsed = (now_ms * 1e6 - start as f64).max(0.0) as u64;
+            format!("{} …", format::duration(elapsed))
+        }
+        (None, None) => "…".to_owned(),
+    }
+}
+
+/// `("Inventory/", "GetItem")`: the service without its package, and the
+/// method (the package is in the tooltip, the full name).
+pub fn method_parts(call: &CallSummary) -> (String, String) {
+    match &call.method {
+        Some(m) => (
+            format!("{}/", m.service.rsplit('.').next().unwrap_or(&m.service)),
+            m.method.clone(),
+        ),
+        None => (String::new(), call.path.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loom_shared::engine::Session;
+    use loom_shared::pb;
+
+    #[test]
+    fn rows_in_words() {
+        let s = Session::from_events([
+            pb::Event::new(
+                1,
+                pb::CallStarted {
+                    path: "/shop.v1.Inventory/GetItem".into(),
+                    start_unix_nanos: 1_000_000_000,
+                    ..Default::default()
+                },
+            ),
+            pb::Event::new(
+                2,
+                pb::CallEnded {
+                    grpc_status: Some(5),
+                    offset_nanos: 2_500_000,
+                    ..Default::default()
+                },
+            ),
+        ]);
+        let open = s.call(1).unwrap();
+        assert_eq!(kind_text(open), "unary?");
+        assert_eq!(status_cell(open), ("pending".to_owned(), "status-pending"));
+        assert_eq!(duration_text(open, 3_000.0), "2.00 s …");
+        assert_eq!(
+            method_parts(open),
+            ("Inventory/".to_owned(), "GetItem".to_owned())
+        );
+        let failed = s.call(2).unwrap();
+        assert_eq!(status_cell(failed), ("NOT_FOUND".to_owned(), "status-err"));
+        assert_eq!(duration_text(failed, 0.0), "2.50 ms");
+        assert_eq!(method_parts(failed), (String::new(), String::new()));
+    }
+}
