@@ -3,6 +3,7 @@
 # Idempotent: each step checks first and does nothing when already done.
 #
 # Usage: scripts/setup.sh build   toolchain, wasm target, Trunk, wasm-bindgen, wasm-opt
+#        scripts/setup.sh bench   the build tools, plus nginx and perf
 #        scripts/setup.sh test    the above, plus Chromium, chromedriver, and the
 #                                 gRPC peers the tests use: grpc-go (Go and
 #                                 Debian's grpc sources), grpc-js (npm),
@@ -74,5 +75,18 @@ if [[ "${what}" == "test" ]]; then
         (cd tests/node && npm ci --no-audit --no-fund --silent)
     fi
     scripts/setup-python.sh >/dev/null
+fi
+if [[ "${what}" == "bench" ]]; then
+    # nginx (the peer the benchmark compares with) and perf (profiles).
+    packages=()
+    command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || packages+=(nginx)
+    command -v perf >/dev/null 2>&1 || packages+=(linux-perf)
+    if ((${#packages[@]})); then
+        say "installing ${packages[*]}"
+        sudo=""
+        if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+        ${sudo} apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq "${packages[@]}" >/dev/null
+    fi
 fi
 say "ready (${what})"

@@ -30,15 +30,30 @@ const BIN_HEADER: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
+/// Shards of [`LiveCalls`]: calls of different shards never wait for each
+/// other's lock.
+const SHARDS: usize = 16;
+
 /// The calls still running, so that a shutdown can end the ones it cuts
 /// (hyper may drop their last parts only after the relay has stopped).
 #[derive(Clone, Default)]
-pub struct LiveCalls(Arc<Mutex<HashMap<u64, Weak<Call>>>>);
+pub struct LiveCalls(Arc<[Shard; SHARDS]>);
+
+/// One shard of [`LiveCalls`]: call id to the call.
+type Shard = Mutex<HashMap<u64, Weak<Call>>>;
 
 impl LiveCalls {
+    fn shard(&self, id: u64) -> &Shard {
+        &self.0[(id % SHARDS as u64) as usize]
+    }
+
     /// End every call still running, with `why` as the relay's reason.
     pub fn end_all(&self, why: &str) {
-        let calls: Vec<Weak<Call>> = lock(&self.0).drain().map(|(_, c)| c).collect();
+        let calls: Vec<Weak<Call>> = self
+            .0
+            .iter()
+            .flat_map(|shard| lock(shard).drain().map(|(_, c)| c).collect::<Vec<_>>())
+            .collect();
         for call in calls.iter().filter_map(Weak::upgrade) {
             call.end_cancelled(why);
         }
@@ -79,7 +94,9 @@ impl Call {
     ) -> Arc<Call> {
         let id = hub.next_call_id();
         let path = parts.uri.path().to_owned();
-        let span = tracing::info_span!("call", id, path = %path);
+        // A debug span: at the default level a call costs no span, and the
+        // few warnings name the call themselves.
+        let span = tracing::debug_span!("call", id, path = %path);
         let start_unix_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -112,7 +129,7 @@ impl Call {
             messages: [AtomicU64::new(0), AtomicU64::new(0)],
             span,
         });
-        lock(&live.0).insert(id, Arc::downgrade(&call));
+        lock(live.shard(id)).insert(id, Arc::downgrade(&call));
         call
     }
 
@@ -146,7 +163,7 @@ impl Call {
     }
 
     pub fn note_problem(&self, problem: String) {
-        tracing::warn!(parent: &self.span, "{problem}");
+        tracing::warn!(parent: &self.span, call = self.id, "{problem}");
         lock(&self.problems).push(problem);
     }
 
@@ -211,7 +228,7 @@ impl Call {
     /// The relay answers the call itself with `code` (a trailers-only
     /// response, not forwarded); returns what to send.
     pub fn refuse(&self, code: u32, message: String) -> RelayStatus {
-        tracing::warn!(parent: &self.span, "{message}");
+        tracing::warn!(parent: &self.span, call = self.id, "{message}");
         self.end(pb::CallEnded::by_relay(
             self.offset_nanos(),
             Some(code),
@@ -240,7 +257,7 @@ impl Call {
         } else {
             format!("loom: upstream {} is unavailable: {detail}", self.upstream)
         };
-        tracing::warn!(parent: &self.span, "{message}");
+        tracing::warn!(parent: &self.span, call = self.id, "{message}");
         self.end(pb::CallEnded::by_relay(
             self.offset_nanos(),
             Some(status::UNAVAILABLE),
@@ -258,9 +275,9 @@ impl Call {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
-        lock(&self.live.0).remove(&self.id);
+        lock(self.live.shard(self.id)).remove(&self.id);
         ended.protocol_errors = std::mem::take(&mut *lock(&self.problems));
-        tracing::info!(
+        tracing::debug!(
             parent: &self.span,
             grpc_status = ended.grpc_status,
             requests = self.messages[0].load(Ordering::Relaxed),

@@ -1,9 +1,11 @@
 //! Splits a gRPC body byte stream into length-prefixed messages.
 //!
 //! The forward path hands every DATA frame to a [`Splitter`] as a `Bytes`
-//! (a reference-counted view, not a copy). A message that lies inside one
-//! frame is captured as a zero-copy slice of it; only messages that span
-//! frames are copied together. The splitter never holds more than `max_keep`
+//! (a reference-counted view, not a copy). A large message that lies inside
+//! one frame is captured as a zero-copy slice of it; messages that span
+//! frames are copied together once; small messages are copied, because a
+//! slice keeps its whole read buffer alive, and a 100-byte message must not
+//! hold kilobytes the capture budget never sees. The splitter never holds more than `max_keep`
 //! bytes of a single message: beyond that it keeps counting but stops
 //! keeping, so a hostile length prefix cannot make the relay allocate. And
 //! what all splitters together hold of messages still incomplete counts
@@ -264,10 +266,20 @@ fn truncate_parts(parts: &mut Vec<Bytes>, keep: usize) {
     });
 }
 
+/// Messages smaller than this are copied out of the frame they arrived in.
+const COPY_BELOW: usize = 64 << 10;
+
 fn join(mut parts: Vec<Bytes>) -> Bytes {
     match parts.len() {
         0 => Bytes::new(),
-        1 => parts.pop().unwrap_or_default(),
+        1 => {
+            let part = parts.pop().unwrap_or_default();
+            if part.len() < COPY_BELOW {
+                Bytes::copy_from_slice(&part)
+            } else {
+                part
+            }
+        }
         _ => {
             let mut buf = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
             for p in parts {
@@ -329,12 +341,18 @@ mod tests {
     }
 
     #[test]
-    fn single_frame_message_is_zero_copy() {
-        let data = Bytes::from(frame(false, b"abcdef"));
+    fn large_single_frame_messages_are_zero_copy_and_small_ones_copied() {
+        let big = vec![1u8; COPY_BELOW];
+        let data = Bytes::from(frame(false, &big));
         let mut s = Splitter::new(usize::MAX, unlimited());
         let mut out = Vec::new();
         s.push(data.clone(), &mut out).unwrap();
         assert_eq!(out[0].payload.as_ptr(), data[5..].as_ptr());
+        // A small one does not pin the frame's buffer.
+        let data = Bytes::from(frame(false, b"abcdef"));
+        s.push(data.clone(), &mut out).unwrap();
+        assert_eq!(&out[1].payload[..], b"abcdef");
+        assert_ne!(out[1].payload.as_ptr(), data[5..].as_ptr());
     }
 
     #[test]

@@ -19,9 +19,8 @@ mod record;
 mod ring;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use loom_shared::{capture, pb};
 use tokio::sync::Notify;
 
@@ -42,28 +41,19 @@ pub struct Stamped {
     /// Bytes it accounts for in every budget: its encoded size plus a fixed
     /// overhead.
     pub size: u64,
-    /// Its capture record (unredacted), encoded once for every consumer.
-    record: OnceLock<Bytes>,
 }
 
 impl Stamped {
     pub fn new(seq: u64, event: pb::Event) -> Self {
         let size = prost::Message::encoded_len(&event) as u64 + EVENT_OVERHEAD;
-        Stamped {
-            seq,
-            event,
-            size,
-            record: OnceLock::new(),
-        }
+        Stamped { seq, event, size }
     }
 
-    /// The event as a capture record (length-delimited), encoded on first use.
-    pub fn record(&self) -> &Bytes {
-        self.record.get_or_init(|| {
-            let mut out = Vec::new();
-            capture::encode_record(&self.event, &mut out);
-            Bytes::from(out)
-        })
+    /// Appends the event as a capture record (length-delimited, unredacted).
+    /// Each consumer encodes into its own batch: a cached copy per event
+    /// would double what the store holds.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        capture::encode_record(&self.event, out);
     }
 }
 

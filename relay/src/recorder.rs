@@ -95,12 +95,7 @@ impl Recorder {
         while let Some(batch) = hub.take_record_batch() {
             buf.clear();
             for stamped in &batch.events {
-                match &self.redactor {
-                    Some(r) if r.touches(&stamped.event) => {
-                        redact::encode_record(&stamped.event, Some(r), &mut buf);
-                    }
-                    _ => buf.extend_from_slice(stamped.record()),
-                }
+                redact::encode_record(&stamped.event, self.redactor.as_ref(), &mut buf);
             }
             if let Err(cause) = self.file.write_all(&buf) {
                 hub.abandon_recording();

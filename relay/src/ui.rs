@@ -210,7 +210,7 @@ async fn download(State(state): State<Arc<UiState>>) -> Response {
                 let mut chunk = Vec::with_capacity(CHUNK_BYTES);
                 let mut next = at;
                 while next < events.len() && chunk.len() < CHUNK_BYTES {
-                    file_record(&events[next], redactor.as_ref(), &mut chunk);
+                    redact::encode_record(&events[next].event, redactor.as_ref(), &mut chunk);
                     next += 1;
                 }
                 Some((Ok(Bytes::from(chunk)), (events, next, None, permit)))
@@ -233,15 +233,6 @@ async fn download(State(state): State<Arc<UiState>>) -> Response {
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-/// One event as a record of a shared file: redacted when asked, otherwise
-/// the record encoded once for everyone.
-fn file_record(stamped: &Stamped, redactor: Option<&Redactor>, out: &mut Vec<u8>) {
-    match redactor {
-        Some(r) if r.touches(&stamped.event) => redact::encode_record(&stamped.event, Some(r), out),
-        _ => out.extend_from_slice(stamped.record()),
-    }
 }
 
 async fn ws(State(state): State<Arc<UiState>>, upgrade: WebSocketUpgrade) -> Response {
@@ -307,7 +298,7 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
                     ),
                 );
                 let mut batch = Vec::new();
-                batch.extend_from_slice(gap.record());
+                gap.encode_into(&mut batch);
                 socket.send(binary(&mut batch)).await?;
                 send_all(&mut socket, &resent, false).await?;
                 last_sent = fresh.next_seq() - 1;
@@ -328,7 +319,7 @@ async fn send_all(
     let mut batch = Vec::new();
     let mut sent = false;
     for stamped in events {
-        batch.extend_from_slice(stamped.record());
+        stamped.encode_into(&mut batch);
         if batch.len() >= BATCH_BYTES {
             socket.send(binary(&mut batch)).await?;
             sent = true;

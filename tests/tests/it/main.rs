@@ -13,7 +13,6 @@ mod forwarding;
 mod hardening;
 mod hardening_memory;
 mod interop_grpcio;
-mod overhead;
 mod peers;
 mod record;
 mod reflection;
