@@ -33,8 +33,31 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between two polls of the DOM.
 const POLL: Duration = Duration::from_millis(50);
-/// Window size of every browser (the README screenshot's size too).
+/// Window size of a browser by default (the README screenshot's size too).
 pub const WINDOW: (u32, u32) = (1400, 900);
+
+/// How to start a browser; [`Options::default`] is what [`Browser::start`]
+/// uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The window's size in CSS pixels.
+    pub window: (u32, u32),
+    /// Prefer the dark color scheme (`prefers-color-scheme: dark`).
+    pub dark: bool,
+    /// More Chromium command-line switches, e.g.
+    /// `--ip-address-space-overrides=127.0.0.1:PORT=public`.
+    pub args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            window: WINDOW,
+            dark: false,
+            args: Vec::new(),
+        }
+    }
+}
 
 const SETUP_HINT: &str = "run `scripts/setup.sh test` to install Chromium and chromedriver";
 
@@ -134,6 +157,11 @@ impl Browser {
     /// Start chromedriver and open a headless Chromium session. Panics, naming
     /// `scripts/setup.sh test`, when either program is missing.
     pub async fn start() -> Browser {
+        Browser::start_with(Options::default()).await
+    }
+
+    /// [`Browser::start`] with a window size, color scheme and switches.
+    pub async fn start_with(options: Options) -> Browser {
         crate::init_tracing();
         let turn = one_at_a_time().lock_owned().await;
         let driver_path = find_program(
@@ -205,7 +233,7 @@ impl Browser {
             .prefix("loom-chromium-")
             .tempdir()
             .expect("a profile directory");
-        let args = vec![
+        let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -214,9 +242,14 @@ impl Browser {
             "--disable-background-networking".to_owned(),
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
-            format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+            format!("--window-size={},{}", options.window.0, options.window.1),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        if options.dark {
+            args.push("--force-dark-mode".to_owned());
+            args.push("--blink-settings=preferredColorScheme=0".to_owned());
+        }
+        args.extend(options.args);
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert(
@@ -495,32 +528,57 @@ impl Browser {
     /// chromedriver's `se/log` for the browser (not part of W3C WebDriver,
     /// so it is asked directly).
     async fn browser_log(&self) -> Vec<Json> {
-        let url = format!("{}/session/{}/se/log", self.driver.url(), self.session);
+        let value = self
+            .driver_post("se/log", json!({ "type": "browser" }))
+            .await;
+        match value.get("value") {
+            Some(Json::Array(entries)) => entries.clone(),
+            _ => panic!("chromedriver gave no console log: {value}"),
+        }
+    }
+
+    /// Run a DevTools protocol command (e.g. `Browser.grantPermissions`)
+    /// through chromedriver; returns its result.
+    pub async fn cdp(&self, cmd: &str, params: Json) -> Json {
+        let value = self
+            .driver_post("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await;
+        if let Some(error) = value["value"].get("error") {
+            panic!(
+                "DevTools command {cmd} failed: {error}: {}",
+                value["value"]["message"]
+            );
+        }
+        value["value"].clone()
+    }
+
+    /// POST `body` to chromedriver's `/session/{id}/{what}` (commands that
+    /// are not W3C WebDriver, so fantoccini does not know them).
+    async fn driver_post(&self, what: &str, body: Json) -> Json {
+        let url = format!("{}/session/{}/{what}", self.driver.url(), self.session);
         let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(hyper_util::client::legacy::connect::HttpConnector::new());
         let request = http::Request::post(&url)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from_static(br#"{"type":"browser"}"#)))
-            .expect("a log request");
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("a chromedriver request");
         let response = client
             .request(request)
             .await
-            .unwrap_or_else(|e| panic!("cannot ask chromedriver for the console log: {e}"));
+            .unwrap_or_else(|e| panic!("cannot reach chromedriver for {what}: {e}"));
         let body = response
             .into_body()
             .collect()
             .await
-            .expect("the console log")
+            .unwrap_or_else(|e| panic!("chromedriver's answer to {what}: {e}"))
             .to_bytes();
-        let value: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-        match value.get("value") {
-            Some(Json::Array(entries)) => entries.clone(),
-            _ => panic!(
-                "chromedriver gave no console log: {}",
+        serde_json::from_slice(&body).unwrap_or_else(|_| {
+            panic!(
+                "chromedriver's answer to {what} is not JSON: {}",
                 String::from_utf8_lossy(&body)
-            ),
-        }
+            )
+        })
     }
 
     /// End the session (Chromium quits), then chromedriver.
