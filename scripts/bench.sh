@@ -11,10 +11,12 @@
 #   record  Loom writes --record to a file (checked complete afterwards)
 #   none    no consumer but the in-memory store
 #   SECONDS per measurement (default 3)
-# Env: LOOM_BENCH_WORKLOADS (default "unary stream bidi"),
+# Env: LOOM_BENCH_LOOM_ARGS, more arguments for loom (e.g. "--threads 1"),
+#      LOOM_BENCH_WORKLOADS (default "unary stream bidi"),
 #      LOOM_BENCH_CONCURRENCY (default "1 32 256"),
 #      LOOM_BENCH_PERF=1 to record a perf profile of Loom per workload
-#      (target/bench/perf-*.txt).
+#      (target/bench/perf-*.txt), LOOM_BENCH_PERF_ARGS for perf record's
+#      sampling options (default "-F 999 --call-graph dwarf,32768").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mode="${1:-ws}"
@@ -99,6 +101,8 @@ done
 
 # Loom, with capture on.
 loom_args=(--upstream "${backend}" --listen 127.0.0.1:0 --ui 127.0.0.1:0)
+# shellcheck disable=SC2206 # words on purpose
+loom_args+=(${LOOM_BENCH_LOOM_ARGS:-})
 if [[ "${mode}" == record ]]; then
     loom_args+=(--record "${PWD}/${out}/record.loom")
 fi
@@ -126,7 +130,7 @@ for w in ${workloads}; do
             esac
             perf_pid=""
             if [[ "${target}" == loom && "${LOOM_BENCH_PERF:-0}" == 1 ]]; then
-                perf record -F 999 -g -o "${out}/perf-${w}-${c}.data" -p "${loom_pid}" >/dev/null 2>&1 &
+                perf record ${LOOM_BENCH_PERF_ARGS:--F 999 --call-graph dwarf,32768} -o "${out}/perf-${w}-${c}.data" -p "${loom_pid}" >/dev/null 2>&1 &
                 perf_pid=$!
             fi
             json=$("${bin}/loom-bench" load --target "${addr}" --workload "${w}" \

@@ -29,8 +29,35 @@ pub use record::{RecordBatch, RecordQueue};
 use ring::Ring;
 pub use ring::{Cursor, Read};
 
-/// Fixed per-event overhead added to the encoded size when accounting.
-const EVENT_OVERHEAD: u64 = 96;
+/// What an event costs in memory beyond its encoded bytes, so that the
+/// budgets bound the relay's real footprint (measured with `scripts/bench.sh`,
+/// see docs/performance.md): the shared `Stamped` allocation with its
+/// reference counts and allocator header, the payload's own allocation, and
+/// the slots that the store and the live ring keep for it.
+const EVENT_OVERHEAD: u64 = std::mem::size_of::<Stamped>() as u64 + 96;
+/// Beyond its encoded bytes, one header entry: its place in the list and the
+/// allocations of its name and value.
+const HEADER_OVERHEAD: u64 = (std::mem::size_of::<pb::Header>() + 48) as u64;
+/// Beyond its encoded bytes, one string of a repeated field.
+const STRING_OVERHEAD: u64 = (std::mem::size_of::<String>() + 24) as u64;
+
+/// The bytes `event` accounts for in every budget.
+fn accounted_size(event: &pb::Event) -> u64 {
+    use pb::event::Kind;
+    let encoded = prost::Message::encoded_len(event) as u64;
+    let headers = |n: usize| n as u64 * HEADER_OVERHEAD;
+    let strings = |n: usize| n as u64 * STRING_OVERHEAD;
+    let extra = match &event.kind {
+        Some(Kind::CallStarted(c)) => headers(c.headers.len()),
+        Some(Kind::ResponseHeaders(h)) => headers(h.headers.len()),
+        Some(Kind::CallEnded(e)) => headers(e.trailers.len()) + strings(e.protocol_errors.len()),
+        Some(Kind::Descriptors(d)) => strings(d.services.len() + d.warnings.len()),
+        // Ids are 8 bytes each in memory, fewer as varints.
+        Some(Kind::Gap(g)) => 8 * g.call_ids.len() as u64,
+        Some(Kind::Message(_)) | None => 0,
+    };
+    encoded + EVENT_OVERHEAD + extra
+}
 
 /// An event with its position in the relay's event sequence.
 #[derive(Debug)]
@@ -38,14 +65,19 @@ pub struct Stamped {
     /// 1-based, strictly increasing in emission order.
     pub seq: u64,
     pub event: pb::Event,
-    /// Bytes it accounts for in every budget: its encoded size plus a fixed
-    /// overhead.
+    /// Bytes it accounts for in every budget: its encoded size plus what it
+    /// costs in memory beyond that.
     pub size: u64,
 }
 
 impl Stamped {
     pub fn new(seq: u64, event: pb::Event) -> Self {
-        let size = prost::Message::encoded_len(&event) as u64 + EVENT_OVERHEAD;
+        let size = accounted_size(&event);
+        Stamped { seq, event, size }
+    }
+
+    /// [`Stamped::new`] with the size already known.
+    fn sized(seq: u64, event: pb::Event, size: u64) -> Self {
         Stamped { seq, event, size }
     }
 
@@ -121,9 +153,11 @@ impl Hub {
 
     /// Hand an event to every consumer. Never waits for one.
     pub fn emit(&self, event: pb::Event) {
+        // Measured before the lock: every call's events pass through it.
+        let size = accounted_size(&event);
         let mut state = self.lock();
         state.seq += 1;
-        let stamped = Arc::new(Stamped::new(state.seq, event));
+        let stamped = Arc::new(Stamped::sized(state.seq, event, size));
         state.store.insert(stamped.clone());
         let wake_recorder = match &mut state.record {
             Some(queue) => queue.push(&stamped),

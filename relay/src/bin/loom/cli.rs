@@ -26,6 +26,11 @@ use loom_relay::{Config, Origin, Upstream};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
+    /// Threads that run the relay (the async runtime's workers); by default
+    /// one per CPU core. docs/performance.md shows what each choice costs.
+    #[arg(long, global = true, env = "LOOM_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) threads: Option<u16>,
     #[command(flatten)]
     pub(crate) relay: RelayArgs,
 }
