@@ -151,6 +151,7 @@ impl Call {
             payload: frame.payload,
             declared_length: frame.declared_length,
             truncated: frame.truncated,
+            preview: false,
         }));
     }
 

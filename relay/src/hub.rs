@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use loom_shared::{capture, pb};
 use tokio::sync::Notify;
 
-use crate::store::{Snapshot, Store, StoreStats};
+use crate::store::{MessageLookup, Snapshot, Store, StoreStats};
 pub use record::{RecordBatch, RecordQueue};
 use ring::Ring;
 pub use ring::{Cursor, Read};
@@ -186,6 +186,11 @@ impl Hub {
     /// The store's contents now.
     pub fn snapshot(&self) -> Snapshot {
         self.lock().store.snapshot()
+    }
+
+    /// A stored message, for a consumer that got only its preview.
+    pub fn message(&self, call_id: u64, index: usize) -> Result<pb::Message, MessageLookup> {
+        self.lock().store.message(call_id, index)
     }
 
     pub fn store_stats(&self) -> StoreStats {

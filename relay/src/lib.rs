@@ -31,6 +31,7 @@ pub mod demo;
 pub mod framing;
 pub mod header_limit;
 pub mod hub;
+pub mod message_api;
 pub mod proxy;
 pub mod recorder;
 pub mod reflection;
@@ -206,6 +207,7 @@ pub async fn run(
         reflector,
         partial,
         downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
+        live_preview_bytes: config.live_preview_bytes,
     });
     let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
     let ui_task = tokio::spawn(ui::serve(

@@ -67,6 +67,17 @@ impl Snapshot {
     }
 }
 
+/// Why [`Store::message`] found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MessageLookup {
+    #[error("the relay no longer holds this call: the memory cap evicted it")]
+    Evicted,
+    #[error("the relay has no call with this id")]
+    NoSuchCall,
+    #[error("the call has no message at this index")]
+    NoSuchMessage,
+}
+
 /// Counters for health reporting.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreStats {
@@ -155,6 +166,28 @@ impl Store {
     }
 
     /// Its contents, not yet in order: call [`Snapshot::ordered`].
+    /// Message `index` (its position among the call's messages, both
+    /// directions) of call `call_id`.
+    pub fn message(&self, call_id: u64, index: usize) -> Result<pb::Message, MessageLookup> {
+        let Some(entry) = self.calls.get(&call_id) else {
+            return Err(if call_id <= self.evicted_below {
+                MessageLookup::Evicted
+            } else {
+                MessageLookup::NoSuchCall
+            });
+        };
+        entry
+            .events
+            .iter()
+            .filter_map(|s| match &s.event.kind {
+                Some(pb::event::Kind::Message(m)) => Some(m),
+                _ => None,
+            })
+            .nth(index)
+            .cloned()
+            .ok_or(MessageLookup::NoSuchMessage)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut events: Vec<Arc<Stamped>> =
             Vec::with_capacity(self.descriptors.len() + 1 + self.events());

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use http::{HeaderValue, header};
 use loom_shared::capture;
+use loom_shared::pb::{self, event::Kind};
 use loom_shared::redact::{self, Redactor};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -48,6 +49,8 @@ pub struct UiState {
     pub partial: crate::framing::PartialBudget,
     /// Permits for concurrent downloads ([`MAX_DOWNLOADS`]).
     pub downloads: Arc<Semaphore>,
+    /// Larger messages reach WebSocket clients as previews (0: never).
+    pub live_preview_bytes: usize,
 }
 
 pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
@@ -55,6 +58,7 @@ pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
         .route("/", get(index))
         .route("/ws", get(ws))
         .route("/api/capture", get(download))
+        .route("/api/message", get(crate::message_api::get))
         .route("/healthz", get(health))
         .fallback(get(asset))
         .with_state(state)
@@ -253,7 +257,13 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
     // The backlog in batches. At least one message is always sent, empty
     // when there is no backlog, so a client knows it is connected and
     // up to date even with an idle relay.
-    send_all(&mut socket, &snapshot.ordered().events, true).await?;
+    send_all(
+        &mut socket,
+        &snapshot.ordered().events,
+        true,
+        state.live_preview_bytes,
+    )
+    .await?;
     let mut last_sent = cursor.next_seq() - 1;
     let mut stop = state.stop.clone();
     loop {
@@ -272,7 +282,7 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
                 }
             }
             Read::Events(events) => {
-                send_all(&mut socket, &events, false).await?;
+                send_all(&mut socket, &events, false, state.live_preview_bytes).await?;
                 last_sent = events.last().map_or(last_sent, |s| s.seq);
             }
             Read::Lagged { missed } => {
@@ -300,7 +310,7 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
                 let mut batch = Vec::new();
                 gap.encode_into(&mut batch);
                 socket.send(binary(&mut batch)).await?;
-                send_all(&mut socket, &resent, false).await?;
+                send_all(&mut socket, &resent, false, state.live_preview_bytes).await?;
                 last_sent = fresh.next_seq() - 1;
                 cursor = fresh;
             }
@@ -310,16 +320,27 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
 }
 
 /// Sends `events` in batches of about [`BATCH_BYTES`]; with `always`, one
-/// (empty) message even when there are none.
+/// (empty) message even when there are none. Messages larger than `preview`
+/// bytes (unless 0) go as previews of their first `preview` bytes.
 async fn send_all(
     socket: &mut WebSocket,
     events: &[Arc<Stamped>],
     always: bool,
+    preview: usize,
 ) -> Result<(), axum::Error> {
     let mut batch = Vec::new();
     let mut sent = false;
     for stamped in events {
-        stamped.encode_into(&mut batch);
+        let cut = match &stamped.event.kind {
+            Some(Kind::Message(m)) if preview > 0 => m.preview(preview),
+            _ => None,
+        };
+        match cut {
+            Some(m) => {
+                capture::encode_record(&pb::Event::new(stamped.event.call_id, m), &mut batch)
+            }
+            None => stamped.encode_into(&mut batch),
+        }
         if batch.len() >= BATCH_BYTES {
             socket.send(binary(&mut batch)).await?;
             sent = true;

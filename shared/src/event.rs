@@ -85,6 +85,33 @@ impl pb::Message {
             declared_length: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             payload,
             truncated: false,
+            preview: false,
+        }
+    }
+
+    /// For a live consumer: the message cut to its first `limit` bytes and
+    /// marked as a preview, or `None` when it is no longer than that (send it
+    /// whole). The cut shares the payload's bytes.
+    pub fn preview(&self, limit: usize) -> Option<Self> {
+        (self.payload.len() > limit).then(|| Self {
+            payload: self.payload.slice(..limit),
+            preview: true,
+            ..self.clone()
+        })
+    }
+
+    /// What a file holds of a message a consumer got as a preview and never
+    /// completed: its bytes so far, marked truncated (a file never carries
+    /// previews). Any other message is returned as it is.
+    pub fn for_file(&self) -> std::borrow::Cow<'_, Self> {
+        if self.preview {
+            std::borrow::Cow::Owned(Self {
+                preview: false,
+                truncated: true,
+                ..self.clone()
+            })
+        } else {
+            std::borrow::Cow::Borrowed(self)
         }
     }
 }

@@ -67,6 +67,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                         payload,
                         declared_length,
                         truncated,
+                        preview: false,
                     })
                 }
             ),

@@ -18,6 +18,10 @@ use crate::state::{AppState, Source, use_state};
 #[component]
 pub fn Detail(id: u64) -> impl IntoView {
     let state = use_state();
+    // Bumped when a previewed message has been fetched whole.
+    let completed = RwSignal::new(0u32);
+    // Previews being fetched, so that each is asked for once.
+    let asked = StoredValue::new(std::collections::HashSet::<usize>::new());
     // Re-render only when this call (or the view options) changed.
     let summary = Memo::new(move |_| {
         state.version.track();
@@ -27,8 +31,19 @@ pub fn Detail(id: u64) -> impl IntoView {
         state.hide_defaults.track();
         // Reading the memo (not just `track`ing it) subscribes to its changes.
         summary.with(|_| ());
+        completed.track();
         match state.session.try_update_value(|s| s.detail(id)).flatten() {
-            Some(detail) => render(state, detail).into_any(),
+            Some(detail) => {
+                for m in detail.messages.iter().filter(|m| m.preview) {
+                    let index = m.index;
+                    if asked.try_update_value(|a| a.insert(index)).unwrap_or(false) {
+                        crate::preview::complete(state, id, index, move || {
+                            completed.update(|n| *n += 1);
+                        });
+                    }
+                }
+                render(state, detail).into_any()
+            }
             None => {
                 view! { <div class="empty">"This call is no longer in the list."</div> }.into_any()
             }
@@ -218,6 +233,7 @@ fn message(state: AppState, id: u64, m: &MessageView) -> impl IntoView + use<> {
                 <span>{size}</span>
                 {m.encoding.as_ref().filter(|_| m.compressed).map(|e| view! { <span class="tag">{e.to_string()}</span> })}
                 {m.truncated.then(|| view! { <span class="tag">{format!("truncated: {} bytes declared", m.declared_length)}</span> })}
+                {m.preview.then(|| view! { <span class="tag" data-test="preview">{format!("preview of {}; loading the whole message", format::bytes(u64::from(m.declared_length)))}</span> })}
                 <span class="spacer"></span>
                 <span class="tabs">
                     <button class:on=move || !raw_tab.get() on:click=move |_| raw_tab.set(false)>"decoded"</button>

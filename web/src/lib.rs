@@ -10,6 +10,8 @@
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
 //!   [`protos`]: view-model logic, native and tested natively.
+//! - [`preview`]: fetching the whole of a message the live feed sent as a
+//!   preview (its URL logic native and tested).
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
 //! - [`dom`]: the few browser calls the components need.
 //!
@@ -22,6 +24,7 @@
 
 pub mod filter;
 pub mod format;
+pub mod preview;
 pub mod protos;
 pub mod rows;
 pub mod schemas;

@@ -33,6 +33,7 @@ pub mod defaults {
     pub const MAX_MESSAGE: ByteSize = ByteSize(64 << 20);
     pub const MAX_PARTIAL: ByteSize = ByteSize(64 << 20);
     pub const LIVE_BUFFER: ByteSize = ByteSize(32 << 20);
+    pub const LIVE_PREVIEW: ByteSize = ByteSize(64 << 10);
     pub const RECORD_BUFFER: ByteSize = ByteSize(256 << 20);
     pub const SHUTDOWN_GRACE: Period = Period(Duration::from_secs(10));
     pub const FIRST_REQUEST_TIMEOUT: Period = Period(Duration::from_secs(10));
@@ -72,6 +73,11 @@ pub struct Config {
     /// Bytes of recent events kept for live (WebSocket) consumers; one that
     /// falls further behind is resynchronized from the store.
     pub live_buffer_bytes: u64,
+    /// Messages larger than this reach live (WebSocket) consumers as a
+    /// preview of their first bytes; the whole message is fetched from the
+    /// store on demand. 0 sends every message whole. Files always get whole
+    /// messages.
+    pub live_preview_bytes: usize,
     /// Bytes of events the record file's writer may fall behind before it
     /// loses some (`--record-buffer`).
     pub record_buffer_bytes: u64,
@@ -107,6 +113,7 @@ impl Config {
             shutdown_grace: defaults::SHUTDOWN_GRACE.0,
             first_request_timeout: defaults::FIRST_REQUEST_TIMEOUT.0,
             live_buffer_bytes: defaults::LIVE_BUFFER.0,
+            live_preview_bytes: usize::try_from(defaults::LIVE_PREVIEW.0).unwrap_or(usize::MAX),
             record_buffer_bytes: defaults::RECORD_BUFFER.0,
             reflection: true,
             reflect_headers: Vec::new(),

@@ -49,6 +49,7 @@ pub(crate) fn every_kind() -> Vec<pb::Event> {
                 payload: Bytes::from_static(&[0x1f, 0x8b, 0x08]),
                 declared_length: 4096,
                 truncated: true,
+                preview: false,
             },
         ),
         pb::Event::new(

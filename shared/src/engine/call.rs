@@ -166,7 +166,11 @@ impl CallRecord {
                     &mut summary.responses
                 };
                 traffic.messages += 1;
-                traffic.wire_bytes += message.payload.len() as u64;
+                traffic.wire_bytes += if message.preview {
+                    u64::from(message.declared_length)
+                } else {
+                    message.payload.len() as u64
+                };
                 summary.timing.message(request, message.offset_nanos);
                 summary.truncated_messages += usize::from(message.truncated);
                 self.ordinals.push(traffic_count(summary, request) - 1);

@@ -28,6 +28,10 @@ pub struct MessageView {
     pub declared_length: u32,
     /// The capture kept only the first `wire_size` bytes.
     pub truncated: bool,
+    /// Only the first `wire_size` bytes arrived, as a live preview: the
+    /// relay has the whole message ([`crate::engine::Session::complete_message`]
+    /// puts it in place).
+    pub preview: bool,
     /// The compressed flag was set; `encoding` says with what.
     pub compressed: bool,
     /// The direction's `grpc-encoding`, when the compressed flag was set;
@@ -55,7 +59,15 @@ impl MessageView {
         let (size, body) = match plain_payload(message, encoding) {
             Ok(plain) => {
                 let size = plain.len();
-                let body = if message.truncated {
+                let body = if message.preview {
+                    Body::schemaless(
+                        format!(
+                            "preview: the first {wire_size} of {} bytes; the relay has the whole message",
+                            message.declared_length
+                        ),
+                        &plain,
+                    )
+                } else if message.truncated {
                     Body::schemaless(
                         format!(
                             "truncated: the capture kept only {wire_size} of {} bytes",
@@ -84,6 +96,7 @@ impl MessageView {
             wire_size,
             declared_length: message.declared_length,
             truncated: message.truncated,
+            preview: message.preview,
             compressed: message.compressed,
             encoding: message.compressed.then(|| encoding.clone()),
             size,
@@ -106,6 +119,11 @@ impl MessageView {
         }
         if self.truncated {
             out.insert("truncated".into(), json!(true));
+        }
+        if self.preview {
+            out.insert("preview".into(), json!(true));
+        }
+        if self.truncated || self.preview {
             out.insert("declaredLength".into(), json!(self.declared_length));
         }
         if let Value::Object(body) = self.body.to_json() {
@@ -121,9 +139,9 @@ fn plain_payload(message: &pb::Message, encoding: &Encoding) -> Result<Bytes, St
         return Ok(message.payload.clone());
     }
     decompress(encoding, &message.payload, MAX_DECOMPRESSED_BYTES).map_err(|e| {
-        if message.truncated {
+        if message.truncated || message.preview {
             format!(
-                "{e} (the capture kept only the first {} bytes)",
+                "{e} (only the first {} bytes are here)",
                 message.payload.len()
             )
         } else {

@@ -65,7 +65,7 @@ pub use schema::{
     Added, CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
     SchemaState, ServiceNote, ServiceOrigin,
 };
-pub use session::{Change, Counts, Session};
+pub use session::{Change, CompleteError, Counts, Session};
 pub use status::{CallStatus, code_name, describe_code, parse_code};
 pub use time::{Timing, rfc3339};
 pub use wire::{WireField, WireLimits, WireMessage, WireValue, decode_wire};

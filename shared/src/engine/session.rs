@@ -478,5 +478,7 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
 }
 
 mod export;
+mod preview;
+pub use preview::CompleteError;
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,7 @@ fn expected_events() -> Vec<pb::Event> {
                 payload: Bytes::from_static(b"\x0a\x05hello"),
                 declared_length: 7,
                 truncated: false,
+                preview: false,
             })),
         },
         pb::Event {
@@ -107,6 +108,7 @@ fn expected_events() -> Vec<pb::Event> {
                 payload: Bytes::from_static(&GZIP_PAYLOAD),
                 declared_length: GZIP_PAYLOAD.len() as u32,
                 truncated: false,
+                preview: false,
             })),
         },
         pb::Event {

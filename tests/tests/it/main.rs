@@ -14,6 +14,7 @@ mod hardening;
 mod hardening_memory;
 mod interop_grpcio;
 mod peers;
+mod preview;
 mod record;
 mod reflection;
 mod ui_api;

@@ -164,6 +164,12 @@ pub(crate) struct CommonArgs {
     #[arg(long, env = "LOOM_RECORD_BUFFER", default_value_t = defaults::RECORD_BUFFER, value_name = "SIZE")]
     pub(crate) record_buffer: ByteSize,
 
+    /// Messages larger than this reach the live inspector as a preview of
+    /// their first bytes; opening one fetches the whole message. 0 sends
+    /// every message whole. Files always keep whole messages.
+    #[arg(long, env = "LOOM_LIVE_PREVIEW_BYTES", default_value_t = defaults::LIVE_PREVIEW, value_name = "SIZE")]
+    pub(crate) live_preview_bytes: ByteSize,
+
     /// Memory budget of the in-memory capture; the oldest calls are evicted past it.
     #[arg(long, env = "LOOM_MAX_CAPTURE_BYTES", default_value_t = defaults::MAX_CAPTURE, value_name = "SIZE")]
     pub(crate) max_capture_bytes: ByteSize,
@@ -214,6 +220,8 @@ impl CommonArgs {
         config.ui = self.ui;
         config.record = self.record;
         config.record_buffer_bytes = self.record_buffer.0;
+        config.live_preview_bytes = usize::try_from(self.live_preview_bytes.0)
+            .map_err(|_| "--live-preview-bytes is too large for this machine".to_owned())?;
         config.max_capture_bytes = self.max_capture_bytes.0;
         config.max_partial_bytes = self.max_partial_bytes.0;
         config.max_message_bytes = usize::try_from(self.max_message_bytes.0)
@@ -280,6 +288,7 @@ mod tests {
         assert_eq!(config.shutdown_grace, defaults.shutdown_grace);
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.record_buffer_bytes, defaults.record_buffer_bytes);
+        assert_eq!(config.live_preview_bytes, defaults.live_preview_bytes);
     }
 
     #[test]

@@ -49,7 +49,8 @@ impl Session {
                 {
                     put(pb::Event::new(id, h));
                 }
-                put(pb::Event::new(id, message.clone()));
+                // A preview never completed goes to the file as truncated.
+                put(pb::Event::new(id, message.for_file().into_owned()));
             }
             if let Some(h) = headers {
                 put(pb::Event::new(id, h));

@@ -501,3 +501,56 @@ fn a_session_exports_a_capture_that_reads_back_the_same() {
     assert_eq!(s.counts().failed, 0);
     assert_eq!(s.counts().calls, 2);
 }
+
+#[test]
+fn a_preview_is_completed_with_the_whole_message_and_saved_whole() {
+    let whole = bytes::Bytes::from(vec![7u8; 1000]);
+    let message = pb::Message::new(pb::Direction::Response, 5, false, whole.clone());
+    assert!(message.preview(1000).is_none(), "not longer than the limit");
+    let preview = message.preview(100).expect("a preview");
+    assert_eq!(
+        (
+            preview.payload.len(),
+            preview.declared_length,
+            preview.preview
+        ),
+        (100, 1000, true)
+    );
+    let mut session = Session::new();
+    session.ingest(pb::Event::new(9, preview));
+    assert!(session.is_preview(9, 0));
+    assert_eq!(session.call(9).map(|c| c.responses.wire_bytes), Some(1000));
+    let view = session.message(9, 0).expect("a view");
+    assert!(view.preview && view.to_json()["preview"] == true);
+
+    // A file written now says the bytes are missing.
+    let saved = crate::capture::read_capture(&session.export(None)).expect("a capture");
+    let pb::event::Kind::Message(m) = saved.events[0].kind.clone().expect("a kind") else {
+        panic!("{:?}", saved.events);
+    };
+    assert!(m.truncated && !m.preview && m.payload.len() == 100);
+
+    // Wrong bytes are refused; the whole message replaces the preview.
+    assert!(matches!(
+        session.complete_message(9, 0, whole.slice(..999)),
+        Err(CompleteError::Mismatch { got: 999, .. })
+    ));
+    assert!(matches!(
+        session.complete_message(9, 0, bytes::Bytes::from(vec![1u8; 1000])),
+        Err(CompleteError::Mismatch { .. })
+    ));
+    session
+        .complete_message(9, 0, whole.clone())
+        .expect("completed");
+    assert!(!session.is_preview(9, 0));
+    let view = session.message(9, 0).expect("a view");
+    assert!(!view.preview && view.wire_size == 1000);
+    assert_eq!(
+        session.complete_message(9, 0, whole),
+        Err(CompleteError::NotPreview { call: 9, index: 0 })
+    );
+    assert!(matches!(
+        session.complete_message(9, 1, bytes::Bytes::new()),
+        Err(CompleteError::NoMessage { .. })
+    ));
+}
