@@ -51,7 +51,7 @@ use std::time::Instant;
 use loom_shared::redact::Redactor;
 use tokio::net::TcpListener;
 
-pub use config::{Config, ConfigError, Origin, Upstream};
+pub use config::{Config, ConfigError, HostedUi, Origin, PairingToken, Upstream};
 pub use recorder::RecordError;
 
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +207,12 @@ pub async fn run(
         partial,
         downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
     });
-    let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
+    let mut access = access::Access::new(ui_addr, config.allow_origins.clone());
+    if let Some(token) = &config.pairing_token {
+        let hosted = config.hosted_ui.iter().map(|h| h.origin().clone());
+        access = access.with_hosted(hosted.collect(), token.clone());
+    }
+    let access = Arc::new(access);
     let ui_task = tokio::spawn(ui::serve(
         ui_listener,
         ui::router(ui_state, access),
