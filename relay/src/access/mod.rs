@@ -90,7 +90,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn new(reason: Refusal, why: impl Into<String>) -> Verdict {
+    fn verdict(reason: Refusal, why: impl Into<String>) -> Verdict {
         Verdict::Refused(Refused {
             reason,
             why: why.into(),
@@ -123,7 +123,7 @@ impl Access {
         }
         let site = claims.sec_fetch_site.map(str::to_ascii_lowercase);
         if matches!(site.as_deref(), Some("cross-site" | "same-site")) && !allowed_cross {
-            return Refused::new(
+            return Refused::verdict(
                 Refusal::Site,
                 format!(
                     "a request from another site (Sec-Fetch-Site: {}) is not allowed. To let a page on \
@@ -138,7 +138,7 @@ impl Access {
             || claims.client_marker
             || matches!(site.as_deref(), Some("same-origin" | "none"));
         if claims.api && !marked {
-            return Refused::new(
+            return Refused::verdict(
                 Refusal::Unmarked,
                 format!(
                     "the API needs a same-origin page, an allowed origin, or the header \
@@ -149,12 +149,12 @@ impl Access {
         if hosted {
             return match (claims.token, &self.token) {
                 (Some(given), Some(token)) if token.matches(given) => verdict,
-                (None, _) => Refused::new(
+                (None, _) => Refused::verdict(
                     Refusal::TokenMissing,
                     "this page's origin is a hosted inspector (--hosted-ui), which needs the \
                      relay's pairing token: open the link loom printed when it started",
                 ),
-                (Some(_), _) => Refused::new(
+                (Some(_), _) => Refused::verdict(
                     Refusal::TokenWrong,
                     "the pairing token is not this relay run's (loom draws a new one each time it \
                      starts): open the link loom printed when it started",
@@ -175,14 +175,14 @@ impl Access {
                     "Host `{host}` is not this relay. If you reach Loom under that name, \
                      start it with --allow-origin http://{host}"
                 );
-                return (Refused::new(Refusal::Host, why), false);
+                return (Refused::verdict(Refusal::Host, why), false);
             }
         }
         let Some(origin) = origin else {
             return (Verdict::SameOrigin, false);
         };
         let not_allowed =
-            || Refused::new(Refusal::Origin, format!("Origin `{origin}` is not allowed"));
+            || Refused::verdict(Refusal::Origin, format!("Origin `{origin}` is not allowed"));
         let Ok(parsed) = origin.parse::<Origin>() else {
             return (not_allowed(), false);
         };
@@ -200,7 +200,7 @@ impl Access {
             "Origin `{origin}` is not allowed to use this relay. Start loom with --allow-origin \
              {parsed} (or --hosted-ui with this page's URL) to allow it"
         );
-        (Refused::new(Refusal::Origin, why), false)
+        (Refused::verdict(Refusal::Origin, why), false)
     }
 }
 
