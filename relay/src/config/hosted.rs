@@ -37,6 +37,24 @@ impl HostedUi {
         &self.url
     }
 
+    /// Whether browsers treat the page as a secure context (HTTPS, or a
+    /// loopback host), the only kind Chrome lets ask for local network
+    /// access.
+    pub fn secure(&self) -> bool {
+        let host = self.origin.host();
+        let name = match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host.split(':').next().unwrap_or(host),
+        };
+        self.url.starts_with("https://")
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || name == "[::1]"
+            || name
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The link that opens this copy connected to the relay whose UI port a
     /// browser reaches at `ui`, paired with `token`.
     pub fn link(&self, ui: SocketAddr, token: &PairingToken) -> String {
@@ -158,6 +176,21 @@ mod tests {
             "",
         ] {
             assert!(bad.parse::<HostedUi>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_https_or_loopback_pages_are_secure() {
+        for (url, secure) in [
+            ("https://loom.example/", true),
+            ("http://loom.example/", false),
+            ("http://127.0.0.1:8080/", true),
+            ("http://localhost/", true),
+            ("http://[::1]:8080/", true),
+            ("http://[::1]/", true),
+            ("http://192.168.1.2:8080/", false),
+        ] {
+            assert_eq!(url.parse::<HostedUi>().unwrap().secure(), secure, "{url}");
         }
     }
 

@@ -113,6 +113,12 @@ fn print_hosted_links(config: &loom_relay::Config, ui: &TcpListener) -> anyhow::
     let ui = demo::reachable(ui.local_addr()?);
     for hosted in &config.hosted_ui {
         println!("Hosted inspector: {}", hosted.link(ui, token));
+        if !hosted.secure() {
+            eprintln!(
+                "loom: {hosted} is plain HTTP: Chrome and Edge let only HTTPS pages reach this \
+                 machine (Local Network Access); publish it over HTTPS"
+            );
+        }
     }
     if !config.hosted_ui.is_empty() {
         println!("  (the link's #token pairs the page with this run of loom; it changes each run)");
