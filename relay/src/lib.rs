@@ -223,6 +223,9 @@ pub async fn run(
         "relaying gRPC from {relay_addr} to {}; inspector at {ui_url}",
         config.upstream
     );
+    for hosted in &config.hosted_ui {
+        tracing::info!("hosted inspector allowed, with this run's pairing token: {hosted}");
+    }
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight calls");
     stop_serving.stop();
