@@ -52,7 +52,7 @@ use std::time::Instant;
 use loom_shared::redact::Redactor;
 use tokio::net::TcpListener;
 
-pub use config::{Config, ConfigError, Origin, Upstream};
+pub use config::{Config, ConfigError, HostedUi, Origin, PairingToken, Upstream};
 pub use recorder::RecordError;
 
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +209,12 @@ pub async fn run(
         downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
         live_preview_bytes: config.live_preview_bytes,
     });
-    let access = Arc::new(access::Access::new(ui_addr, config.allow_origins.clone()));
+    let mut access = access::Access::new(ui_addr, config.allow_origins.clone());
+    if let Some(token) = &config.pairing_token {
+        let hosted = config.hosted_ui.iter().map(|h| h.origin().clone());
+        access = access.with_hosted(hosted.collect(), token.clone());
+    }
+    let access = Arc::new(access);
     let ui_task = tokio::spawn(ui::serve(
         ui_listener,
         ui::router(ui_state, access),
@@ -220,6 +225,9 @@ pub async fn run(
         "relaying gRPC from {relay_addr} to {}; inspector at {ui_url}",
         config.upstream
     );
+    for hosted in &config.hosted_ui {
+        tracing::info!("hosted inspector allowed, with this run's pairing token: {hosted}");
+    }
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight calls");
     stop_serving.stop();

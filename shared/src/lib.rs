@@ -17,6 +17,8 @@
 //! - [`redact`]: removing secret header values before events leave the relay.
 //! - [`header`]: small header and metadata helpers (`-bin` names,
 //!   `grpc-message` percent-coding).
+//! - [`access`]: who may use the relay's UI port, as both sides see it:
+//!   refusal reasons, the `/api/access` answer, the pairing-token parameter.
 //! - [`engine`]: decoding captures for people: one schema from every
 //!   descriptor set, messages as proto3 JSON (or schema-less), statuses,
 //!   metadata, timing, "copy as grpcurl", and a lazily-decoding
@@ -31,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod capture;
 pub mod descriptor;
 pub mod engine;

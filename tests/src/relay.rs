@@ -84,19 +84,7 @@ impl TestRelay {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (http::StatusCode, http::HeaderMap, Bytes) {
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-            .build(hyper_util::client::legacy::connect::HttpConnector::new());
-        let mut req = http::Request::get(format!("http://{}{path}", self.ui_addr));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = client
-            .request(req.body(Empty::new()).expect("request"))
-            .await
-            .expect("ui request");
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("ui body").to_bytes();
-        (parts.status, parts.headers, body)
+        get(self.ui_addr, path, headers).await
     }
 
     /// The current capture file, as `/api/capture` serves it.
@@ -135,4 +123,26 @@ impl Drop for TestRelay {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// GET a path on the UI port at `ui` (of any relay, in-process or not):
+/// status, headers and body.
+pub async fn get(
+    ui: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (http::StatusCode, http::HeaderMap, Bytes) {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let mut req = http::Request::get(format!("http://{ui}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = client
+        .request(req.body(Empty::new()).expect("request"))
+        .await
+        .expect("ui request");
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.expect("ui body").to_bytes();
+    (parts.status, parts.headers, body)
 }

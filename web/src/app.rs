@@ -8,8 +8,10 @@ use wasm_bindgen::JsCast;
 use crate::detail::Detail;
 use crate::filter::{Filter, StatusFilter, kind_key, parse_kind};
 use crate::list::CallList;
+use crate::relay_url;
 use crate::state::{AppState, Conn, Level, Source, use_state};
 use crate::summary::Summary;
+use crate::welcome::Welcome;
 use crate::{connection, dom, files};
 
 #[component]
@@ -20,17 +22,23 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     let list = crate::list::provide_list(state);
 
-    // Where the calls come from: ?capture=URL, ?relay=ws://…, or this page's relay.
+    // Where the calls come from: ?capture=URL, ?relay=ws://…, or the relay
+    // that serves this page. A hosted copy without ?relay= has none: it
+    // shows the welcome (open a file, or give the relay's address).
     let param = |name: &str| {
         pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
+    state
+        .token
+        .set_value(relay_url::token_from_fragment(&dom::fragment()));
+    let own_relay = || dom::served_by_relay().then(dom::same_origin_ws).flatten();
     if let Some(url) = param("capture") {
         files::open_url(state, url);
-    } else if let Some(relay) = param("relay").or_else(dom::same_origin_ws) {
-        connection::connect(state, relay);
+    } else if let Some(text) = param("relay").or_else(own_relay) {
+        connection::connect_to(state, &text);
     }
 
     // Keep the filter (and the source) in the URL, so a view can be shared.
@@ -93,9 +101,10 @@ pub fn App() -> impl IntoView {
             <div class="main">
                 <CallList/>
                 <div class="detail">
-                    {move || match state.selected.get() {
-                        Some(id) => view! { <Detail id=id/> }.into_any(),
-                        None => view! { <Summary/> }.into_any(),
+                    {move || match (state.selected.get(), state.source.get()) {
+                        (Some(id), _) => view! { <Detail id=id/> }.into_any(),
+                        (None, Source::Empty) => view! { <Welcome/> }.into_any(),
+                        (None, _) => view! { <Summary/> }.into_any(),
                     }}
                 </div>
             </div>
@@ -140,7 +149,14 @@ fn on_key(
 #[component]
 fn TopBar() -> impl IntoView {
     let state = use_state();
+    // The address field shows the relay the page is connected to, until
+    // the user types another.
     let relay_box = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Source::Live(url) = state.source.get() {
+            relay_box.set(url);
+        }
+    });
     let open: NodeRef<leptos::html::Input> = NodeRef::new();
     let schema: NodeRef<leptos::html::Input> = NodeRef::new();
     let conn_text = move || match (state.source.get(), state.conn.get()) {
@@ -166,15 +182,13 @@ fn TopBar() -> impl IntoView {
                 type="text"
                 placeholder="ws://127.0.0.1:9998/ws"
                 aria-label="Relay address"
+                data-test="relay-url"
                 prop:value=move || relay_box.get()
                 on:input=move |e| relay_box.set(event_target_value(&e))
             />
-            <button on:click=move |_| {
-                let url = relay_box.get_untracked();
-                if !url.trim().is_empty() {
-                    connection::connect(state, url.trim().to_owned());
-                }
-            }>"Connect"</button>
+            <button on:click=move |_| connection::connect_to(state, &relay_box.get_untracked())>
+                "Connect"
+            </button>
             <button
                 on:click=move |_| {
                     if state.paused.get_untracked() { state.resume() } else { state.paused.set(true) }

@@ -2,6 +2,10 @@
 //! session, reconnecting with backoff. Each connection starts from the
 //! relay's full backlog, so after a reconnect the list is rebuilt complete,
 //! without duplicates, even if the relay restarted meanwhile.
+//!
+//! The WebSocket carries the pairing token (`?token=`) when the page has
+//! one. When it fails, `probe` finds out why (relay down, origin or token
+//! refused, local network access blocked) and the page says so.
 
 use futures_util::StreamExt;
 use gloo_net::websocket::Message;
@@ -11,21 +15,25 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use loom_shared::capture;
 
+use crate::relay_url::RelayUrl;
 use crate::state::{AppState, Conn, Level, Source};
 
 const FIRST_RETRY_MS: u32 = 500;
 const MAX_RETRY_MS: u32 = 10_000;
 
-/// Connect to `url` (a `ws://…/ws` address) and keep the feed going until
-/// another source replaces it.
-pub fn connect(state: AppState, url: String) {
+/// Connect to `relay` and keep the feed going until another source
+/// replaces it.
+pub fn connect(state: AppState, relay: RelayUrl) {
     state.generation.update(|g| *g += 1);
     let generation = state.generation.get_untracked();
-    state.source.set(Source::Live(url.clone()));
+    state.source.set(Source::Live(relay.ws()));
     state.notice.set(None);
+    let token = state.token.get_value();
+    let url = relay.ws_with_token(token.as_deref());
     spawn_local(async move {
         let mut retry = FIRST_RETRY_MS;
-        let mut ever_connected = false;
+        // Said once per reason: a dismissed notice stays dismissed.
+        let mut said: Option<String> = None;
         loop {
             if state.generation.get_untracked() != generation {
                 return;
@@ -37,16 +45,23 @@ pub fn connect(state: AppState, url: String) {
             }
             match outcome {
                 Feed::Received => {
-                    ever_connected = true;
                     retry = FIRST_RETRY_MS;
+                    said = None;
                     state
                         .conn
                         .set(Conn::Down("connection lost; reconnecting".into(), true));
                 }
-                Feed::Failed(why) => {
-                    state.conn.set(Conn::Down(why, true));
-                    if !ever_connected {
-                        state.notify(Level::Warn, refusal_hint(&url));
+                Feed::Failed => {
+                    let diagnosis = crate::probe::diagnose(&relay, token.as_deref()).await;
+                    if state.generation.get_untracked() != generation {
+                        return;
+                    }
+                    state
+                        .conn
+                        .set(Conn::Down(diagnosis.reason.label().to_owned(), true));
+                    if said.as_ref() != Some(&diagnosis.message) {
+                        state.notify(Level::Warn, diagnosis.message.clone());
+                        said = Some(diagnosis.message);
                     }
                 }
             }
@@ -56,17 +71,33 @@ pub fn connect(state: AppState, url: String) {
     });
 }
 
+/// Connect to the relay `text` names (what the user typed, or `?relay=`),
+/// or say why it names none.
+pub fn connect_to(state: AppState, text: &str) {
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    match RelayUrl::parse(text) {
+        Some(relay) => connect(state, relay),
+        None => state.notify(
+            Level::Error,
+            format!("`{text}` is not a relay address: give ws://host:port/ws (or host:port)."),
+        ),
+    }
+}
+
 enum Feed {
     /// The connection worked for a while, then ended.
     Received,
-    /// It never delivered anything.
-    Failed(String),
+    /// It never delivered anything (a browser does not say why).
+    Failed,
 }
 
 async fn feed(state: AppState, url: &str, generation: u64) -> Feed {
     let socket = match WebSocket::open(url) {
         Ok(s) => s,
-        Err(e) => return Feed::Failed(format!("cannot open {url}: {e}")),
+        Err(_) => return Feed::Failed,
     };
     let (_sink, mut stream) = socket.split();
     let mut started = false;
@@ -77,11 +108,11 @@ async fn feed(state: AppState, url: &str, generation: u64) -> Feed {
         let bytes = match message {
             Ok(Message::Bytes(bytes)) => bytes,
             Ok(Message::Text(_)) => continue,
-            Err(e) => {
+            Err(_) => {
                 return if started {
                     Feed::Received
                 } else {
-                    Feed::Failed(format!("{e}"))
+                    Feed::Failed
                 };
             }
         };
@@ -103,14 +134,6 @@ async fn feed(state: AppState, url: &str, generation: u64) -> Feed {
     if started {
         Feed::Received
     } else {
-        Feed::Failed(format!("{url} closed the connection"))
+        Feed::Failed
     }
-}
-
-fn refusal_hint(url: &str) -> String {
-    let origin = crate::dom::origin();
-    format!(
-        "Cannot reach the relay at {url}. Is `loom` running? If it is, it may be refusing this page's \
-         origin: start it with --allow-origin {origin}"
-    )
 }

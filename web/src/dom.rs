@@ -37,10 +37,12 @@ pub fn replace_query(pairs: &[(String, String)]) {
     }
     let query = String::from(params.to_string());
     let path = w.location().pathname().unwrap_or_default();
+    // The fragment stays: it holds the pairing token, needed on reload.
+    let hash = w.location().hash().unwrap_or_default();
     let url = if query.is_empty() {
-        path
+        format!("{path}{hash}")
     } else {
-        format!("{path}?{query}")
+        format!("{path}?{query}{hash}")
     };
     if let Ok(history) = w.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
@@ -52,6 +54,38 @@ pub fn origin() -> String {
     window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
+}
+
+/// The page's URL without query or fragment (`https://host/path/`).
+pub fn page_url() -> String {
+    let path = window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    format!("{}{path}", origin())
+}
+
+/// The page's host name, without port (`127.0.0.1`, `loom.example`).
+pub fn hostname() -> String {
+    window()
+        .and_then(|w| w.location().hostname().ok())
+        .unwrap_or_default()
+}
+
+/// The page's fragment (`#token=…`), or empty.
+pub fn fragment() -> String {
+    window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+/// Whether the relay serves this page: it carries the relay's
+/// `<meta name="loom-relay">`, which a hosted (static) copy lacks.
+pub fn served_by_relay() -> bool {
+    let selector = format!("meta[name=\"{}\"]", loom_shared::access::RELAY_MARKER);
+    window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector(&selector).ok().flatten())
+        .is_some()
 }
 
 /// `ws://host:port/ws` (or `wss://`) on this page's own host.

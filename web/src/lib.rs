@@ -6,13 +6,18 @@
 //! - [`state`]: the app's shared state: the decoding [`Session`] from
 //!   `loom-shared` (the only store of calls, also what saving writes),
 //!   selection, filters.
-//! - [`connection`]: the live WebSocket feed, with reconnects.
+//! - [`connection`]: the live WebSocket feed, with reconnects; [`probe`]:
+//!   why it failed (permission, origin, a fetch of the relay's verdict),
+//!   which [`diagnosis`] turns into a reason and a sentence.
+//! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
-//!   [`protos`]: view-model logic, native and tested natively.
+//!   [`protos`], [`diagnosis`], [`relay_url`]: view-model logic, native and
+//!   tested natively.
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
-//!   preview (its URL logic native and tested).
-//! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
+//!   preview.
+//! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`], [`welcome`]
+//!   (a hosted copy with no relay yet): components.
 //! - [`dom`]: the few browser calls the components need.
 //!
 //! # What it is not
@@ -22,10 +27,11 @@
 //!
 //! [`Session`]: loom_shared::engine::Session
 
+pub mod diagnosis;
 pub mod filter;
 pub mod format;
-pub mod preview;
 pub mod protos;
+pub mod relay_url;
 pub mod rows;
 pub mod schemas;
 pub mod stats;
@@ -46,9 +52,15 @@ pub mod json_view;
 #[cfg(target_arch = "wasm32")]
 pub mod list;
 #[cfg(target_arch = "wasm32")]
+pub mod preview;
+#[cfg(target_arch = "wasm32")]
+pub mod probe;
+#[cfg(target_arch = "wasm32")]
 pub mod state;
 #[cfg(target_arch = "wasm32")]
 pub mod summary;
+#[cfg(target_arch = "wasm32")]
+pub mod welcome;
 
 /// Mount the app on `<body>`, with panics shown in the console with their
 /// message (not just "unreachable").

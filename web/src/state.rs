@@ -54,6 +54,8 @@ pub struct AppState {
     pub hits: RwSignal<Option<HashSet<u64>>>,
     pub source: RwSignal<Source>,
     pub conn: RwSignal<Conn>,
+    /// The relay's pairing token, from the page's fragment (`#token=…`).
+    pub token: StoredValue<Option<String>>,
     /// Bumped to stop the current live feed (a file was opened, or the
     /// relay address changed).
     pub generation: RwSignal<u64>,
@@ -79,6 +81,7 @@ impl AppState {
             hits: RwSignal::new(None),
             source: RwSignal::new(Source::Empty),
             conn: RwSignal::new(Conn::Idle),
+            token: StoredValue::new(None),
             generation: RwSignal::new(0),
             paused: RwSignal::new(false),
             follow: RwSignal::new(true),

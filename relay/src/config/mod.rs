@@ -4,9 +4,12 @@
 //! environment.
 //!
 //! - [`address`]: the upstream and web origins.
+//! - [`hosted`]: hosted copies of the inspector (`--hosted-ui`) and the
+//!   per-run pairing token they present.
 //! - [`units`]: sizes and durations as written on a command line.
 
 pub mod address;
+pub mod hosted;
 pub mod units;
 
 use std::net::SocketAddr;
@@ -14,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use address::{Origin, Upstream};
+pub use hosted::{HostedUi, PairingToken};
 pub use units::{ByteSize, Period, UnitError};
 
 /// Every default, once: [`Config::new`] and the command line use these.
@@ -62,6 +66,12 @@ pub struct Config {
     pub max_partial_bytes: u64,
     /// Origins (besides the UI's own) allowed to use the WebSocket and API.
     pub allow_origins: Vec<Origin>,
+    /// Hosted copies of the inspector (`--hosted-ui`): their origins are
+    /// allowed too, but only with [`Config::pairing_token`].
+    pub hosted_ui: Vec<HostedUi>,
+    /// The secret hosted copies present; required when `hosted_ui` is not
+    /// empty (the binary draws a fresh one per run).
+    pub pairing_token: Option<PairingToken>,
     /// Extra header names to redact in shared captures.
     pub redact_headers: Vec<String>,
     /// Turn redaction off for shared captures.
@@ -108,6 +118,8 @@ impl Config {
             max_message_bytes: usize::try_from(defaults::MAX_MESSAGE.0).unwrap_or(usize::MAX),
             max_partial_bytes: defaults::MAX_PARTIAL.0,
             allow_origins: Vec::new(),
+            hosted_ui: Vec::new(),
+            pairing_token: None,
             redact_headers: Vec::new(),
             keep_secrets: false,
             shutdown_grace: defaults::SHUTDOWN_GRACE.0,
@@ -124,12 +136,15 @@ impl Config {
         }
     }
 
-    /// Checks what no single field can: that the two ports differ, and that
-    /// every budget is usable.
+    /// Checks what no single field can: that the two ports differ, that
+    /// every budget is usable, and that hosted copies have a token to pair with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Two port-0 addresses always get different ports.
         if self.listen == self.ui && self.listen.port() != 0 {
             return Err(ConfigError::SamePort(self.listen));
+        }
+        if !self.hosted_ui.is_empty() && self.pairing_token.is_none() {
+            return Err(ConfigError::NoPairingToken);
         }
         for (flag, value) in [
             ("--max-capture-bytes", self.max_capture_bytes),
@@ -161,6 +176,16 @@ pub enum ConfigError {
         "origin `{0}` is not valid: expected scheme://host[:port] with no path, e.g. http://localhost:8080"
     )]
     BadOrigin(String),
+    #[error(
+        "hosted UI `{0}` is not valid: expected the page's URL, http(s)://host[:port]/path/, with no query or fragment"
+    )]
+    BadHostedUi(String),
+    #[error("--hosted-ui needs a pairing token, and none was given")]
+    NoPairingToken,
+    #[error("a pairing token is 16 to 128 characters of A-Z, a-z, 0-9, - and _")]
+    BadToken,
+    #[error("cannot draw a pairing token from the system's random source: {0}")]
+    NoRandomness(String),
     #[error("--listen and --ui must differ (both are {0})")]
     SamePort(SocketAddr),
     #[error("{0} must be more than zero")]

@@ -67,7 +67,7 @@ pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
 }
 
 /// The test schema as a local descriptor set file, for the relay's `--descriptor-set`.
-fn test_fds_file(dir: &Path) -> PathBuf {
+pub(crate) fn test_fds_file(dir: &Path) -> PathBuf {
     let path = dir.join("test.protoset");
     std::fs::write(&path, TEST_FDS).expect("write the descriptor set");
     path
@@ -138,7 +138,7 @@ fn unary_call(id: u64, start: i64, text: &str) -> [pb::Event; 4] {
 }
 
 /// A capture of `texts.len()` unary Probe calls (ids from 1), with the schema.
-fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
+pub(crate) fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
     let mut events = vec![probe_descriptors()];
     for (i, text) in texts.into_iter().enumerate() {
         let id = i as u64 + 1;

@@ -12,6 +12,8 @@ mod failures;
 mod forwarding;
 mod hardening;
 mod hardening_memory;
+mod hosted;
+mod hosted_api;
 mod interop_grpcio;
 mod peers;
 mod preview;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use loom_relay::config::{ByteSize, Period, defaults};
-use loom_relay::{Config, Origin, Upstream};
+use loom_relay::{Config, HostedUi, Origin, PairingToken, Upstream};
 
 /// Loom: a gRPC debugging relay with a browser inspector.
 ///
@@ -193,6 +193,18 @@ pub(crate) struct CommonArgs {
     )]
     pub(crate) allow_origins: Vec<Origin>,
 
+    /// The URL of a hosted copy of the inspector (e.g. https://loom.example/
+    /// on a static host): its origin may use the WebSocket and API, with
+    /// this run's pairing token, which the link loom prints carries.
+    /// Repeatable.
+    #[arg(
+        long = "hosted-ui",
+        env = "LOOM_HOSTED_UI",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub(crate) hosted_ui: Vec<HostedUi>,
+
     /// Another header to redact in saved captures, besides authorization,
     /// cookie, set-cookie and proxy-authorization. Repeatable.
     #[arg(
@@ -227,6 +239,10 @@ impl CommonArgs {
         config.max_message_bytes = usize::try_from(self.max_message_bytes.0)
             .map_err(|_| "--max-message-bytes is too large for this machine".to_owned())?;
         config.allow_origins = self.allow_origins;
+        if !self.hosted_ui.is_empty() {
+            config.pairing_token = Some(PairingToken::random().map_err(|e| e.to_string())?);
+        }
+        config.hosted_ui = self.hosted_ui;
         config.redact_headers = self.redact_headers;
         config.keep_secrets = self.keep_secrets;
         config.shutdown_grace = self.shutdown_grace.0;
@@ -289,6 +305,32 @@ mod tests {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.record_buffer_bytes, defaults.record_buffer_bytes);
         assert_eq!(config.live_preview_bytes, defaults.live_preview_bytes);
+    }
+
+    #[test]
+    fn hosted_ui_allows_its_origin_with_a_fresh_token() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .expect("flags")
+                .relay
+                .into_config()
+                .expect("config")
+        };
+        let config = parse(&["loom", "--hosted-ui", "https://loom.example/inspector/"]);
+        assert_eq!(config.hosted_ui.len(), 1);
+        assert_eq!(
+            config.hosted_ui[0].origin().as_str(),
+            "https://loom.example"
+        );
+        assert_eq!(config.ui, defaults::UI, "still on loopback");
+        let token = config.pairing_token.clone().expect("a token");
+        assert!(config.validate().is_ok());
+        let again = parse(&["loom", "--hosted-ui", "https://loom.example/inspector/"]);
+        assert_ne!(again.pairing_token, Some(token), "one token per run");
+        assert!(parse(&["loom"]).pairing_token.is_none());
+        let e = Cli::try_parse_from(["loom", "--hosted-ui", "https://loom.example/?x=1"])
+            .expect_err("a query is refused");
+        assert!(e.to_string().contains("hosted UI"), "{e}");
     }
 
     #[test]

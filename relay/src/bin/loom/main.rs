@@ -80,12 +80,14 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
                     backend.addr
                 )
             );
+            print_hosted_links(&config, &ui)?;
             demo::run(config, backend, listener, ui, shutdown_signal()).await?;
         }
         Some(Command::Decode(_)) => anyhow::bail!("decode runs without the relay"),
         None => {
             let config = cli.relay.into_config().map_err(anyhow::Error::msg)?;
             let (listener, ui) = bind(&config).await?;
+            print_hosted_links(&config, &ui)?;
             loom_relay::run(config, listener, ui, shutdown_signal()).await?;
         }
     }
@@ -101,6 +103,28 @@ async fn bind(config: &loom_relay::Config) -> anyhow::Result<(TcpListener, TcpLi
         .await
         .with_context(|| format!("cannot listen on {} (--ui)", config.ui))?;
     Ok((listener, ui))
+}
+
+/// The link to each `--hosted-ui` page, connected to this relay and paired
+/// with this run's token.
+fn print_hosted_links(config: &loom_relay::Config, ui: &TcpListener) -> anyhow::Result<()> {
+    let Some(token) = &config.pairing_token else {
+        return Ok(());
+    };
+    let ui = demo::reachable(ui.local_addr()?);
+    for hosted in &config.hosted_ui {
+        println!("Hosted inspector: {}", hosted.link(ui, token));
+        if !hosted.secure() {
+            eprintln!(
+                "loom: {hosted} is plain HTTP: Chrome and Edge let only HTTPS pages reach this \
+                 machine (Local Network Access); publish it over HTTPS"
+            );
+        }
+    }
+    if !config.hosted_ui.is_empty() {
+        println!("  (the link's #token pairs the page with this run of loom; it changes each run)");
+    }
+    Ok(())
 }
 
 /// `loom decode`: synchronous, no runtime needed.
