@@ -103,8 +103,8 @@ fn events_len_hint(events: &[pb::Event]) -> usize {
         .sum()
 }
 
-#[cfg(test)]
-pub(crate) mod samples;
+#[cfg(any(test, feature = "testing"))]
+pub mod samples;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,6 @@
-//! Sample events for tests: one of every kind.
+//! Sample events for tests: one of every kind, and a short capture. Built
+//! for this crate's tests, and for other crates' behind the `testing`
+//! feature (the tests crate turns it on); never in a release build.
 
 use bytes::Bytes;
 
@@ -6,7 +8,7 @@ use crate::header::header;
 use crate::pb::{self, event::Kind};
 
 /// One event of every kind, every field set at least once.
-pub(crate) fn every_kind() -> Vec<pb::Event> {
+pub fn every_kind() -> Vec<pb::Event> {
     vec![
         pb::Event::new(
             1,
@@ -103,7 +105,7 @@ pub(crate) fn every_kind() -> Vec<pb::Event> {
 
 /// Three events, the second with a record longer than 127 bytes (a two-byte
 /// length prefix).
-pub(crate) fn three() -> Vec<pb::Event> {
+pub fn three() -> Vec<pb::Event> {
     vec![
         pb::Event::new(
             7,
