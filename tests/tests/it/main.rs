@@ -13,6 +13,7 @@ mod forwarding;
 mod hardening;
 mod hardening_memory;
 mod interop_grpcio;
+mod layout;
 mod peers;
 mod record;
 mod reflection;
