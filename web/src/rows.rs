@@ -1,6 +1,6 @@
 //! What a row of the call list says: kind, status, duration, and the
 //! method split into service and name. Native view-model logic, shared by
-//! the list and the detail view, tested natively.
+//! the list, the detail view and the Methods summary, tested natively.
 
 use loom_shared::engine::CallSummary;
 

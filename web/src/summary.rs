@@ -1,7 +1,8 @@
 //! Per-method summary, shown when no call is selected: calls, error rate,
 //! latency p50/p90/p99 and a small latency histogram. The table fits its
 //! pane: numbers never wrap, the method name ellipsises (full name in the
-//! tooltip), and narrow panes drop p90, then the chart (`style.css`).
+//! tooltip), and narrow panes drop p90, then the chart, then p99
+//! (container queries in `style.css`).
 
 use leptos::prelude::*;
 

@@ -2,7 +2,7 @@
 //! 1920×1080), in the light and the dark color scheme, in a real browser:
 //! four pages each, asserted by measuring the page (`loom_tests::layout`),
 //! never by comparing pixels, and a screenshot of each under
-//! `target/screenshots/<page>-<w>x<h>-<scheme>.png` (kept by CI):
+//! `target/screenshots/<page>-<w>x<h>-<scheme>.png` (for CI to keep):
 //!
 //! - `methods`: live demo traffic, no call selected: the Methods summary;
 //! - `live`: the same list with a failed call selected, its error details
