@@ -357,8 +357,16 @@ fn Notice() -> impl IntoView {
                         class:open=move || open.get()
                         data-test="notice-text"
                         title=title
+                        role="button"
+                        tabindex="0"
                         aria-expanded=move || open.get().to_string()
                         on:click=move |_| open.update(|o| *o = !*o)
+                        on:keydown=move |e: ev::KeyboardEvent| {
+                            if matches!(e.key().as_str(), "Enter" | " ") {
+                                e.prevent_default();
+                                open.update(|o| *o = !*o);
+                            }
+                        }
                     >
                         {text}
                     </span>
