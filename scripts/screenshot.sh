@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Refreshes docs/screenshot.png, the README's picture of the inspector: builds
-# the web bundle, runs the live browser test (demo traffic through the relay,
-# a failed UpdateItem selected; it saves target/screenshot.png), and copies
-# the result into docs/. Needs Chromium and chromedriver (scripts/setup.sh test).
+# the web bundle, runs the layout browser test (it screenshots every page at
+# every size into target/screenshots/) and copies the live list at 1400×900
+# in the light scheme (demo traffic, a failed UpdateItem selected with its
+# error details decoded) into docs/. Needs Chromium and chromedriver
+# (scripts/setup.sh test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,13 +13,13 @@ scripts/build-web.sh
 export LOOM_WEB_DIST="${PWD}/dist"
 
 target="${CARGO_TARGET_DIR:-target}"
-shot="${target}/screenshot.png"
+shot="${target}/screenshots/live-1400x900-light.png"
 rm -f "${shot}"
-cargo test -p loom-tests --test it --locked -- --exact browser::live
+cargo test -p loom-tests --test it --locked -- --exact layout::holds_at_common_sizes_in_both_schemes
 if [[ ! -s "${shot}" ]]; then
-    echo "screenshot: the live test passed but wrote no ${shot}" >&2
+    echo "screenshot: the layout test passed but wrote no ${shot}" >&2
     exit 1
 fi
 mkdir -p docs
 cp "${shot}" docs/screenshot.png
-echo "screenshot: docs/screenshot.png updated" >&2
+echo "screenshot: docs/screenshot.png updated from ${shot}" >&2

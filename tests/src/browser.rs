@@ -40,7 +40,7 @@ pub const WINDOW: (u32, u32) = (1400, 900);
 /// uses.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The window's size in CSS pixels.
+    /// The page's viewport (and the window's size) in CSS pixels.
     pub window: (u32, u32),
     /// Prefer the dark color scheme (`prefers-color-scheme: dark`).
     pub dark: bool,
@@ -287,13 +287,27 @@ impl Browser {
             .ok()
             .flatten()
             .expect("a WebDriver session id");
-        Browser {
+        let browser = Browser {
             client,
             driver,
             profile,
             session,
             _turn: turn,
-        }
+        };
+        browser.set_viewport(options.window).await;
+        browser
+    }
+
+    /// Make the page's viewport `width`×`height` CSS pixels (DevTools'
+    /// device metrics, kept across navigations): headless Chromium's window
+    /// keeps some of its height for itself, so `--window-size` alone gives
+    /// the page less.
+    pub async fn set_viewport(&self, (width, height): (u32, u32)) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
     }
 
     /// The WebDriver client, for anything the helpers do not cover.

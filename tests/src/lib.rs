@@ -5,13 +5,15 @@
 //! ([`relay::TestRelay`]), a raw HTTP/2 client that sees exact bytes
 //! ([`raw`]), a WebSocket consumer of the live event stream ([`ws`]), and
 //! gRPC servers that are not tonic, as child processes ([`peer`]: grpc-go,
-//! grpc-js, grpcio).
+//! grpc-js, grpcio), and the capture files tests write ([`captures`]).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
 pub mod browser;
+pub mod captures;
 pub mod events;
 pub mod inspector;
+pub mod layout;
 pub mod peer;
 pub mod process;
 pub mod raw;
@@ -61,6 +63,18 @@ pub async fn probe_client(addr: SocketAddr, gzip: bool) -> ProbeClient<Channel> 
             .accept_compressed(CompressionEncoding::Gzip)
     } else {
         client
+    }
+}
+
+/// The workspace's target directory (where screenshots go).
+pub fn target_dir() -> std::path::PathBuf {
+    // Tests run in the package's directory; cargo resolves a relative
+    // CARGO_TARGET_DIR from the workspace root.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
     }
 }
 

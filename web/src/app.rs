@@ -176,7 +176,10 @@ fn TopBar() -> impl IntoView {
     view! {
         <header class="topbar">
             <span class="brand">"Loom"</span>
-            <span class="conn" data-test="conn"><span class=dot></span>{conn_text}</span>
+            <span class="conn" data-test="conn" title=conn_text>
+                <span class=dot></span>
+                <span class="conn-text">{conn_text}</span>
+            </span>
             <span class="spacer"></span>
             <input
                 type="text"
@@ -346,11 +349,16 @@ fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
     }
 }
 
+/// The banner under the filters: one or two lines whatever its text (the
+/// rest ellipsised, the whole text in its tooltip and shown on a click), so
+/// that it never pushes the calls down the page.
 #[component]
 fn Notice() -> impl IntoView {
     let state = use_state();
+    let open = RwSignal::new(false);
     move || {
         state.notice.get().map(|(level, text)| {
+            let title = text.clone();
             let class = match level {
                 Level::Info => "notice",
                 Level::Warn => "notice warn",
@@ -358,9 +366,28 @@ fn Notice() -> impl IntoView {
             };
             view! {
                 <div class=class role="status" data-test="notice">
-                    {text}
-                    " "
-                    <button on:click=move |_| state.notice.set(None)>"dismiss"</button>
+                    <span
+                        class="notice-text"
+                        class:open=move || open.get()
+                        data-test="notice-text"
+                        title=title
+                        role="button"
+                        tabindex="0"
+                        aria-expanded=move || open.get().to_string()
+                        on:click=move |_| open.update(|o| *o = !*o)
+                        on:keydown=move |e: ev::KeyboardEvent| {
+                            if matches!(e.key().as_str(), "Enter" | " ") {
+                                e.prevent_default();
+                                open.update(|o| *o = !*o);
+                            }
+                        }
+                    >
+                        {text}
+                    </span>
+                    <button on:click=move |_| {
+                        open.set(false);
+                        state.notice.set(None);
+                    }>"dismiss"</button>
                 </div>
             }
         })

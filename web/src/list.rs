@@ -180,6 +180,7 @@ fn row(
 ) -> impl IntoView + use<> {
     let id = call.id;
     let (status, status_class) = status_cell(call);
+    let status_title = status.clone();
     // `Inventory/GetItem`, the package only in the tooltip: the method is
     // what tells calls apart.
     let (service, method) = method_parts(call);
@@ -209,7 +210,7 @@ fn row(
                 <span>{method}</span>
             </span>
             <span title=if call.kind_inferred { "inferred from message counts" } else { "" }>{kind}</span>
-            <span class=status_class data-test="status">{status}</span>
+            <span class=status_class data-test="status" title=status_title>{status}</span>
             <span class="num">{duration_text(call, now_ms)}</span>
             <span class="num">{msgs}</span>
             <span class="num">{bytes}</span>

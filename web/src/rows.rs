@@ -1,6 +1,6 @@
 //! What a row of the call list says: kind, status, duration, and the
 //! method split into service and name. Native view-model logic, shared by
-//! the list and the detail view, tested natively.
+//! the list, the detail view and the Methods summary, tested natively.
 
 use loom_shared::engine::CallSummary;
 
@@ -42,12 +42,26 @@ pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
 /// method (the package is in the tooltip, the full name).
 pub fn method_parts(call: &CallSummary) -> (String, String) {
     match &call.method {
-        Some(m) => (
-            format!("{}/", m.service.rsplit('.').next().unwrap_or(&m.service)),
-            m.method.clone(),
-        ),
+        Some(m) => (format!("{}/", short_service(&m.service)), m.method.clone()),
         None => (String::new(), call.path.clone()),
     }
+}
+
+/// [`method_parts`] of a full name, `loom.demo.v1.Inventory/GetItem` (what
+/// the Methods summary has); a raw path (`/…`, not of that form) is shown
+/// whole, as the list shows it.
+pub fn split_method(full: &str) -> (String, String) {
+    match full.rsplit_once('/') {
+        Some((service, method)) if !service.is_empty() && !full.starts_with('/') => {
+            (format!("{}/", short_service(service)), method.to_owned())
+        }
+        _ => (String::new(), full.to_owned()),
+    }
+}
+
+/// `Inventory` of `loom.demo.v1.Inventory`.
+fn short_service(service: &str) -> &str {
+    service.rsplit('.').next().unwrap_or(service)
 }
 
 #[cfg(test)]
@@ -88,5 +102,14 @@ mod tests {
         assert_eq!(status_cell(failed), ("NOT_FOUND".to_owned(), "status-err"));
         assert_eq!(duration_text(failed, 0.0), "2.50 ms");
         assert_eq!(method_parts(failed), (String::new(), String::new()));
+        assert_eq!(
+            split_method("loom.demo.v1.Inventory/GetItem"),
+            ("Inventory/".to_owned(), "GetItem".to_owned())
+        );
+        assert_eq!(
+            split_method("/odd/path"),
+            (String::new(), "/odd/path".to_owned())
+        );
+        assert_eq!(split_method("plain"), (String::new(), "plain".to_owned()));
     }
 }

@@ -1,9 +1,13 @@
 //! Per-method summary, shown when no call is selected: calls, error rate,
-//! latency p50/p90/p99 and a small latency histogram.
+//! latency p50/p90/p99 and a small latency histogram. The table fits its
+//! pane: numbers never wrap, the method name ellipsises (full name in the
+//! tooltip), and narrow panes drop p90, then the chart, then p99
+//! (container queries in `style.css`).
 
 use leptos::prelude::*;
 
 use crate::format;
+use crate::rows;
 use crate::schemas;
 use crate::state::{Source, use_state};
 use crate::stats::{self, MethodStats};
@@ -41,15 +45,15 @@ pub fn Summary() -> impl IntoView {
                     return view! { <p class="empty">"No calls yet."</p> }.into_any();
                 }
                 view! {
-                    <table>
+                    <table class="methods">
                         <tr>
-                            <th>"method"</th>
-                            <th>"calls"</th>
-                            <th>"errors"</th>
-                            <th>"p50"</th>
-                            <th>"p90"</th>
-                            <th>"p99"</th>
-                            <th>"latency"</th>
+                            <th data-col="method">"method"</th>
+                            <th data-col="calls">"calls"</th>
+                            <th data-col="errors">"errors"</th>
+                            <th data-col="p50">"p50"</th>
+                            <th data-col="p90">"p90"</th>
+                            <th data-col="p99">"p99"</th>
+                            <th data-col="latency">"latency"</th>
                         </tr>
                         {rows.into_iter().map(row).collect_view()}
                     </table>
@@ -90,15 +94,21 @@ fn row(s: MethodStats) -> impl IntoView {
             .unwrap_or_else(|| "—".into())
     };
     let errors = format!("{:.1}%", s.error_rate() * 100.0);
+    let failing = s.errors > 0;
+    // As in the call list: `Inventory/GetItem`, the full name in the tooltip.
+    let (service, method) = rows::split_method(&s.method);
     view! {
         <tr>
-            <td>{s.method.clone()}</td>
-            <td>{s.calls.to_string()}</td>
-            <td class={if s.errors > 0 { "status-err" } else { "" }}>{errors}</td>
-            <td>{p(50.0)}</td>
-            <td>{p(90.0)}</td>
-            <td>{p(99.0)}</td>
-            <td>{histogram(&s.latencies)}</td>
+            <td data-col="method" title=s.method.clone()>
+                <span class="svc">{service}</span>
+                {method}
+            </td>
+            <td data-col="calls">{s.calls.to_string()}</td>
+            <td data-col="errors" class:status-err=failing>{errors}</td>
+            <td data-col="p50">{p(50.0)}</td>
+            <td data-col="p90">{p(90.0)}</td>
+            <td data-col="p99">{p(99.0)}</td>
+            <td data-col="latency">{histogram(&s.latencies)}</td>
         </tr>
     }
 }
@@ -120,7 +130,13 @@ fn histogram(latencies: &[u64]) -> impl IntoView + use<> {
         .collect::<Vec<_>>()
         .join("\n");
     view! {
-        <svg class="hist" width=width height=height viewBox=format!("0 0 {width} {height}")>
+        <svg
+            class="hist"
+            width=width
+            height=height
+            viewBox=format!("0 0 {width} {height}")
+            preserveAspectRatio="none"
+        >
             <title>{title}</title>
             {bins
                 .iter()

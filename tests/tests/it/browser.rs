@@ -19,25 +19,22 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use loom_relay::Config;
 use loom_relay::demo::{DemoBackend, catalog, generate_traffic};
 use loom_shared::capture;
-use loom_shared::header::header;
-use loom_shared::pb::{self, Direction};
+use loom_shared::pb;
 use loom_tests::backend::Backend;
 use loom_tests::browser::{Browser, ui_url};
+use loom_tests::captures::{START_NANOS, probe_capture, unary_call};
 use loom_tests::inspector::{
     DETAIL, ROW, WAIT, assert_no_console_errors, dist_dir, require_embedded_ui, row_css,
     section_text, select, wait_live, wait_rows,
 };
-use loom_tests::probe::{ProbeReply, ProbeRequest};
-use loom_tests::reflection::{PROBE_SERVICE, TEST_FDS};
+use loom_tests::reflection::TEST_FDS;
 use loom_tests::req;
 use loom_tests::static_files::StaticFiles;
 use loom_tests::{TestRelay, probe_client};
-use prost::Message as _;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -47,18 +44,6 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // Preconditions and plumbing
-
-/// The workspace's target directory (where the README screenshot goes).
-fn target_dir() -> PathBuf {
-    // Tests run in the package's directory; cargo resolves a relative
-    // CARGO_TARGET_DIR from the workspace root.
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir,
-        Some(dir) => workspace.join(dir),
-        None => workspace.join("target"),
-    }
-}
 
 pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, test)
@@ -74,86 +59,12 @@ pub(crate) fn test_fds_file(dir: &Path) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Captures written by the tests
-
-const START_NANOS: i64 = 1_760_000_000_000_000_000;
-
-fn probe_descriptors() -> pb::Event {
-    pb::Event::descriptors(pb::Descriptors::schema(
-        Bytes::from_static(TEST_FDS),
-        vec![PROBE_SERVICE.into()],
-        pb::SchemaOrigin::DescriptorSet,
-        "test.protoset",
-        "",
-        Vec::new(),
-    ))
-}
-
-/// The four events of a successful unary Probe call.
-fn unary_call(id: u64, start: i64, text: &str) -> [pb::Event; 4] {
-    let request = ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    };
-    let reply = ProbeReply {
-        text: format!("echo: {text}"),
-        index: id as u32,
-        ..Default::default()
-    };
-    [
-        pb::Event::new(
-            id,
-            pb::CallStarted {
-                start_unix_nanos: start,
-                path: format!("/{PROBE_SERVICE}/Unary"),
-                authority: "127.0.0.1:9999".into(),
-                headers: vec![
-                    header("content-type", "application/grpc"),
-                    header("te", "trailers"),
-                    header("x-test", "browser"),
-                ],
-                upstream: "http://127.0.0.1:50051".into(),
-                scheme: "http".into(),
-                method: "POST".into(),
-            },
-        ),
-        pb::Event::new(
-            id,
-            pb::Message::new(Direction::Request, 20_000, false, request.encode_to_vec()),
-        ),
-        pb::Event::new(
-            id,
-            pb::Message::new(Direction::Response, 350_000, false, reply.encode_to_vec()),
-        ),
-        pb::Event::new(
-            id,
-            pb::CallEnded {
-                offset_nanos: 400_000,
-                trailers: vec![header("grpc-status", "0")],
-                grpc_status: Some(0),
-                ..Default::default()
-            },
-        ),
-    ]
-}
-
-/// A capture of `texts.len()` unary Probe calls (ids from 1), with the schema.
-pub(crate) fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
-    let mut events = vec![probe_descriptors()];
-    for (i, text) in texts.into_iter().enumerate() {
-        let id = i as u64 + 1;
-        events.extend(unary_call(id, START_NANOS + i as i64 * 1_000_000, &text));
-    }
-    capture::encode_file(&events)
-}
-
-// ---------------------------------------------------------------------------
 // The tests
 
 /// Demo traffic through the relay: every call kind shows; a GetItem decodes
 /// to the catalog's values; a failed UpdateItem shows its status and decoded
-/// error details; "copy as grpcurl" names the upstream. Also takes the
-/// README screenshot (target/screenshot.png).
+/// error details; "copy as grpcurl" names the upstream. (The README's
+/// screenshot is the layout tests', see `layout`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live() {
     require_embedded_ui();
@@ -273,23 +184,6 @@ async fn live() {
         ] {
             assert!(details.contains(part), "details show `{part}`:\n{details}");
         }
-        // The README's screenshot: a fuller list (ten calls take ten seconds).
-        browser
-            .wait_until_text(
-                "[data-test=call-count]",
-                |t| {
-                    t.split(' ')
-                        .next()
-                        .and_then(|n| n.parse::<u32>().ok())
-                        .is_some_and(|n| n >= 10)
-                },
-                WAIT,
-            )
-            .await;
-        browser
-            .screenshot(&target_dir().join("screenshot.png"))
-            .await;
-
         assert_no_console_errors(&browser).await;
 
         stop_traffic.stop();

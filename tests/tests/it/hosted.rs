@@ -24,7 +24,8 @@ use loom_tests::static_files::StaticFiles;
 use loom_tests::{probe_client, req};
 use serde_json::json;
 
-use crate::browser::{bounded, probe_capture, test_fds_file};
+use crate::browser::{bounded, test_fds_file};
+use loom_tests::captures::probe_capture;
 
 /// Where the copy is published on its (static) host.
 const BASE: &str = "/tools/loom/";

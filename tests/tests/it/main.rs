@@ -15,6 +15,7 @@ mod hardening_memory;
 mod hosted;
 mod hosted_api;
 mod interop_grpcio;
+mod layout;
 mod peers;
 mod preview;
 mod record;

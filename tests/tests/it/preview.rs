@@ -99,8 +99,7 @@ async fn the_inspector_shows_a_previewed_message_whole() {
     require_embedded_ui();
     let browser = Browser::start().await;
     let dir = tempfile::tempdir().expect("a directory");
-    let fds = dir.path().join("test.protoset");
-    std::fs::write(&fds, loom_tests::reflection::TEST_FDS).expect("the descriptor set");
+    let fds = crate::browser::test_fds_file(dir.path());
     let backend = Backend::start().await;
     let relay = TestRelay::start_with(backend.addr, |c| {
         c.live_preview_bytes = PREVIEW;
