@@ -5,11 +5,13 @@
 //! ([`relay::TestRelay`]), a raw HTTP/2 client that sees exact bytes
 //! ([`raw`]), a WebSocket consumer of the live event stream ([`ws`]), and
 //! gRPC servers that are not tonic, as child processes ([`peer`]: grpc-go,
-//! grpc-js, grpcio).
+//! grpc-js, grpcio), and synthetic capture files of any size
+//! ([`captures`]).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
 pub mod browser;
+pub mod captures;
 pub mod events;
 pub mod inspector;
 pub mod peer;

@@ -9,7 +9,8 @@
 //! - [`connection`]: the live WebSocket feed, with reconnects.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
-//!   [`protos`]: view-model logic, native and tested natively.
+//!   [`protos`], [`search`]: view-model logic, native and tested natively
+//!   (`search::run`, which drives live search with timers, is wasm only).
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`]: components.
 //! - [`dom`]: the few browser calls the components need.
 //!
@@ -25,6 +26,7 @@ pub mod format;
 pub mod protos;
 pub mod rows;
 pub mod schemas;
+pub mod search;
 pub mod stats;
 pub mod viewport;
 

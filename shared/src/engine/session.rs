@@ -367,50 +367,6 @@ impl Session {
         }
         grpcurl_command(started, &method, &requests)
     }
-
-    /// Calls whose method, authority, metadata, status or decoded messages
-    /// contain `needle` (case-insensitive), in start order. Decodes (and
-    /// caches) the messages of calls it has to look inside.
-    pub fn search(&mut self, needle: &str) -> Vec<u64> {
-        let needle = needle.to_lowercase();
-        let ids: Vec<u64> = self.calls.iter().map(|c| c.summary.id).collect();
-        ids.into_iter()
-            .filter(|&id| self.call_matches(id, &needle))
-            .collect()
-    }
-
-    fn call_matches(&mut self, id: u64, needle: &str) -> bool {
-        let Some(&i) = self.index.get(&id) else {
-            return false;
-        };
-        let call = &mut self.calls[i];
-        let contains = |s: &str| s.to_lowercase().contains(needle);
-        let headers = call
-            .started
-            .iter()
-            .flat_map(|s| s.headers.iter())
-            .chain(call.response_headers.iter().flat_map(|h| h.headers.iter()))
-            .chain(call.ended.iter().flat_map(|e| e.trailers.iter()));
-        let mut hit = contains(&call.summary.path) || contains(&call.summary.authority);
-        hit = hit
-            || headers
-                .into_iter()
-                .any(|h| contains(&h.name) || contains(&String::from_utf8_lossy(&h.value)));
-        hit = hit
-            || call
-                .summary
-                .status
-                .as_ref()
-                .is_some_and(|s| contains(&s.message) || contains(&s.name()));
-        if hit {
-            return true;
-        }
-        let context = CallContext::new(call, &self.schema, &self.options);
-        (0..call.messages.len()).any(|m| {
-            decoded(call, &context, m)
-                .is_some_and(|view| contains(&view.body.to_json().to_string()))
-        })
-    }
 }
 
 /// What decoding a call's messages needs, worked out once per call.
@@ -478,5 +434,9 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
 }
 
 mod export;
+mod search;
+
+pub use search::Search;
+pub(crate) use search::SearchText;
 #[cfg(test)]
 mod tests;

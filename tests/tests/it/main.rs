@@ -16,4 +16,5 @@ mod interop_grpcio;
 mod peers;
 mod record;
 mod reflection;
+mod search;
 mod ui_api;
