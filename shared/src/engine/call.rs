@@ -192,13 +192,13 @@ impl CallRecord {
     /// Recomputes the kind (after the schema or the message counts changed).
     pub(crate) fn refresh_kind(&mut self, schema: &Schema) {
         let summary = &mut self.summary;
-        match schema.resolve(&summary.path) {
-            Ok(method) => {
-                summary.kind = method.kind();
+        match schema.kind(&summary.path) {
+            Some(kind) => {
+                summary.kind = kind;
                 summary.kind_inferred = false;
                 summary.has_schema = true;
             }
-            Err(_) => {
+            None => {
                 summary.kind =
                     CallKind::infer(summary.requests.messages, summary.responses.messages);
                 summary.kind_inferred = true;

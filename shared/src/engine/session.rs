@@ -69,7 +69,9 @@ impl Counts {
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     schema: Schema,
-    calls: Vec<CallRecord>,
+    /// Boxed: a million calls then grow the vector by moving pointers, not
+    /// records, and never need one block of memory for all of them.
+    calls: Vec<Box<CallRecord>>,
     index: HashMap<u64, usize>,
     gaps: Vec<pb::CaptureGap>,
     /// Every descriptor event taken in (sets and failure notices), once.
@@ -147,7 +149,7 @@ impl Session {
                 let mut created = false;
                 let i = *self.index.entry(id).or_insert_with(|| {
                     created = true;
-                    let mut call = CallRecord::new(id);
+                    let mut call = Box::new(CallRecord::new(id));
                     if self.lost_ahead.remove(&id) {
                         call.summary.events_lost = true;
                     }

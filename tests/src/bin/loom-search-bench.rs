@@ -11,14 +11,16 @@
 //! - each query of [`QUERIES`], entered as with Enter (no debounce), from
 //!   the `change` event until the search has answered and the next frame
 //!   was drawn; the first query also builds the search index;
-//! - the tab's memory after opening and after the searches: the renderer
-//!   process's resident set (`/proc`), and the JS heap (DevTools'
+//! - the CPU time the tab (the renderer process) used for each step, which
+//!   a busy machine does not inflate the way it does wall time;
+//! - the tab's memory after each step: the renderer process's resident set
+//!   now and at its peak (`/proc`), and the JS heap (DevTools'
 //!   `Runtime.getHeapUsage`; the WASM memory is not in it).
 //!
-//! Usage: `loom-search-bench [CALLS...]`. A benchmark, not a test: it
+//! Usage: `loom-search-bench [CALLS...]`, or `loom-search-bench write CALLS
+//! FILE` to only write the capture (for profiling elsewhere). A benchmark, not a test: it
 //! measures and prints, it asserts nothing.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use loom_tests::browser::{Browser, Options};
@@ -40,6 +42,17 @@ const QUERIES: &[(&str, &str)] = &[
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [write, calls, file] = args.as_slice()
+        && write == "write"
+    {
+        let calls: u64 = calls
+            .replace(['_', ','], "")
+            .parse()
+            .expect("CALLS is a number");
+        std::fs::write(file, captures::synthetic(calls)).expect("write the capture");
+        return;
+    }
     let sizes: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.replace(['_', ','], "").parse().ok())
@@ -57,8 +70,8 @@ fn main() {
     runtime.block_on(async {
         let dist = dist_dir();
         let server = StaticFiles::serve(&dist).await;
-        println!("| calls | file | step | time | tab RSS | tab peak RSS | JS heap |");
-        println!("|---:|---:|---|---:|---:|---:|---:|");
+        println!("| calls | file | step | time | tab CPU | tab RSS | tab peak RSS | JS heap |");
+        println!("|---:|---:|---|---:|---:|---:|---:|---:|");
         for calls in sizes {
             bench(&server, calls).await;
         }
@@ -79,6 +92,7 @@ async fn bench(server: &StaticFiles, calls: u64) {
     let input = browser
         .wait_for("[data-test=open-file]", STEP_TIMEOUT)
         .await;
+    let cpu = renderer(&browser).map_or(0, |r| r.cpu_ms);
     let began = Instant::now();
     input
         .send_keys(&file.to_string_lossy())
@@ -97,18 +111,13 @@ async fn bench(server: &StaticFiles, calls: u64) {
         )
         .await;
     let open = began.elapsed();
-    row(&browser, calls, &size, "open", open).await;
+    row(&browser, calls, &size, "open", open, cpu).await;
 
     for (label, query) in QUERIES {
+        let cpu = renderer(&browser).map_or(0, |r| r.cpu_ms);
         let ms = search(&browser, query).await;
-        row(
-            &browser,
-            calls,
-            &size,
-            label,
-            Duration::from_secs_f64(ms / 1e3),
-        )
-        .await;
+        let took = Duration::from_secs_f64(ms / 1e3);
+        row(&browser, calls, &size, label, took, cpu).await;
     }
     browser.close().await;
 }
@@ -139,27 +148,45 @@ async fn search(browser: &Browser, query: &str) -> f64 {
     }
 }
 
-async fn row(browser: &Browser, calls: u64, size: &str, step: &str, took: Duration) {
+async fn row(browser: &Browser, calls: u64, size: &str, step: &str, took: Duration, cpu: u64) {
     let heap = browser.cdp("Runtime.getHeapUsage", json!({})).await;
     let heap = heap["usedSize"].as_f64().unwrap_or(0.0);
-    let mib =
-        |kb: Option<u64>| kb.map_or_else(|| "?".to_owned(), |kb| format!("{} MiB", kb / 1024));
-    let memory = renderer_memory(&browser.downloads_dir());
+    let tab = renderer(browser);
+    let mib = |kb: u64| format!("{} MiB", kb / 1024);
+    let (cpu, rss, peak) = tab.map_or_else(
+        || ("?".to_owned(), "?".to_owned(), "?".to_owned()),
+        |t| {
+            (
+                format!("{} ms", t.cpu_ms.saturating_sub(cpu)),
+                mib(t.rss_kb),
+                mib(t.peak_kb),
+            )
+        },
+    );
     println!(
-        "| {calls} | {size} | {step} | {:.0} ms | {} | {} | {:.0} MiB |",
+        "| {calls} | {size} | {step} | {:.0} ms | {cpu} | {rss} | {peak} | {:.0} MiB |",
         took.as_secs_f64() * 1e3,
-        mib(memory.map(|m| m.0)),
-        mib(memory.map(|m| m.1)),
         heap / 1048576.0
     );
 }
 
-/// The resident set of the renderer (the tab) of the Chromium whose profile
-/// holds `downloads`, now and at its peak, in KiB: the largest
-/// `--type=renderer` process among those of that browser.
-fn renderer_memory(downloads: &Path) -> Option<(u64, u64)> {
+/// The tab: the renderer process of a browser.
+struct Renderer {
+    /// CPU time used so far (user and system, every thread).
+    cpu_ms: u64,
+    /// Resident set now.
+    rss_kb: u64,
+    /// Resident set at its peak.
+    peak_kb: u64,
+}
+
+/// The renderer of `browser` (the largest `--type=renderer` process of the
+/// Chromium whose profile holds its downloads directory), from `/proc`.
+fn renderer(browser: &Browser) -> Option<Renderer> {
+    let downloads = browser.downloads_dir();
     let profile = downloads.parent()?.to_string_lossy().into_owned();
-    let procs: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+    // (pid, ppid, cpu ms, command line)
+    let procs: Vec<(u32, u32, u64, String)> = std::fs::read_dir("/proc")
         .ok()?
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -168,27 +195,25 @@ fn renderer_memory(downloads: &Path) -> Option<(u64, u64)> {
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
             // `pid (comm) state ppid ...`: the comm may hold spaces.
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some((pid, ppid, cmdline))
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ppid = fields.get(1)?.parse().ok()?;
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            // Clock ticks are 10 ms on Linux (USER_HZ = 100).
+            Some((pid, ppid, ticks * 10, cmdline))
         })
         .collect();
     let root = procs
         .iter()
-        .find(|(_, _, cmd)| cmd.contains(&profile) && !cmd.contains("--type="))?
+        .find(|p| p.3.contains(&profile) && !p.3.contains("--type="))?
         .0;
     let descends = |mut pid: u32| {
         for _ in 0..16 {
             if pid == root {
                 return true;
             }
-            match procs.iter().find(|(p, _, _)| *p == pid) {
-                Some((_, parent, _)) => pid = *parent,
+            match procs.iter().find(|p| p.0 == pid) {
+                Some(p) => pid = p.1,
                 None => return false,
             }
         }
@@ -196,9 +221,9 @@ fn renderer_memory(downloads: &Path) -> Option<(u64, u64)> {
     };
     procs
         .iter()
-        .filter(|(pid, _, cmd)| cmd.contains("--type=renderer") && descends(*pid))
-        .filter_map(|(pid, _, _)| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        .filter(|p| p.3.contains("--type=renderer") && descends(p.0))
+        .filter_map(|p| {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", p.0)).ok()?;
             let field = |name: &str| -> Option<u64> {
                 status
                     .lines()
@@ -208,7 +233,11 @@ fn renderer_memory(downloads: &Path) -> Option<(u64, u64)> {
                     .parse()
                     .ok()
             };
-            Some((field("VmRSS:")?, field("VmHWM:")?))
+            Some(Renderer {
+                cpu_ms: p.2,
+                rss_kb: field("VmRSS:")?,
+                peak_kb: field("VmHWM:")?,
+            })
         })
-        .max()
+        .max_by_key(|r| r.rss_kb)
 }

@@ -4,12 +4,13 @@
 //! Each call's searchable text is built once, the first time a search
 //! reaches the call: its method path, authority, every header and trailer
 //! (`name: value`), its status (name and message, relay error), and each
-//! message decoded (canonical JSON with its type name, or the schema-less
-//! view with its note), joined with `\u{1f}` and lower-cased: one boxed
-//! string per call, kept on the call. It is dropped when an event of that
-//! call arrives, and rebuilt when the schema or the view options changed
-//! since it was built. Building it decodes without keeping the decoded
-//! views, so the index costs about as much as the text it holds.
+//! message decoded (canonical JSON without default values, whatever the
+//! view shows; or the schema-less view with its note), joined with
+//! `\u{1f}` and lower-cased: one boxed string per call, kept on the call.
+//! It is dropped when an event of that call arrives, and rebuilt when the
+//! schema changed since it was built. Building it decodes without keeping
+//! the decoded views, so the index costs about as much as the text it
+//! holds.
 //!
 //! # A search
 //! [`Search`] goes through the calls a slice at a time ([`Search::step`]),
@@ -34,8 +35,8 @@ const SEPARATOR: char = '\u{1f}';
 /// A call's searchable text and what it was built with.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchText {
-    /// Schema generation and view options the text was built with.
-    key: (u64, JsonOptions),
+    /// Schema generation the text was built with.
+    generation: u64,
     /// Every searchable field, lower-cased, separated by [`SEPARATOR`].
     text: Box<str>,
 }
@@ -64,12 +65,15 @@ impl Search {
     /// that arrive meanwhile are looked at too.
     pub fn step(&mut self, session: &mut Session, calls: usize) -> bool {
         let end = self.next.saturating_add(calls).min(session.calls.len());
-        let key = (session.schema.generation(), session.options);
+        let generation = session.schema.generation();
         for call in &mut session.calls[self.next.min(end)..end] {
-            let stale = call.search.as_ref().is_none_or(|t| t.key != key);
+            let stale = call
+                .search
+                .as_ref()
+                .is_none_or(|t| t.generation != generation);
             if stale {
-                let text = index_text(call, &session.schema, &session.options);
-                call.search = Some(SearchText { key, text });
+                let text = index_text(call, &session.schema);
+                call.search = Some(SearchText { generation, text });
             }
             if call
                 .search
@@ -129,8 +133,17 @@ impl Session {
     }
 }
 
+/// How messages are rendered for the index, whatever the view shows:
+/// default values left out (`"count":0` is nothing to search for, and
+/// would double the index), unknown fields in.
+const INDEX_JSON: JsonOptions = JsonOptions {
+    show_defaults: false,
+    unknown_fields: true,
+};
+
 /// The searchable text of `call`, lower-cased.
-fn index_text(call: &CallRecord, schema: &Schema, options: &JsonOptions) -> Box<str> {
+fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
+    let options = &INDEX_JSON;
     let mut text = String::new();
     let mut field = |s: &str| {
         text.push_str(s);
@@ -181,10 +194,7 @@ fn index_text(call: &CallRecord, schema: &Schema, options: &JsonOptions) -> Box<
             }
         };
         match &view.body {
-            Body::Json { type_name, json } => {
-                field(type_name);
-                field(&json.to_string());
-            }
+            Body::Json { json, .. } => field(&json.to_string()),
             Body::Schemaless { reason, wire } => {
                 field(reason);
                 field(&wire.to_json_object().to_string());
