@@ -51,7 +51,7 @@ pub fn synthetic_call(id: u64) -> [pb::Event; 4] {
         index: id as u32,
         ..Default::default()
     };
-    let failing = id % FAILING_EVERY == 0;
+    let failing = id.is_multiple_of(FAILING_EVERY);
     let (code, message) = if failing {
         (5, format!("item {id} is out of stock"))
     } else {

@@ -71,6 +71,7 @@ pub struct Session {
     schema: Schema,
     /// Boxed: a million calls then grow the vector by moving pointers, not
     /// records, and never need one block of memory for all of them.
+    #[expect(clippy::vec_box, reason = "a record is large; see above")]
     calls: Vec<Box<CallRecord>>,
     index: HashMap<u64, usize>,
     gaps: Vec<pb::CaptureGap>,
