@@ -1,10 +1,19 @@
-//! Capture files the tests write: unary Probe calls with the test schema,
-//! as many as a test asks for (three for a quick look, 20,000 for a big
-//! capture). One home, so that the browser and layout tests open the same
-//! kind of file.
+//! Capture files the tests write, one home for the browser, layout and
+//! search tests and the search benchmark: a few unary Probe calls with given
+//! texts ([`probe_capture`]), or synthetic ones as many as needed
+//! ([`synthetic`], written record by record: a million calls never sit in
+//! memory as events).
 //!
-//! Not here: questions asked of captured events ([`crate::events`]) and the
-//! golden fixtures (`tests/fixtures`, checked by `capture_golden`).
+//! Call `i` (ids from 1) of [`synthetic`]:
+//! - sends `ProbeRequest { text: "request {i}" }` and gets
+//!   `ProbeReply { text: "reply {i}", index: i }`;
+//! - carries the request header `x-request-id: req-{i:08}`;
+//! - every [`FAILING_EVERY`]th call fails with NOT_FOUND and the status
+//!   message `item {i} is out of stock`; the others end OK.
+//!
+//! What is unique to one call is thus findable in a decoded payload field,
+//! a header value and a status message: what the search tests and the
+//! search benchmark look for.
 
 use bytes::Bytes;
 use loom_shared::capture;
@@ -15,10 +24,13 @@ use prost::Message as _;
 use crate::probe::{ProbeReply, ProbeRequest};
 use crate::reflection::{PROBE_SERVICE, TEST_FDS};
 
-/// The start time of the first call of [`probe_capture`] (Unix ns).
+/// When the first synthetic call started (Unix nanoseconds).
 pub const START_NANOS: i64 = 1_760_000_000_000_000_000;
 
-/// The test schema as a `Descriptors` event (from a descriptor set file).
+/// Every this many calls, one fails (NOT_FOUND, with a status message).
+pub const FAILING_EVERY: u64 = 10;
+
+/// The test schema as a `Descriptors` event.
 pub fn probe_descriptors() -> pb::Event {
     pb::Event::descriptors(pb::Descriptors::schema(
         Bytes::from_static(TEST_FDS),
@@ -28,6 +40,73 @@ pub fn probe_descriptors() -> pb::Event {
         "",
         Vec::new(),
     ))
+}
+
+/// The four events of synthetic call `id`.
+pub fn synthetic_call(id: u64) -> [pb::Event; 4] {
+    let request = ProbeRequest {
+        text: format!("request {id}"),
+        ..Default::default()
+    };
+    let reply = ProbeReply {
+        text: format!("reply {id}"),
+        index: id as u32,
+        ..Default::default()
+    };
+    let failing = id.is_multiple_of(FAILING_EVERY);
+    let (code, message) = if failing {
+        (5, format!("item {id} is out of stock"))
+    } else {
+        (0, String::new())
+    };
+    [
+        pb::Event::new(
+            id,
+            pb::CallStarted {
+                start_unix_nanos: START_NANOS + id as i64 * 1_000_000,
+                path: format!("/{PROBE_SERVICE}/Unary"),
+                authority: "127.0.0.1:9999".into(),
+                headers: vec![
+                    header("content-type", "application/grpc"),
+                    header("x-request-id", format!("req-{id:08}")),
+                ],
+                upstream: "http://127.0.0.1:50051".into(),
+                scheme: "http".into(),
+                method: "POST".into(),
+            },
+        ),
+        pb::Event::new(
+            id,
+            pb::Message::new(Direction::Request, 20_000, false, request.encode_to_vec()),
+        ),
+        pb::Event::new(
+            id,
+            pb::Message::new(Direction::Response, 350_000, false, reply.encode_to_vec()),
+        ),
+        pb::Event::new(
+            id,
+            pb::CallEnded {
+                offset_nanos: 400_000,
+                trailers: vec![header("grpc-status", code.to_string())],
+                grpc_status: Some(code),
+                grpc_message: message,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+/// A capture file of `calls` synthetic calls (ids 1 to `calls`), with the
+/// schema first.
+pub fn synthetic(calls: u64) -> Vec<u8> {
+    let mut out = capture::file_header().to_vec();
+    capture::encode_record(&probe_descriptors(), &mut out);
+    for id in 1..=calls {
+        for event in synthetic_call(id) {
+            capture::encode_record(&event, &mut out);
+        }
+    }
+    out
 }
 
 /// The four events of a successful unary Probe call.
@@ -87,4 +166,21 @@ pub fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
         events.extend(unary_call(id, START_NANOS + i as i64 * 1_000_000, &text));
     }
     capture::encode_file(&events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_synthetic_capture_reads_back() {
+        let capture = capture::read_capture(&synthetic(20)).expect("a valid capture");
+        assert_eq!(capture.events.len(), 1 + 20 * 4);
+        let mut session = loom_shared::engine::Session::from_events(capture.events);
+        assert_eq!(session.len(), 20);
+        assert_eq!(session.counts().failed, 2);
+        assert_eq!(session.search("\"request 7\""), [7]);
+        assert_eq!(session.search("req-00000013"), [13]);
+        assert_eq!(session.search("item 20 is out"), [20]);
+    }
 }

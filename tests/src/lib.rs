@@ -5,7 +5,8 @@
 //! ([`relay::TestRelay`]), a raw HTTP/2 client that sees exact bytes
 //! ([`raw`]), a WebSocket consumer of the live event stream ([`ws`]), and
 //! gRPC servers that are not tonic, as child processes ([`peer`]: grpc-go,
-//! grpc-js, grpcio), and the capture files tests write ([`captures`]).
+//! grpc-js, grpcio), and capture files of any size for the tests
+//! ([`captures`]).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;

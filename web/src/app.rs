@@ -12,7 +12,7 @@ use crate::relay_url;
 use crate::state::{AppState, Conn, Level, Source, use_state};
 use crate::summary::Summary;
 use crate::welcome::Welcome;
-use crate::{connection, dom, files};
+use crate::{connection, dom, files, search};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -132,7 +132,7 @@ fn on_key(
         }
         "Escape" => {
             state.filter.update(|f| f.text.clear());
-            state.hits.set(None);
+            search::run::clear(state);
             if let Some(input) = search.get() {
                 input.set_value("");
                 let _ = input.blur();
@@ -260,18 +260,6 @@ fn TopBar() -> impl IntoView {
 #[component]
 fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
     let state = use_state();
-    let run_search = move |text: String| {
-        state.filter.update(|f| f.text = text.clone());
-        if text.trim().is_empty() {
-            state.hits.set(None);
-        } else {
-            let hits = state
-                .session
-                .try_update_value(|s| s.search(text.trim()))
-                .unwrap_or_default();
-            state.hits.set(Some(hits.into_iter().collect()));
-        }
-    };
     // A search from the URL runs once the calls are there, and again as they
     // change — at most once a second, so live traffic cannot make every
     // batch pay for a search through every call.
@@ -280,15 +268,14 @@ fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
         let version = state.version.get();
         let now = state.now_ms.get();
         let (last_version, last_at) = searched.get_value();
-        let text = state.filter.with_untracked(|f| f.text.clone());
-        if text.is_empty()
+        if state.filter.with_untracked(|f| f.text.is_empty())
             || version == last_version
             || now - last_at < 1000.0 && last_version != u64::MAX
         {
             return;
         }
         searched.set_value((version, now));
-        run_search(text);
+        search::run::refresh(state);
     });
     view! {
         <div class="filters">
@@ -331,8 +318,10 @@ fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
                 aria-label="Search"
                 data-test="search"
                 node_ref=search
+                data-searches=move || state.searches_run.get().to_string()
                 prop:value=move || state.filter.with_untracked(|f| f.text.clone())
-                on:change=move |e| run_search(event_target_value(&e))
+                on:input=move |e| search::run::typed(state, event_target_value(&e))
+                on:change=move |e| search::run::entered(state, event_target_value(&e))
             />
             <label>
                 <input

@@ -15,6 +15,40 @@ use wasm_bindgen_futures::JsFuture;
 use crate::state::{AppState, Conn, Level, Source};
 
 const CHUNK: f64 = 4.0 * 1024.0 * 1024.0;
+/// While a file loads, the views catch up at most this often (and at the
+/// end): redoing the list and the summary for every chunk of a million
+/// calls would cost more than reading them.
+const REFRESH_MS: f64 = 1000.0;
+
+/// Tells the views about loaded calls, at most every [`REFRESH_MS`].
+struct Refresh {
+    at: f64,
+    pending: bool,
+}
+
+impl Refresh {
+    fn new() -> Self {
+        Refresh {
+            at: crate::dom::now_ms(),
+            pending: false,
+        }
+    }
+
+    fn changed(&mut self, state: AppState, changed: bool) {
+        self.pending |= changed;
+        let now = crate::dom::now_ms();
+        if self.pending && now - self.at >= REFRESH_MS {
+            self.flush(state);
+            self.at = now;
+        }
+    }
+
+    fn flush(&mut self, state: AppState) {
+        if std::mem::take(&mut self.pending) {
+            state.touch();
+        }
+    }
+}
 
 /// Stop the live feed: the calls now come from a file.
 fn take_over(state: AppState, name: &str) {
@@ -32,6 +66,7 @@ pub fn open_file(state: AppState, file: web_sys::File) {
     spawn_local(async move {
         let total = file.size();
         let mut decoder = StreamDecoder::new();
+        let mut refresh = Refresh::new();
         let mut offset = 0.0;
         state.progress.set(Some((0.0, total)));
         while offset < total {
@@ -47,7 +82,7 @@ pub fn open_file(state: AppState, file: web_sys::File) {
                 );
                 break;
             };
-            if !push(state, &mut decoder, &chunk, &name) {
+            if !push(state, &mut decoder, &chunk, &name, &mut refresh) {
                 break;
             }
             offset = end;
@@ -55,6 +90,7 @@ pub fn open_file(state: AppState, file: web_sys::File) {
             // Let the page breathe between chunks.
             TimeoutFuture::new(0).await;
         }
+        refresh.flush(state);
         finish(state, decoder, &name);
     });
 }
@@ -85,9 +121,10 @@ pub fn open_url(state: AppState, url: String) {
             }
         };
         let mut decoder = StreamDecoder::new();
+        let mut refresh = Refresh::new();
         let total = bytes.len() as f64;
         for (i, chunk) in bytes.chunks(CHUNK as usize).enumerate() {
-            if !push(state, &mut decoder, chunk, &url) {
+            if !push(state, &mut decoder, chunk, &url, &mut refresh) {
                 break;
             }
             state
@@ -95,15 +132,22 @@ pub fn open_url(state: AppState, url: String) {
                 .set(Some((((i + 1) as f64 * CHUNK).min(total), total)));
             TimeoutFuture::new(0).await;
         }
+        refresh.flush(state);
         finish(state, decoder, &url);
     });
 }
 
 /// Feed one chunk; false when the file turned out to be unreadable.
-fn push(state: AppState, decoder: &mut StreamDecoder, chunk: &[u8], name: &str) -> bool {
+fn push(
+    state: AppState,
+    decoder: &mut StreamDecoder,
+    chunk: &[u8],
+    name: &str,
+    refresh: &mut Refresh,
+) -> bool {
     match decoder.push(chunk) {
         Ok(events) => {
-            state.ingest(events);
+            refresh.changed(state, state.ingest_quietly(events));
             true
         }
         Err(e) => {

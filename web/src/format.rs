@@ -31,6 +31,19 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `72,525`: a count with thousands separated.
+pub fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `HH:MM:SS.mmm` (UTC) of a Unix time in nanoseconds.
 pub fn clock(unix_nanos: i64) -> String {
     let ms = unix_nanos.div_euclid(1_000_000);
@@ -94,6 +107,10 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
         assert_eq!(clock(1_700_000_000_123_000_000), "22:13:20.123");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(72_525), "72,525");
+        assert_eq!(count(1_000_000), "1,000,000");
     }
 
     #[test]

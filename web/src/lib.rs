@@ -12,8 +12,9 @@
 //! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
-//!   [`protos`], [`diagnosis`], [`relay_url`]: view-model logic, native and
-//!   tested natively.
+//!   [`protos`], [`diagnosis`], [`relay_url`], [`search`]: view-model logic,
+//!   native and tested natively (`search::run`, which drives live search
+//!   with timers, is wasm only).
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
 //!   preview.
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`], [`welcome`]
@@ -34,6 +35,7 @@ pub mod protos;
 pub mod relay_url;
 pub mod rows;
 pub mod schemas;
+pub mod search;
 pub mod stats;
 pub mod viewport;
 

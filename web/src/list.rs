@@ -1,6 +1,7 @@
 //! The call list: virtualized (only the rows in view are in the DOM, so
 //! 100,000 calls scroll smoothly), following the tail unless the user has
-//! scrolled away, durations of open calls ticking.
+//! scrolled away, durations of open calls ticking; a status line shows a
+//! long search's progress.
 
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -152,6 +153,19 @@ pub fn CallList() -> impl IntoView {
             >
                 {rows}
             </div>
+            // The list's status line, pinned to the pane's bottom edge.
+            {move || state.searching.get().map(|(done, total)| view! {
+                <div
+                    class="list-status"
+                    role="status"
+                    data-test="search-progress"
+                    style:position="sticky"
+                    style:bottom="0"
+                    style:background="var(--panel)"
+                >
+                    {crate::search::progress_text(done, total)}
+                </div>
+            })}
             {move || {
                 (list.visible.with(Vec::is_empty)).then(|| {
                     view! {

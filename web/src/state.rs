@@ -12,6 +12,7 @@ use loom_shared::engine::{Change, JsonOptions, Session};
 use loom_shared::pb;
 
 use crate::filter::Filter;
+use crate::search::Runs;
 
 /// Where the calls come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,13 @@ pub struct AppState {
     pub filter: RwSignal<Filter>,
     /// Calls matching the free-text search, when there is one.
     pub hits: RwSignal<Option<HashSet<u64>>>,
+    /// Which free-text search is current (see `search`).
+    pub search: StoredValue<Runs>,
+    /// A long search's progress: calls looked at, and calls.
+    pub searching: RwSignal<Option<(usize, usize)>>,
+    /// Searches finished (a superseded one never finishes), for tests and
+    /// benchmarks (the search box's `data-searches`).
+    pub searches_run: RwSignal<u64>,
     pub source: RwSignal<Source>,
     pub conn: RwSignal<Conn>,
     /// The relay's pairing token, from the page's fragment (`#token=…`).
@@ -79,6 +87,9 @@ impl AppState {
             selected: RwSignal::new(None),
             filter: RwSignal::new(filter),
             hits: RwSignal::new(None),
+            search: StoredValue::new(Runs::default()),
+            searching: RwSignal::new(None),
+            searches_run: RwSignal::new(0),
             source: RwSignal::new(Source::Empty),
             conn: RwSignal::new(Conn::Idle),
             token: StoredValue::new(None),
@@ -99,27 +110,39 @@ impl AppState {
 
     /// Take a batch of events (live or loaded), unless paused.
     pub fn ingest(&self, batch: Vec<pb::Event>) {
+        if self.ingest_quietly(batch) {
+            self.touch();
+        }
+    }
+
+    /// [`AppState::ingest`] without telling the views; true when something
+    /// they show changed, and [`AppState::touch`] is due. For loading a
+    /// file, so that a million calls do not redo the list and the summary
+    /// for every chunk.
+    pub fn ingest_quietly(&self, batch: Vec<pb::Event>) -> bool {
         if batch.is_empty() {
-            return;
+            return false;
         }
         if self.paused.get_untracked() {
             self.held.update_value(|h| h.extend(batch));
-            return;
+            return false;
         }
-        self.apply(batch);
+        self.apply(batch)
     }
 
-    fn apply(&self, batch: Vec<pb::Event>) {
+    /// Tell the views the session changed.
+    pub fn touch(&self) {
+        self.version.update(|v| *v += 1);
+    }
+
+    fn apply(&self, batch: Vec<pb::Event>) -> bool {
         let mut changed = false;
         self.session.update_value(|s| {
             for event in batch {
                 changed |= s.ingest(event) != Change::Nothing;
             }
         });
-        // Views re-render only when something they show changed.
-        if changed {
-            self.version.update(|v| *v += 1);
-        }
+        changed
     }
 
     pub fn resume(&self) {
@@ -128,7 +151,10 @@ impl AppState {
             .held
             .try_update_value(std::mem::take)
             .unwrap_or_default();
-        self.apply(held);
+        // Views re-render only when something they show changed.
+        if self.apply(held) {
+            self.touch();
+        }
     }
 
     /// Start over with no calls (keeping the schemas when `keep_schemas`).
@@ -152,7 +178,7 @@ impl AppState {
         });
         self.held.set_value(Vec::new());
         self.selected.set(None);
-        self.hits.set(None);
+        crate::search::run::clear(*self);
         self.version.update(|v| *v += 1);
     }
 

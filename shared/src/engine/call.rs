@@ -7,6 +7,7 @@ use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::find_text;
 use super::schema::{CallKind, MethodPath, Schema};
+use super::session::SearchText;
 use super::status::CallStatus;
 use super::time::Timing;
 use crate::pb::{self, event::Kind};
@@ -124,6 +125,8 @@ pub(crate) struct CallRecord {
     /// Decoded messages, by index; valid for `cache_key`.
     pub cache: Vec<Option<Arc<MessageView>>>,
     pub cache_key: Option<(u64, JsonOptions)>,
+    /// The call's entry in the search index; dropped when the call changes.
+    pub search: Option<SearchText>,
 }
 
 impl CallRecord {
@@ -137,11 +140,13 @@ impl CallRecord {
             summary: CallSummary::new(id),
             cache: Vec::new(),
             cache_key: None,
+            search: None,
         }
     }
 
     /// Takes one event of this call.
     pub(crate) fn ingest(&mut self, kind: Kind, schema: &Schema) {
+        self.search = None;
         let summary = &mut self.summary;
         match kind {
             Kind::CallStarted(started) => {
@@ -191,13 +196,13 @@ impl CallRecord {
     /// Recomputes the kind (after the schema or the message counts changed).
     pub(crate) fn refresh_kind(&mut self, schema: &Schema) {
         let summary = &mut self.summary;
-        match schema.resolve(&summary.path) {
-            Ok(method) => {
-                summary.kind = method.kind();
+        match schema.kind(&summary.path) {
+            Some(kind) => {
+                summary.kind = kind;
                 summary.kind_inferred = false;
                 summary.has_schema = true;
             }
-            Err(_) => {
+            None => {
                 summary.kind =
                     CallKind::infer(summary.requests.messages, summary.responses.messages);
                 summary.kind_inferred = true;

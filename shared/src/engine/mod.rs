@@ -9,9 +9,11 @@
 //! - [`Session`]: feed it [`pb::Event`]s as they arrive (a capture file, or
 //!   the live WebSocket). It keeps a [`CallSummary`] per call (method, kind,
 //!   status, counts, bytes, timing) current and cheap, and decodes a call's
-//!   messages only when asked ([`Session::detail`], [`Session::message`],
-//!   [`Session::search`]), caching the result until the schema or the view
-//!   [`JsonOptions`] change.
+//!   messages only when asked ([`Session::detail`], [`Session::message`]),
+//!   caching the result until the schema or the view [`JsonOptions`]
+//!   change. Free-text search ([`Session::search`], or a [`Search`] a slice
+//!   at a time) reads a search index: one lower-cased text per call, built
+//!   the first time a search reaches the call.
 //! - [`CallDetail`]: one call, decoded: headers ([`HeaderView`]), messages
 //!   ([`MessageView`], each a [`Body`]), status ([`CallStatus`] and its
 //!   decoded details), timing ([`Timing`]). `to_json` gives `loom decode`'s
@@ -65,7 +67,7 @@ pub use schema::{
     Added, CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
     SchemaState, ServiceNote, ServiceOrigin,
 };
-pub use session::{Change, CompleteError, Counts, Session};
+pub use session::{Change, CompleteError, Counts, Search, Session};
 pub use status::{CallStatus, code_name, describe_code, parse_code};
 pub use time::{Timing, rfc3339};
 pub use wire::{WireField, WireLimits, WireMessage, WireValue, decode_wire};

@@ -69,7 +69,10 @@ impl Counts {
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     schema: Schema,
-    calls: Vec<CallRecord>,
+    /// Boxed: a million calls then grow the vector by moving pointers, not
+    /// records, and never need one block of memory for all of them.
+    #[expect(clippy::vec_box, reason = "a record is large; see above")]
+    calls: Vec<Box<CallRecord>>,
     index: HashMap<u64, usize>,
     gaps: Vec<pb::CaptureGap>,
     /// Every descriptor event taken in (sets and failure notices), once.
@@ -147,7 +150,7 @@ impl Session {
                 let mut created = false;
                 let i = *self.index.entry(id).or_insert_with(|| {
                     created = true;
-                    let mut call = CallRecord::new(id);
+                    let mut call = Box::new(CallRecord::new(id));
                     if self.lost_ahead.remove(&id) {
                         call.summary.events_lost = true;
                     }
@@ -367,50 +370,6 @@ impl Session {
         }
         grpcurl_command(started, &method, &requests)
     }
-
-    /// Calls whose method, authority, metadata, status or decoded messages
-    /// contain `needle` (case-insensitive), in start order. Decodes (and
-    /// caches) the messages of calls it has to look inside.
-    pub fn search(&mut self, needle: &str) -> Vec<u64> {
-        let needle = needle.to_lowercase();
-        let ids: Vec<u64> = self.calls.iter().map(|c| c.summary.id).collect();
-        ids.into_iter()
-            .filter(|&id| self.call_matches(id, &needle))
-            .collect()
-    }
-
-    fn call_matches(&mut self, id: u64, needle: &str) -> bool {
-        let Some(&i) = self.index.get(&id) else {
-            return false;
-        };
-        let call = &mut self.calls[i];
-        let contains = |s: &str| s.to_lowercase().contains(needle);
-        let headers = call
-            .started
-            .iter()
-            .flat_map(|s| s.headers.iter())
-            .chain(call.response_headers.iter().flat_map(|h| h.headers.iter()))
-            .chain(call.ended.iter().flat_map(|e| e.trailers.iter()));
-        let mut hit = contains(&call.summary.path) || contains(&call.summary.authority);
-        hit = hit
-            || headers
-                .into_iter()
-                .any(|h| contains(&h.name) || contains(&String::from_utf8_lossy(&h.value)));
-        hit = hit
-            || call
-                .summary
-                .status
-                .as_ref()
-                .is_some_and(|s| contains(&s.message) || contains(&s.name()));
-        if hit {
-            return true;
-        }
-        let context = CallContext::new(call, &self.schema, &self.options);
-        (0..call.messages.len()).any(|m| {
-            decoded(call, &context, m)
-                .is_some_and(|view| contains(&view.body.to_json().to_string()))
-        })
-    }
 }
 
 /// What decoding a call's messages needs, worked out once per call.
@@ -479,6 +438,10 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
 
 mod export;
 mod preview;
+mod search;
+
 pub use preview::CompleteError;
+pub use search::Search;
+pub(crate) use search::SearchText;
 #[cfg(test)]
 mod tests;

@@ -20,4 +20,5 @@ mod peers;
 mod preview;
 mod record;
 mod reflection;
+mod search;
 mod ui_api;

@@ -115,6 +115,22 @@ impl ResolvedMethod {
 }
 
 impl Schema {
+    /// The kind of the method at `path`, when the schema knows it: what
+    /// [`Schema::resolve`] would say, without building the answer (this runs
+    /// for every call as it arrives).
+    pub fn kind(&self, path: &str) -> Option<CallKind> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return None;
+        }
+        let service = self.pool().get_service_by_name(service)?;
+        let descriptor = service.methods().find(|m| m.name() == method)?;
+        Some(CallKind::from_streaming(
+            descriptor.is_client_streaming(),
+            descriptor.is_server_streaming(),
+        ))
+    }
+
     /// Resolves a call's `:path`. The error says, in words, why there is
     /// no schema for it (shown next to the schema-less view).
     pub fn resolve(&self, path: &str) -> Result<ResolvedMethod, String> {

@@ -86,6 +86,8 @@ impl Session {
         if let Some(slot) = call.cache.get_mut(index) {
             *slot = None;
         }
+        // Searches look at the whole message from now on.
+        call.search = None;
         Ok(())
     }
 }

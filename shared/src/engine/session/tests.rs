@@ -321,6 +321,100 @@ fn search_looks_inside_decoded_messages() {
 }
 
 #[test]
+fn search_index_is_built_once_and_follows_changes() {
+    let mut s = Session::new();
+    s.ingest(ev(1, started(GET, vec![header("x-tenant", "Acme")])));
+    s.ingest(ev(1, request(1, named("first-payload"))));
+    assert_eq!(
+        s.search_index_bytes(),
+        0,
+        "built lazily, by the first search"
+    );
+    assert_eq!(s.search("acme"), [1]);
+    let built = s.search_index_bytes();
+    assert!(built > 0);
+    assert_eq!(s.search("acme"), [1]);
+    assert_eq!(
+        s.search_index_bytes(),
+        built,
+        "a second search reuses the index"
+    );
+    // The schema arrives: the call's text is rebuilt with its JSON.
+    s.ingest(schema_event());
+    assert_eq!(s.search("\"name\":\"first-payload\""), [1]);
+    // A new event of the call drops its entry; the next search sees it.
+    s.ingest(ev(1, ended(Some(3), "Quota Exhausted")));
+    assert_eq!(s.search("quota exhausted"), [1]);
+    assert_eq!(s.search("invalid_argument"), [1], "the status name");
+    assert_eq!(
+        s.search("grpc-status"),
+        Vec::<u64>::new(),
+        "no such trailer"
+    );
+}
+
+#[test]
+fn search_looks_at_headers_trailers_and_responses() {
+    let mut s = Session::new();
+    s.ingest(schema_event());
+    s.ingest(ev(1, started(GET, vec![])));
+    s.ingest(ev(
+        1,
+        pb::ResponseHeaders {
+            offset_nanos: 2,
+            http_status: 200,
+            headers: vec![header("x-served-by", "Pod-7")],
+        },
+    ));
+    s.ingest(ev(1, response(3, named("Reply-Text"))));
+    s.ingest(ev(2, started(GET, vec![])));
+    s.ingest(ev(
+        2,
+        pb::CallEnded {
+            trailers: vec![header("x-trace", "T-42")],
+            ..ended(Some(0), "")
+        },
+    ));
+    assert_eq!(s.search("pod-7"), [1]);
+    assert_eq!(s.search("x-served-by: pod"), [1], "name: value");
+    assert_eq!(s.search("reply-text"), [1]);
+    assert_eq!(s.search("t-42"), [2]);
+    assert_eq!(s.search("loom.enginetest.sampler/get"), [1, 2]);
+    // A query never spans two fields.
+    assert!(s.search("pod-7reply").is_empty());
+}
+
+#[test]
+fn search_in_slices_matches_search_at_once() {
+    let mut s = Session::new();
+    s.ingest(schema_event());
+    for id in 1..=10 {
+        s.ingest(ev(id, started(GET, vec![])));
+        let name = if id % 3 == 0 { "three" } else { "other" };
+        s.ingest(ev(id, request(1, named(name))));
+    }
+    let all = s.search("three");
+    assert_eq!(all, [3, 6, 9]);
+    let mut search = Search::new("THREE");
+    assert_eq!(search.needle(), "three");
+    assert_eq!(search.progress(&s), (0, 10));
+    assert!(!search.step(&mut s, 4));
+    assert_eq!(search.progress(&s), (4, 10));
+    assert_eq!(search.hits(), [3]);
+    // A call arriving mid-search is looked at too.
+    s.ingest(ev(11, started(GET, vec![])));
+    s.ingest(ev(11, request(1, named("three"))));
+    while !search.step(&mut s, 4) {}
+    assert!(search.is_done(&s));
+    assert_eq!(search.into_hits(), [3, 6, 9, 11]);
+    // The view options do not change what is searched.
+    let built = s.search_index_bytes();
+    hide_defaults(&mut s);
+    assert_eq!(s.search("three"), [3, 6, 9, 11]);
+    assert_eq!(s.search_index_bytes(), built);
+}
+
+#[test]
 fn grpcurl_from_a_session() {
     let mut s = Session::new();
     s.ingest(schema_event());
