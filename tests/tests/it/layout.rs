@@ -251,8 +251,8 @@ async fn every_page(
 }
 
 /// Screenshot the page and measure it: the problems, and the console's
-/// errors (but a WebSocket that cannot connect, which the banner page is
-/// about).
+/// errors (but a WebSocket that cannot connect, and the probe of
+/// `/api/access` that explains why, which the banner page is about).
 async fn look(browser: &Browser, screen: Screen, page: &str) -> Vec<String> {
     browser.screenshot(&screen.screenshot_path(page)).await;
     let found = layout::check(browser, screen).await;
@@ -263,7 +263,11 @@ async fn look(browser: &Browser, screen: Screen, page: &str) -> Vec<String> {
             .console_errors()
             .await
             .into_iter()
-            .filter(|e| !e.contains("/favicon.ico") && !e.contains("WebSocket connection to"))
+            .filter(|e| {
+                !e.contains("/favicon.ico")
+                    && !e.contains("WebSocket connection to")
+                    && !(e.contains("/api/access") && e.contains("ERR_CONNECTION_REFUSED"))
+            })
             .map(|e| format!("console error: {e}")),
     );
     problems
