@@ -127,7 +127,9 @@ async fn resetting_upstream(crash: Arc<Notify>) -> std::net::SocketAddr {
 async fn upstream_reset_mid_call_becomes_unavailable_trailers() {
     let crash = Arc::new(Notify::new());
     let upstream = resetting_upstream(crash.clone()).await;
-    let relay = TestRelay::start(upstream).await;
+    // No reflection: its stream to this upstream would wait on the same
+    // crash, and could be the one that `notify_one` wakes.
+    let relay = TestRelay::start_with(upstream, |c| c.reflection = false).await;
     let mut ws = loom_tests::ws::WsClient::connect(relay.ui_addr).await;
     let call = tokio::spawn(raw::call(relay.relay_addr, UNARY, &[], unary_body("x")));
     // Crash only once the first response message has passed the relay.
@@ -136,7 +138,10 @@ async fn upstream_reset_mid_call_becomes_unavailable_trailers() {
     })
     .await;
     crash.notify_one();
-    let reply = call.await.expect("call task");
+    let reply = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call ends once the upstream crashed")
+        .expect("call task");
     assert_eq!(
         reply.body,
         grpc_frame(false, b"\x0a\x02hi"),
