@@ -266,7 +266,7 @@ async fn look(browser: &Browser, screen: Screen, page: &str) -> Vec<String> {
             .filter(|e| {
                 !e.contains("/favicon.ico")
                     && !e.contains("WebSocket connection to")
-                    && !(e.contains("/api/access") && e.contains("ERR_CONNECTION_REFUSED"))
+                    && (!e.contains("/api/access") || !e.contains("ERR_CONNECTION_REFUSED"))
             })
             .map(|e| format!("console error: {e}")),
     );
