@@ -44,32 +44,72 @@ pub fn probe_descriptors() -> pb::Event {
 
 /// The four events of synthetic call `id`.
 pub fn synthetic_call(id: u64) -> [pb::Event; 4] {
-    let request = ProbeRequest {
-        text: format!("request {id}"),
-        ..Default::default()
-    };
-    let reply = ProbeReply {
-        text: format!("reply {id}"),
-        index: id as u32,
-        ..Default::default()
-    };
-    let failing = id.is_multiple_of(FAILING_EVERY);
-    let (code, message) = if failing {
+    let (code, message) = if id.is_multiple_of(FAILING_EVERY) {
         (5, format!("item {id} is out of stock"))
     } else {
         (0, String::new())
     };
+    probe_unary(
+        id,
+        START_NANOS + id as i64 * 1_000_000,
+        (format!("request {id}"), format!("reply {id}")),
+        vec![header("x-request-id", format!("req-{id:08}"))],
+        (code, message),
+    )
+}
+
+/// A capture file of `calls` synthetic calls (ids 1 to `calls`), with the
+/// schema first.
+pub fn synthetic(calls: u64) -> Vec<u8> {
+    let mut out = capture::file_header().to_vec();
+    capture::encode_record(&probe_descriptors(), &mut out);
+    for id in 1..=calls {
+        for event in synthetic_call(id) {
+            capture::encode_record(&event, &mut out);
+        }
+    }
+    out
+}
+
+/// The four events of a successful unary Probe call.
+pub fn unary_call(id: u64, start: i64, text: &str) -> [pb::Event; 4] {
+    probe_unary(
+        id,
+        start,
+        (text.to_owned(), format!("echo: {text}")),
+        vec![header("te", "trailers"), header("x-test", "browser")],
+        (0, String::new()),
+    )
+}
+
+/// The four events of unary Probe call `id`: its request and reply texts,
+/// request headers besides the content type, and status code and message.
+fn probe_unary(
+    id: u64,
+    start: i64,
+    (request_text, reply_text): (String, String),
+    headers: Vec<pb::Header>,
+    (code, message): (u32, String),
+) -> [pb::Event; 4] {
+    let request = ProbeRequest {
+        text: request_text,
+        ..Default::default()
+    };
+    let reply = ProbeReply {
+        text: reply_text,
+        index: id as u32,
+        ..Default::default()
+    };
+    let mut all_headers = vec![header("content-type", "application/grpc")];
+    all_headers.extend(headers);
     [
         pb::Event::new(
             id,
             pb::CallStarted {
-                start_unix_nanos: START_NANOS + id as i64 * 1_000_000,
+                start_unix_nanos: start,
                 path: format!("/{PROBE_SERVICE}/Unary"),
                 authority: "127.0.0.1:9999".into(),
-                headers: vec![
-                    header("content-type", "application/grpc"),
-                    header("x-request-id", format!("req-{id:08}")),
-                ],
+                headers: all_headers,
                 upstream: "http://127.0.0.1:50051".into(),
                 scheme: "http".into(),
                 method: "POST".into(),
@@ -90,67 +130,6 @@ pub fn synthetic_call(id: u64) -> [pb::Event; 4] {
                 trailers: vec![header("grpc-status", code.to_string())],
                 grpc_status: Some(code),
                 grpc_message: message,
-                ..Default::default()
-            },
-        ),
-    ]
-}
-
-/// A capture file of `calls` synthetic calls (ids 1 to `calls`), with the
-/// schema first.
-pub fn synthetic(calls: u64) -> Vec<u8> {
-    let mut out = capture::file_header().to_vec();
-    capture::encode_record(&probe_descriptors(), &mut out);
-    for id in 1..=calls {
-        for event in synthetic_call(id) {
-            capture::encode_record(&event, &mut out);
-        }
-    }
-    out
-}
-
-/// The four events of a successful unary Probe call.
-pub fn unary_call(id: u64, start: i64, text: &str) -> [pb::Event; 4] {
-    let request = ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    };
-    let reply = ProbeReply {
-        text: format!("echo: {text}"),
-        index: id as u32,
-        ..Default::default()
-    };
-    [
-        pb::Event::new(
-            id,
-            pb::CallStarted {
-                start_unix_nanos: start,
-                path: format!("/{PROBE_SERVICE}/Unary"),
-                authority: "127.0.0.1:9999".into(),
-                headers: vec![
-                    header("content-type", "application/grpc"),
-                    header("te", "trailers"),
-                    header("x-test", "browser"),
-                ],
-                upstream: "http://127.0.0.1:50051".into(),
-                scheme: "http".into(),
-                method: "POST".into(),
-            },
-        ),
-        pb::Event::new(
-            id,
-            pb::Message::new(Direction::Request, 20_000, false, request.encode_to_vec()),
-        ),
-        pb::Event::new(
-            id,
-            pb::Message::new(Direction::Response, 350_000, false, reply.encode_to_vec()),
-        ),
-        pb::Event::new(
-            id,
-            pb::CallEnded {
-                offset_nanos: 400_000,
-                trailers: vec![header("grpc-status", "0")],
-                grpc_status: Some(0),
                 ..Default::default()
             },
         ),
