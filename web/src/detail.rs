@@ -71,7 +71,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
     };
     view! {
         <div data-test="detail">
-            <h2 data-test="detail-method">{d.summary.method_name()}</h2>
+            <h2 data-test="detail-method">{d.summary.method_name().to_owned()}</h2>
             <div class="actions">
                 {match grpcurl {
                     Ok(cmd) => {
@@ -142,9 +142,9 @@ fn Overview(
             <span>"kind"</span>
             <span>{s.kind.name()}{s.kind_inferred.then_some(" (inferred from message counts)")}</span>
             <span>"authority"</span>
-            <span>{s.authority.clone()}</span>
+            <span>{s.authority.to_string()}</span>
             <span>"upstream"</span>
-            <span>{s.upstream.clone()}</span>
+            <span>{s.upstream.to_string()}</span>
             <span>"schema"</span>
             <span>{schema}</span>
             <span>"started"</span>

@@ -15,14 +15,17 @@ use wasm_bindgen_futures::JsFuture;
 use crate::state::{AppState, Conn, Level, Source};
 
 const CHUNK: f64 = 4.0 * 1024.0 * 1024.0;
-/// While a file loads, the views catch up at most this often (and at the
-/// end): redoing the list and the summary for every chunk of a million
-/// calls would cost more than reading them.
+/// While a file loads, the views first catch up after this long, then after
+/// twice as long each time (and at the end): each catch-up redoes the list
+/// and the Methods summary over every call loaded so far, so catching up at
+/// a fixed rate would cost more, the bigger the file, than reading it.
 const REFRESH_MS: f64 = 1000.0;
 
-/// Tells the views about loaded calls, at most every [`REFRESH_MS`].
+/// Tells the views about loaded calls: after [`REFRESH_MS`], then at
+/// doubling intervals.
 struct Refresh {
     at: f64,
+    interval: f64,
     pending: bool,
 }
 
@@ -30,6 +33,7 @@ impl Refresh {
     fn new() -> Self {
         Refresh {
             at: crate::dom::now_ms(),
+            interval: REFRESH_MS,
             pending: false,
         }
     }
@@ -37,9 +41,10 @@ impl Refresh {
     fn changed(&mut self, state: AppState, changed: bool) {
         self.pending |= changed;
         let now = crate::dom::now_ms();
-        if self.pending && now - self.at >= REFRESH_MS {
+        if self.pending && now - self.at >= self.interval {
             self.flush(state);
             self.at = now;
+            self.interval *= 2.0;
         }
     }
 

@@ -219,7 +219,7 @@ fn row(
             }
         >
             <span class="num">{id.to_string()}</span>
-            <span class="method" title=call.method_name()>
+            <span class="method" title=call.method_name().to_owned()>
                 <span class="svc">{service}</span>
                 <span>{method}</span>
             </span>

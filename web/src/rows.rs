@@ -43,7 +43,7 @@ pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
 pub fn method_parts(call: &CallSummary) -> (String, String) {
     match &call.method {
         Some(m) => (format!("{}/", short_service(&m.service)), m.method.clone()),
-        None => (String::new(), call.path.clone()),
+        None => (String::new(), call.path.to_string()),
     }
 }
 

@@ -67,10 +67,7 @@ pub fn describe(state: &SchemaState, live: bool, now_unix_ms: f64) -> (&'static 
 /// A row for every service that has calls or a schema event, sorted.
 pub fn rows(session: &Session, live: bool, now_unix_ms: f64) -> Vec<SchemaRow> {
     let schema = session.schema();
-    let mut services: BTreeSet<String> = session
-        .calls()
-        .filter_map(|c| c.method.as_ref().map(|m| m.service.clone()))
-        .collect();
+    let mut services: BTreeSet<String> = session.services().map(str::to_owned).collect();
     services.extend(
         schema
             .notes()

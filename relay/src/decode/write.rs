@@ -27,7 +27,7 @@ impl CallWriter<'_> {
         let Some(call) = session.call(id) else {
             return Ok(());
         };
-        if self.method.is_some_and(|g| !glob(g, &call.method_name())) {
+        if self.method.is_some_and(|g| !glob(g, call.method_name())) {
             return Ok(());
         }
         if self
@@ -43,7 +43,7 @@ impl CallWriter<'_> {
                 Ok(cmd) => cmd.to_shell(),
                 Err(e) => format!(
                     "# call {id} ({}): no grpcurl command: {}",
-                    terminal_safe(&method),
+                    terminal_safe(method),
                     terminal_safe(&e.to_string())
                 ),
             };

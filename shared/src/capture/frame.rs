@@ -47,6 +47,10 @@ pub(crate) fn scan(
     base_index: u64,
     events: &mut Vec<pb::Event>,
 ) -> Scan {
+    // Sized once: growing a vector of a chunk's tens of thousands of events
+    // copies them again at every doubling. Not for more than one event per
+    // 16 bytes: a chunk of empty records grows the vector as it decodes.
+    events.reserve(complete_records(data).min(data.len() / 16));
     let mut pos = 0;
     let mut records = 0;
     let stop = loop {
@@ -96,6 +100,26 @@ pub(crate) fn scan(
         records,
         stop,
     }
+}
+
+/// How many complete records `data` starts with (their framing only, not
+/// their contents).
+fn complete_records(data: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut records = 0;
+    while pos < data.len() {
+        let Prefix::Len { len, width } = read_prefix(&data[pos..]) else {
+            break;
+        };
+        let available = (data.len() - pos - width) as u64;
+        if len > available {
+            break;
+        }
+        // `len <= available`, so the sum stays within `data`.
+        pos += width + len as usize;
+        records += 1;
+    }
+    records
 }
 
 /// A record's length prefix.

@@ -7,7 +7,7 @@ use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::find_text;
 use super::schema::{CallKind, MethodPath, Schema};
-use super::session::SearchText;
+use super::session::{Names, SearchText};
 use super::status::CallStatus;
 use super::time::Timing;
 use crate::pb::{self, event::Kind};
@@ -27,10 +27,14 @@ pub struct Traffic {
 pub struct CallSummary {
     /// The call's `call_id` in the capture.
     pub id: u64,
-    /// `:path`; empty when the call's start was not captured.
-    pub path: String,
+    /// `:path`; empty when the call's start was not captured. Shared with
+    /// every call of the same path in the session.
+    pub path: Arc<str>,
     /// `path` split into service and method, when it has that form.
-    pub method: Option<MethodPath>,
+    pub method: Option<Arc<MethodPath>>,
+    /// `package.Service/Method`, or the raw path when it is not of that
+    /// form ([`CallSummary::method_name`]).
+    pub name: Arc<str>,
     /// Unary or streaming: from the schema when it knows the method, else
     /// guessed (see `kind_inferred`).
     pub kind: CallKind,
@@ -40,10 +44,10 @@ pub struct CallSummary {
     pub has_schema: bool,
     /// The `:authority` the client sent to the relay; empty when the call's
     /// start was not captured.
-    pub authority: String,
+    pub authority: Arc<str>,
     /// The upstream the call was forwarded to (`scheme://host:port`); empty
     /// when the call's start was not captured.
-    pub upstream: String,
+    pub upstream: Arc<str>,
     /// `None` while the call is in progress (or its end was not captured).
     pub status: Option<CallStatus>,
     /// Request messages (client to server), counting any whose direction is
@@ -63,16 +67,17 @@ pub struct CallSummary {
 }
 
 impl CallSummary {
-    fn new(id: u64) -> Self {
+    fn new(id: u64, empty: &Arc<str>) -> Self {
         CallSummary {
             id,
-            path: String::new(),
+            path: empty.clone(),
             method: None,
+            name: empty.clone(),
             kind: CallKind::Unary,
             kind_inferred: true,
             has_schema: false,
-            authority: String::new(),
-            upstream: String::new(),
+            authority: empty.clone(),
+            upstream: empty.clone(),
             status: None,
             requests: Traffic::default(),
             responses: Traffic::default(),
@@ -105,58 +110,89 @@ impl CallSummary {
     }
 
     /// `package.Service/Method`, or the raw path when it is not of that form.
-    pub fn method_name(&self) -> String {
-        self.method
+    pub fn method_name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a call's record keeps of its `CallStarted` beyond the summary (which
+/// has its path, authority, upstream and start time).
+#[derive(Debug, Clone)]
+pub(crate) struct Started {
+    pub scheme: Arc<str>,
+    pub method: Arc<str>,
+    pub headers: Vec<pb::Header>,
+}
+
+/// A call's decoded messages, by index, and what they were decoded with
+/// (schema generation and view options).
+#[derive(Debug, Clone)]
+pub(crate) struct DecodeCache {
+    pub key: (u64, JsonOptions),
+    pub views: Vec<Option<Arc<MessageView>>>,
+}
+
+impl DecodeCache {
+    /// Message `index`'s view, if decoded with `key`.
+    pub(crate) fn get(
+        cache: &Option<Box<Self>>,
+        key: (u64, JsonOptions),
+        index: usize,
+    ) -> Option<Arc<MessageView>> {
+        cache
             .as_ref()
-            .map_or_else(|| self.path.clone(), MethodPath::full_name)
+            .filter(|c| c.key == key)
+            .and_then(|c| c.views.get(index).cloned().flatten())
     }
 }
 
 /// Everything captured about one call, plus its decode cache.
 #[derive(Debug, Clone)]
 pub(crate) struct CallRecord {
-    pub started: Option<pb::CallStarted>,
+    pub started: Option<Started>,
     pub response_headers: Option<pb::ResponseHeaders>,
     pub messages: Vec<pb::Message>,
-    /// Each message's position among those of its direction.
-    pub ordinals: Vec<usize>,
     pub ended: Option<pb::CallEnded>,
     pub summary: CallSummary,
-    /// Decoded messages, by index; valid for `cache_key`.
-    pub cache: Vec<Option<Arc<MessageView>>>,
-    pub cache_key: Option<(u64, JsonOptions)>,
+    /// Decoded messages, once the call was viewed: boxed, because most calls
+    /// of a big capture never are.
+    pub cache: Option<Box<DecodeCache>>,
     /// The call's entry in the search index; dropped when the call changes.
     pub search: Option<SearchText>,
 }
 
 impl CallRecord {
-    pub(crate) fn new(id: u64) -> Self {
+    pub(crate) fn new(id: u64, names: &Names) -> Self {
         CallRecord {
             started: None,
             response_headers: None,
             messages: Vec::new(),
-            ordinals: Vec::new(),
             ended: None,
-            summary: CallSummary::new(id),
-            cache: Vec::new(),
-            cache_key: None,
+            summary: CallSummary::new(id, &names.empty()),
+            cache: None,
             search: None,
         }
     }
 
     /// Takes one event of this call.
-    pub(crate) fn ingest(&mut self, kind: Kind, schema: &Schema) {
+    pub(crate) fn ingest(&mut self, kind: Kind, schema: &Schema, names: &mut Names) {
         self.search = None;
         let summary = &mut self.summary;
         match kind {
             Kind::CallStarted(started) => {
-                summary.path.clone_from(&started.path);
-                summary.method = MethodPath::parse(&started.path);
-                summary.authority.clone_from(&started.authority);
-                summary.upstream.clone_from(&started.upstream);
+                let path = names.path(&started.path);
+                summary.path = path.path;
+                summary.method = path.method;
+                summary.name = path.name;
+                summary.authority = names.host(&started.authority);
+                summary.upstream = names.host(&started.upstream);
                 summary.timing.start_unix_nanos = Some(started.start_unix_nanos);
                 summary.incomplete = summary.events_lost;
-                self.started = Some(started);
+                self.started = Some(Started {
+                    scheme: names.host(&started.scheme),
+                    method: names.host(&started.method),
+                    headers: started.headers,
+                });
                 self.refresh_kind(schema);
             }
             Kind::ResponseHeaders(headers) => {
@@ -171,6 +207,10 @@ impl CallRecord {
                     &mut summary.responses
                 };
                 traffic.messages += 1;
+                if self.messages.is_empty() {
+                    // A unary call's two, without growing to four.
+                    self.messages.reserve_exact(2);
+                }
                 traffic.wire_bytes += if message.preview {
                     u64::from(message.declared_length)
                 } else {
@@ -178,7 +218,6 @@ impl CallRecord {
                 };
                 summary.timing.message(request, message.offset_nanos);
                 summary.truncated_messages += usize::from(message.truncated);
-                self.ordinals.push(traffic_count(summary, request) - 1);
                 self.messages.push(message);
                 if self.summary.kind_inferred {
                     self.refresh_kind(schema);
@@ -222,10 +261,45 @@ impl CallRecord {
     }
 }
 
-fn traffic_count(summary: &CallSummary, request: bool) -> usize {
-    if request {
-        summary.requests.messages
-    } else {
-        summary.responses.messages
+impl CallRecord {
+    /// The `CallStarted` event as captured.
+    pub(crate) fn started_event(&self) -> Option<pb::CallStarted> {
+        let started = self.started.as_ref()?;
+        let summary = &self.summary;
+        Some(pb::CallStarted {
+            start_unix_nanos: summary.timing.start_unix_nanos.unwrap_or_default(),
+            path: summary.path.to_string(),
+            authority: summary.authority.to_string(),
+            headers: started.headers.clone(),
+            upstream: summary.upstream.to_string(),
+            scheme: started.scheme.to_string(),
+            method: started.method.to_string(),
+        })
+    }
+
+    /// Message `index`'s position among the messages of its direction.
+    pub(crate) fn ordinal(&self, index: usize) -> usize {
+        let Some(message) = self.messages.get(index) else {
+            return 0;
+        };
+        let response = message.direction() == pb::Direction::Response;
+        self.messages[..index]
+            .iter()
+            .filter(|m| (m.direction() == pb::Direction::Response) == response)
+            .count()
+    }
+
+    /// Every message's position among those of its direction, in one pass.
+    pub(crate) fn ordinals(&self) -> impl Iterator<Item = usize> + '_ {
+        let (mut requests, mut responses) = (0, 0);
+        self.messages.iter().map(move |m| {
+            let count = if m.direction() == pb::Direction::Response {
+                &mut responses
+            } else {
+                &mut requests
+            };
+            *count += 1;
+            *count - 1
+        })
     }
 }

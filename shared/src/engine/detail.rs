@@ -84,11 +84,11 @@ impl CallDetail {
         let mut out = Map::new();
         out.insert("id".into(), json!(s.id));
         out.insert("method".into(), json!(s.method_name()));
-        out.insert("path".into(), json!(s.path));
+        out.insert("path".into(), json!(&*s.path));
         out.insert("kind".into(), json!(s.kind.name()));
         out.insert("kindInferred".into(), json!(s.kind_inferred));
-        out.insert("authority".into(), json!(s.authority));
-        out.insert("upstream".into(), json!(s.upstream));
+        out.insert("authority".into(), json!(&*s.authority));
+        out.insert("upstream".into(), json!(&*s.upstream));
         out.insert("timing".into(), s.timing.to_json());
         out.insert("status".into(), self.status_json());
         match &self.method {

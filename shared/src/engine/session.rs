@@ -9,7 +9,7 @@ use std::sync::Arc;
 use prost_reflect::MessageDescriptor;
 
 use super::body::Body;
-use super::call::{CallRecord, CallSummary};
+use super::call::{CallRecord, CallSummary, DecodeCache};
 use super::compression::Encoding;
 use super::detail::CallDetail;
 use super::grpcurl::{GrpcurlCommand, GrpcurlError, grpcurl_command};
@@ -73,7 +73,7 @@ pub struct Session {
     /// records, and never need one block of memory for all of them.
     #[expect(clippy::vec_box, reason = "a record is large; see above")]
     calls: Vec<Box<CallRecord>>,
-    index: HashMap<u64, usize>,
+    index: HashMap<u64, usize, foldhash::fast::RandomState>,
     gaps: Vec<pb::CaptureGap>,
     /// Every descriptor event taken in (sets and failure notices), once.
     descriptors: Vec<pb::Descriptors>,
@@ -81,6 +81,8 @@ pub struct Session {
     counts: Counts,
     /// Calls a gap named before any of their events arrived.
     lost_ahead: HashSet<u64>,
+    /// The paths, authorities and upstreams the calls share.
+    names: Names,
     options: JsonOptions,
 }
 
@@ -150,7 +152,7 @@ impl Session {
                 let mut created = false;
                 let i = *self.index.entry(id).or_insert_with(|| {
                     created = true;
-                    let mut call = Box::new(CallRecord::new(id));
+                    let mut call = Box::new(CallRecord::new(id, &self.names));
                     if self.lost_ahead.remove(&id) {
                         call.summary.events_lost = true;
                     }
@@ -163,7 +165,7 @@ impl Session {
                 } else {
                     Counts::of(&call.summary)
                 };
-                call.ingest(kind, &self.schema);
+                call.ingest(kind, &self.schema, &mut self.names);
                 self.counts.replace(was, Counts::of(&call.summary));
                 Change::Call(id)
             }
@@ -190,6 +192,12 @@ impl Session {
     /// The summary of call `id`; `None` when the session has no such call.
     pub fn call(&self, id: u64) -> Option<&CallSummary> {
         self.index.get(&id).map(|&i| &self.calls[i].summary)
+    }
+
+    /// The services of the calls' methods, sorted, once each (also of calls
+    /// since removed).
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.names.services().into_iter()
     }
 
     /// How many calls there are.
@@ -232,7 +240,8 @@ impl Session {
         let &i = self.index.get(&id)?;
         let call = &mut self.calls[i];
         let context = CallContext::new(call, &self.schema, &self.options);
-        decoded(call, &context, index)
+        let ordinal = call.ordinal(index);
+        decoded(call, &context, index, ordinal)
     }
 
     /// Everything about a call, its messages decoded (cached).
@@ -256,7 +265,7 @@ impl Session {
         Some(MessageView::decode(
             message,
             index,
-            call.ordinals.get(index).copied().unwrap_or_default(),
+            call.ordinal(index),
             desc.as_ref().map_err(String::as_str),
             encoding,
             &self.options,
@@ -295,8 +304,11 @@ impl Session {
         let call = &mut self.calls[i];
         let context = CallContext::new(call, &self.schema, &self.options);
         let messages = if with_messages {
-            (0..call.messages.len())
-                .filter_map(|m| decoded(call, &context, m))
+            let ordinals: Vec<usize> = call.ordinals().collect();
+            ordinals
+                .into_iter()
+                .enumerate()
+                .filter_map(|(m, ordinal)| decoded(call, &context, m, ordinal))
                 .collect()
         } else {
             Vec::new()
@@ -307,8 +319,8 @@ impl Session {
         Some(CallDetail {
             summary: call.summary.clone(),
             method: self.schema.resolve(&call.summary.path),
-            scheme: started.map(|s| s.scheme.clone()).unwrap_or_default(),
-            http_method: started.map(|s| s.method.clone()).unwrap_or_default(),
+            scheme: started.map(|s| s.scheme.to_string()).unwrap_or_default(),
+            http_method: started.map(|s| s.method.to_string()).unwrap_or_default(),
             request_headers: started.map_or_else(Vec::new, |s| {
                 HeaderView::all(&s.headers, pool, &self.options)
             }),
@@ -337,7 +349,7 @@ impl Session {
     pub fn grpcurl(&self, id: u64) -> Result<GrpcurlCommand, GrpcurlError> {
         let &i = self.index.get(&id).ok_or(GrpcurlError::NoSuchCall(id))?;
         let call = &self.calls[i];
-        let started = call.started.as_ref().ok_or(GrpcurlError::NotStarted)?;
+        let started = call.started_event().ok_or(GrpcurlError::NotStarted)?;
         let method = self
             .schema
             .resolve(&started.path)
@@ -368,7 +380,7 @@ impl Session {
                 }
             }
         }
-        grpcurl_command(started, &method, &requests)
+        grpcurl_command(&started, &method, &requests)
     }
 }
 
@@ -407,20 +419,18 @@ impl CallContext {
     }
 }
 
-/// Message `index` of `call`, from the cache or decoded now.
-fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option<Arc<MessageView>> {
-    if call.cache_key != Some(context.key) {
-        call.cache.clear();
-        call.cache_key = Some(context.key);
-    }
-    if call.cache.len() < call.messages.len() {
-        call.cache.resize(call.messages.len(), None);
-    }
-    if let Some(Some(view)) = call.cache.get(index) {
-        return Some(view.clone());
+/// Message `index` of `call` (`ordinal` among its direction's), from the
+/// cache or decoded now.
+fn decoded(
+    call: &mut CallRecord,
+    context: &CallContext,
+    index: usize,
+    ordinal: usize,
+) -> Option<Arc<MessageView>> {
+    if let Some(view) = DecodeCache::get(&call.cache, context.key, index) {
+        return Some(view);
     }
     let message = call.messages.get(index)?;
-    let ordinal = call.ordinals.get(index).copied().unwrap_or_default();
     let (desc, encoding) = context.for_direction(message.direction());
     let view = Arc::new(MessageView::decode(
         message,
@@ -430,16 +440,30 @@ fn decoded(call: &mut CallRecord, context: &CallContext, index: usize) -> Option
         encoding,
         &context.key.1,
     ));
-    if let Some(slot) = call.cache.get_mut(index) {
+    let len = call.messages.len();
+    let cache = call.cache.get_or_insert_with(|| {
+        Box::new(DecodeCache {
+            key: context.key,
+            views: Vec::new(),
+        })
+    });
+    if cache.key != context.key {
+        cache.key = context.key;
+        cache.views.clear();
+    }
+    cache.views.resize(len, None);
+    if let Some(slot) = cache.views.get_mut(index) {
         *slot = Some(view.clone());
     }
     Some(view)
 }
 
 mod export;
+mod names;
 mod preview;
 mod search;
 
+pub(crate) use names::Names;
 pub use preview::CompleteError;
 pub use search::Search;
 pub(crate) use search::SearchText;

@@ -17,9 +17,14 @@
 //!   now and at its peak (`/proc`), and the JS heap (DevTools'
 //!   `Runtime.getHeapUsage`; the WASM memory is not in it).
 //!
-//! Usage: `loom-search-bench [CALLS...]`, or `loom-search-bench write CALLS
-//! FILE` to only write the capture (for profiling elsewhere). A benchmark, not a test: it
-//! measures and prints, it asserts nothing.
+//! Usage: `loom-search-bench [CALLS...]`; `loom-search-bench write CALLS
+//! FILE` to only write the capture (for profiling elsewhere); or
+//! `loom-search-bench open FILE` to open a capture natively, with the
+//! inspector's engine and chunking but no browser, and print where the time
+//! and the memory go (reading the records, keeping them, indexing them for
+//! search): the quick loop for making opening cheaper, and what `perf`
+//! profiles. A benchmark, not a test: it measures and prints, it asserts
+//! nothing.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +48,12 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [open, file] = args.as_slice()
+        && open == "open"
+    {
+        native::open(std::path::Path::new(file));
+        return;
+    }
     if let [write, calls, file] = args.as_slice()
         && write == "write"
     {
@@ -240,4 +251,67 @@ fn renderer(browser: &Browser) -> Option<Renderer> {
             })
         })
         .max_by_key(|r| r.rss_kb)
+}
+
+/// Opening a capture without a browser: the same engine, the same chunks.
+mod native {
+    use std::time::{Duration, Instant};
+
+    use loom_shared::capture::StreamDecoder;
+    use loom_shared::engine::{Search, Session};
+
+    /// The inspector's chunk (`web/src/files.rs`).
+    const CHUNK: usize = 4 << 20;
+
+    /// This process's resident set, in bytes (`/proc/self/statm`).
+    fn resident() -> u64 {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * 4096)
+    }
+
+    fn timed<T>(total: &mut Duration, f: impl FnOnce() -> T) -> T {
+        let began = Instant::now();
+        let out = f();
+        *total += began.elapsed();
+        out
+    }
+
+    pub(crate) fn open(file: &std::path::Path) {
+        let bytes = std::fs::read(file).expect("read the capture");
+        let before = resident();
+        let (mut read, mut keep, mut index) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut decoder = StreamDecoder::new();
+        let mut session = Session::new();
+        for chunk in bytes.chunks(CHUNK) {
+            // The page copies each chunk into WASM memory.
+            let chunk = timed(&mut read, || chunk.to_vec());
+            let events = timed(&mut read, || decoder.push(&chunk)).expect("a readable capture");
+            timed(&mut keep, || session.ingest_all(events));
+        }
+        decoder.finish().expect("a complete capture");
+        let opened = resident().saturating_sub(before);
+        let hits = timed(&mut index, || {
+            let mut search = Search::new("\"request 12345\"");
+            while !search.step(&mut session, 100_000) {}
+            search.hits().len()
+        });
+        let indexed = resident().saturating_sub(before);
+        let calls = session.len().max(1) as u64;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!("{} calls, {} MB", session.len(), bytes.len() / 1_000_000);
+        println!("  read (decode the records): {:.0} ms", ms(read));
+        println!("  keep (Session::ingest):    {:.0} ms", ms(keep));
+        println!(
+            "  index (first search):      {:.0} ms, {hits} hit",
+            ms(index)
+        );
+        println!(
+            "  resident: +{} MiB open ({} B a call), +{} MiB indexed",
+            opened >> 20,
+            opened / calls,
+            indexed >> 20
+        );
+    }
 }

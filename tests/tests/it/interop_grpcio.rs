@@ -600,7 +600,7 @@ async fn grpcio_capture_decodes_to_the_values_sent() {
             .iter()
             .filter_map(|&id| session.detail(id))
             .find(|d| {
-                d.summary.path == path
+                *d.summary.path == *path
                     && canon_headers(&d.request_headers)
                         .contains(&format!("x-compression: {compression}"))
             })

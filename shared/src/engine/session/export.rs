@@ -38,8 +38,8 @@ impl Session {
         }
         for call in self.calls.iter().filter(|c| wanted(c.summary.id)) {
             let id = call.summary.id;
-            if let Some(started) = &call.started {
-                put(pb::Event::new(id, started.clone()));
+            if let Some(started) = call.started_event() {
+                put(pb::Event::new(id, started));
             }
             // Response headers before the first response message.
             let mut headers = call.response_headers.clone();

@@ -83,7 +83,7 @@ impl Session {
         }
         message.payload = payload;
         message.preview = false;
-        if let Some(slot) = call.cache.get_mut(index) {
+        if let Some(slot) = call.cache.as_mut().and_then(|c| c.views.get_mut(index)) {
             *slot = None;
         }
         // Searches look at the whole message from now on.

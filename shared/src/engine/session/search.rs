@@ -24,7 +24,7 @@
 
 use super::{CallContext, Session};
 use crate::engine::body::Body;
-use crate::engine::call::CallRecord;
+use crate::engine::call::{CallRecord, DecodeCache};
 use crate::engine::json::JsonOptions;
 use crate::engine::message::MessageView;
 use crate::engine::schema::Schema;
@@ -172,11 +172,8 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
         }
     }
     let context = CallContext::new(call, schema, options);
-    let cache_valid = call.cache_key == Some(context.key);
-    for (i, message) in call.messages.iter().enumerate() {
-        let cached = cache_valid
-            .then(|| call.cache.get(i).cloned().flatten())
-            .flatten();
+    for ((i, message), ordinal) in call.messages.iter().enumerate().zip(call.ordinals()) {
+        let cached = DecodeCache::get(&call.cache, context.key, i);
         let decoded;
         let view: &MessageView = match &cached {
             Some(view) => view,
@@ -185,7 +182,7 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
                 decoded = MessageView::decode(
                     message,
                     i,
-                    call.ordinals.get(i).copied().unwrap_or_default(),
+                    ordinal,
                     desc.as_ref().map_err(String::as_str),
                     encoding,
                     options,

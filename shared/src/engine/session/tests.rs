@@ -287,7 +287,7 @@ fn gaps_and_calls_without_a_start() {
     // Call 2's start was lost: it appears with its first event.
     s.ingest(ev(2, response(5, named("orphan"))));
     assert!(s.call(2).unwrap().incomplete);
-    assert_eq!(s.call(2).unwrap().path, "");
+    assert_eq!(&*s.call(2).unwrap().path, "");
     assert_eq!(
         s.ingest(pb::Event::gap(pb::GapKind::Lagged, 3, "slow", vec![1])),
         Change::Gap
