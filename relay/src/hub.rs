@@ -223,6 +223,13 @@ impl Hub {
         }
     }
 
+    /// The recorder wrote (and let go of) events of `bytes` in all.
+    pub fn record_written(&self, bytes: u64) {
+        if let Some(queue) = self.lock().record.as_mut() {
+            queue.written(bytes);
+        }
+    }
+
     /// No more events for the record file: the recorder takes what is
     /// queued, then stops.
     pub fn close_recording(&self) {

@@ -1,9 +1,10 @@
 //! `--record FILE`: writes every event to a capture file as it happens.
 //!
 //! The recorder runs on a thread of its own and drains the hub's record
-//! queue, which holds up to `--record-buffer` bytes of events: each batch is
-//! whatever queued up while the last one was written, encoded into one
-//! buffer and written with one `write`. So the file keeps up with anything
+//! queue, which holds up to `--record-buffer` bytes of events, counting
+//! those taken but not yet written: each batch is whatever queued up while
+//! the last one was written, encoded and written [`WRITE_BYTES`] at a time,
+//! each event let go of once encoded. So the file keeps up with anything
 //! the relay forwards unless the disk is slower than the traffic for that
 //! whole budget, and then the file says so with a gap. Each batch reaches
 //! the operating system as soon as it is written, so after a crash (even
@@ -19,8 +20,8 @@ use loom_shared::redact::{self, Redactor};
 
 use crate::hub::Hub;
 
-/// A batch buffer grown past this is given back after use.
-const KEEP_BUFFER: usize = 16 << 20;
+/// A batch is written once this much of it is encoded (and at its end).
+const WRITE_BYTES: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -91,25 +92,35 @@ impl Recorder {
     pub fn run(mut self, hub: &Hub) -> Result<u64, RecordError> {
         tracing::info!(path = %self.path.display(), "recording to file");
         let mut written = 0u64;
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(WRITE_BYTES * 2);
         while let Some(batch) = hub.take_record_batch() {
-            buf.clear();
-            for stamped in &batch.events {
+            let last = batch.events.len().saturating_sub(1);
+            let (mut events, mut bytes) = (0u64, 0u64);
+            for (i, stamped) in batch.events.into_iter().enumerate() {
                 redact::encode_record(&stamped.event, self.redactor.as_ref(), &mut buf);
-            }
-            if let Err(cause) = self.file.write_all(&buf) {
-                hub.abandon_recording();
-                let error = RecordError::Write {
-                    path: self.path.clone(),
-                    written,
-                    cause,
-                };
-                tracing::error!("{error}");
-                return Err(error);
-            }
-            written += batch.events.len() as u64;
-            if buf.capacity() > KEEP_BUFFER {
-                buf = Vec::new();
+                events += 1;
+                bytes += stamped.size;
+                drop(stamped);
+                if buf.len() < WRITE_BYTES && i < last {
+                    continue;
+                }
+                if let Err(cause) = self.file.write_all(&buf) {
+                    hub.abandon_recording();
+                    let error = RecordError::Write {
+                        path: self.path.clone(),
+                        written,
+                        cause,
+                    };
+                    tracing::error!("{error}");
+                    return Err(error);
+                }
+                written += std::mem::take(&mut events);
+                hub.record_written(std::mem::take(&mut bytes));
+                buf.clear();
+                if buf.capacity() > WRITE_BYTES * 4 {
+                    // One huge message grew it: give that back.
+                    buf = Vec::with_capacity(WRITE_BYTES * 2);
+                }
             }
         }
         if let Err(e) = self.file.sync_data() {

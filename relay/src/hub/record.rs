@@ -15,6 +15,7 @@ const MAX_GAP_CALLS: usize = 100_000;
 
 pub struct RecordQueue {
     events: Vec<Arc<Stamped>>,
+    /// Queued, plus taken but not yet written: the budget covers both.
     bytes: u64,
     budget: u64,
     /// Dropped since the last gap was queued, and their calls.
@@ -63,7 +64,10 @@ impl RecordQueue {
         std::mem::take(&mut self.waiting)
     }
 
-    /// Everything queued, or `None` when there is nothing.
+    /// Everything queued, or `None` when there is nothing. Its bytes count
+    /// against the budget until the recorder reports them [`written`].
+    ///
+    /// [`written`]: RecordQueue::written
     pub(super) fn take(&mut self) -> Option<RecordBatch> {
         if self.closed {
             self.queue_gap();
@@ -71,10 +75,15 @@ impl RecordQueue {
         if self.events.is_empty() {
             return None;
         }
-        self.bytes = 0;
         Some(RecordBatch {
             events: std::mem::take(&mut self.events),
         })
+    }
+
+    /// Events of `bytes` (their [`Stamped::size`]s) taken earlier are
+    /// written and released.
+    pub(super) fn written(&mut self, bytes: u64) {
+        self.bytes = self.bytes.saturating_sub(bytes);
     }
 
     pub(super) fn set_waiting(&mut self) {
@@ -136,8 +145,13 @@ mod tests {
         q.push(&stamped(4, 8));
         let batch = q.take().expect("a batch");
         assert_eq!(batch.events.len(), 2);
-        // The next event to fit comes after a gap naming what was lost.
+        // Taken is not written: the budget still holds them.
         q.push(&stamped(5, 9));
+        assert!(
+            !q.push(&stamped(6, 10)),
+            "over budget while the batch is written"
+        );
+        q.written(size * 2);
         let batch = q.take().expect("a batch");
         let seqs: Vec<u64> = batch.events.iter().map(|s| s.seq).collect();
         assert_eq!(seqs, [0, 5]);
@@ -146,6 +160,17 @@ mod tests {
         };
         assert_eq!(gap.dropped_events, 2);
         assert_eq!(gap.call_ids, [7, 8]);
+        q.written(size);
+        // The next event to fit comes after a gap naming what was lost.
+        q.push(&stamped(7, 11));
+        let batch = q.take().expect("a batch");
+        let seqs: Vec<u64> = batch.events.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, [0, 7]);
+        let Some(pb::event::Kind::Gap(gap)) = &batch.events[0].event.kind else {
+            panic!("a gap first");
+        };
+        assert_eq!(gap.dropped_events, 1);
+        assert_eq!(gap.call_ids, [10]);
         assert!(gap.reason.contains("--record-buffer"), "{}", gap.reason);
         assert!(q.take().is_none());
     }
