@@ -94,27 +94,18 @@ impl Recorder {
         let mut written = 0u64;
         let mut buf = Vec::with_capacity(WRITE_BYTES * 2);
         while let Some(batch) = hub.take_record_batch() {
-            let last = batch.events.len().saturating_sub(1);
-            let (mut events, mut bytes) = (0u64, 0u64);
-            for (i, stamped) in batch.events.into_iter().enumerate() {
+            let mut events = batch.events.into_iter().peekable();
+            let (mut count, mut bytes) = (0u64, 0u64);
+            while let Some(stamped) = events.next() {
                 redact::encode_record(&stamped.event, self.redactor.as_ref(), &mut buf);
-                events += 1;
+                count += 1;
                 bytes += stamped.size;
                 drop(stamped);
-                if buf.len() < WRITE_BYTES && i < last {
+                if buf.len() < WRITE_BYTES && events.peek().is_some() {
                     continue;
                 }
-                if let Err(cause) = self.file.write_all(&buf) {
-                    hub.abandon_recording();
-                    let error = RecordError::Write {
-                        path: self.path.clone(),
-                        written,
-                        cause,
-                    };
-                    tracing::error!("{error}");
-                    return Err(error);
-                }
-                written += std::mem::take(&mut events);
+                self.write(&buf, written, hub)?;
+                written += std::mem::take(&mut count);
                 hub.record_written(std::mem::take(&mut bytes));
                 buf.clear();
                 if buf.capacity() > WRITE_BYTES * 4 {
@@ -128,5 +119,20 @@ impl Recorder {
         }
         tracing::info!(path = %self.path.display(), events = written, "record file closed");
         Ok(written)
+    }
+
+    /// Writes `buf`, `written` events in; on an error the hub stops queueing
+    /// for the file.
+    fn write(&mut self, buf: &[u8], written: u64, hub: &Hub) -> Result<(), RecordError> {
+        self.file.write_all(buf).map_err(|cause| {
+            hub.abandon_recording();
+            let error = RecordError::Write {
+                path: self.path.clone(),
+                written,
+                cause,
+            };
+            tracing::error!("{error}");
+            error
+        })
     }
 }

@@ -113,9 +113,12 @@ impl RecordQueue {
         );
         let gap = pb::Event::gap(pb::GapKind::Lagged, self.lost_events, reason, calls);
         self.lost_events = 0;
-        // Gaps belong to no call and take no budget: there is at most one
-        // per stretch of losses.
-        self.events.push(Arc::new(Stamped::new(0, gap)));
+        // Gaps belong to no call and are queued even past the budget (there
+        // is at most one per stretch of losses), but count against it like
+        // any event: the recorder reports every event's size as written.
+        let gap = Arc::new(Stamped::new(0, gap));
+        self.bytes += gap.size;
+        self.events.push(gap);
     }
 }
 
@@ -131,6 +134,25 @@ mod tests {
                 pb::Message::new(pb::Direction::Request, 0, false, vec![0u8; 100]),
             ),
         ))
+    }
+
+    /// What the recorder does with a batch: reports its events written.
+    fn written(q: &mut RecordQueue, batch: &RecordBatch) {
+        q.written(batch.events.iter().map(|s| s.size).sum());
+    }
+
+    /// Takes and writes the next batch, which starts with a gap and is all
+    /// that is held: the gap, and the batch's sequence numbers.
+    fn gap_then(q: &mut RecordQueue) -> (pb::CaptureGap, Vec<u64>) {
+        let batch = q.take().expect("a batch");
+        let held: u64 = batch.events.iter().map(|s| s.size).sum();
+        assert_eq!(q.bytes, held, "the budget holds the batch, its gap too");
+        written(q, &batch);
+        let Some(pb::event::Kind::Gap(gap)) = &batch.events[0].event.kind else {
+            panic!("a gap first");
+        };
+        let seqs = batch.events.iter().map(|s| s.seq).collect();
+        (gap.clone(), seqs)
     }
 
     #[test]
@@ -151,24 +173,15 @@ mod tests {
             !q.push(&stamped(6, 10)),
             "over budget while the batch is written"
         );
-        q.written(size * 2);
-        let batch = q.take().expect("a batch");
-        let seqs: Vec<u64> = batch.events.iter().map(|s| s.seq).collect();
+        written(&mut q, &batch);
+        let (gap, seqs) = gap_then(&mut q);
         assert_eq!(seqs, [0, 5]);
-        let Some(pb::event::Kind::Gap(gap)) = &batch.events[0].event.kind else {
-            panic!("a gap first");
-        };
         assert_eq!(gap.dropped_events, 2);
         assert_eq!(gap.call_ids, [7, 8]);
-        q.written(size);
         // The next event to fit comes after a gap naming what was lost.
         q.push(&stamped(7, 11));
-        let batch = q.take().expect("a batch");
-        let seqs: Vec<u64> = batch.events.iter().map(|s| s.seq).collect();
+        let (gap, seqs) = gap_then(&mut q);
         assert_eq!(seqs, [0, 7]);
-        let Some(pb::event::Kind::Gap(gap)) = &batch.events[0].event.kind else {
-            panic!("a gap first");
-        };
         assert_eq!(gap.dropped_events, 1);
         assert_eq!(gap.call_ids, [10]);
         assert!(gap.reason.contains("--record-buffer"), "{}", gap.reason);
