@@ -3,18 +3,19 @@
 //!
 //! # Layout
 //! - [`config`]: the validated [`Config`] that `main.rs` builds from flags.
-//! - [`proxy`]: the forward path: accepts client connections, relays each call
-//!   to the upstream ([`upstream`]), with a capture [`tap`] on both bodies.
-//! - [`framing`]: splits body bytes into gRPC messages; [`call`]: one call's
-//!   capture state; [`status`]: the gRPC statuses the relay itself sends.
+//! - [`forward`]: the forward path: accepts client connections and relays
+//!   each call to its upstream, one task per client connection, with a
+//!   capture tap on both directions.
+//! - [`capture`]: the tap's events and where they go: splitting bytes into
+//!   gRPC messages, one call's events, and the hub.
 //! - [`reflection`]: schemas from the upstream's server reflection, fetched
 //!   in the background with single-flight caching; [`schema`]: schemas from
 //!   local files. Both become descriptor events.
 //! - [`demo`]: the built-in demo backend and traffic generator (`loom demo`).
-//! - [`hub`]: where the forward path hands off events without ever blocking;
-//!   its consumers are the [`store`] (bounded, in memory), the [`recorder`]
-//!   (`--record`) and WebSocket clients of the [`ui`] server, guarded by
-//!   [`access`].
+//! - `capture::hub`: where the forward path hands off events without ever
+//!   blocking; its consumers are the store (bounded, in memory), the
+//!   recorder (`--record`) and WebSocket clients of the [`ui`] server,
+//!   guarded by [`access`].
 //!
 //! # What it is not
 //! The relay never decodes payloads: it ships raw messages and descriptor
@@ -24,24 +25,16 @@
 
 pub mod access;
 pub mod assets;
-pub mod call;
+pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod demo;
-pub mod framing;
-pub mod header_limit;
-pub mod hub;
+pub mod forward;
 pub mod message_api;
-pub mod proxy;
-pub mod recorder;
 pub mod reflection;
 pub mod schema;
 pub mod shutdown;
-pub mod status;
-pub mod store;
-pub mod tap;
 pub mod ui;
-pub mod upstream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,8 +45,8 @@ use std::time::Instant;
 use loom_shared::redact::Redactor;
 use tokio::net::TcpListener;
 
+pub use capture::recorder::RecordError;
 pub use config::{Config, ConfigError, HostedUi, Origin, PairingToken, Upstream};
-pub use recorder::RecordError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -105,8 +98,27 @@ pub async fn run(
     ui_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RelayError> {
+    run_with(
+        config,
+        listener,
+        ui_listener,
+        forward::Seams::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`], with client connections from any [`forward::listen::Listener`]
+/// and the forward path's [`forward::Seams`] given.
+pub async fn run_with(
+    config: Config,
+    listener: impl forward::listen::Listener,
+    ui_listener: TcpListener,
+    seams: forward::Seams,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
     config.validate()?;
-    let relay_addr = listener.local_addr().map_err(RelayError::Listener)?;
+    let relay_addr = listener.local_name().map_err(RelayError::Listener)?;
     let ui_addr = ui_listener.local_addr().map_err(RelayError::Listener)?;
     let redactor = (!config.keep_secrets).then(|| Redactor::new(&config.redact_headers));
 
@@ -130,7 +142,7 @@ pub async fn run(
             );
         }
     }
-    let hub = hub::Hub::new(&hub::HubConfig {
+    let hub = capture::hub::Hub::new(&capture::hub::HubConfig {
         store_bytes: config.max_capture_bytes,
         schema_bytes: config.max_schema_bytes,
         live_bytes: config.live_buffer_bytes,
@@ -143,7 +155,7 @@ pub async fn run(
     )?);
     let recorder = match &config.record {
         Some(path) => {
-            let recorder = recorder::Recorder::create(path, redactor.clone())?;
+            let recorder = capture::recorder::Recorder::create(path, redactor.clone())?;
             let hub = hub.clone();
             let path = recorder.path().to_owned();
             let thread = std::thread::Builder::new()
@@ -164,43 +176,54 @@ pub async fn run(
     }
 
     let ui_url = format!("http://{ui_addr}/");
-    let partial = framing::PartialBudget::new(config.max_partial_bytes);
-    let proxy = Arc::new(proxy::Proxy::new(
-        hub.clone(),
-        reflector.clone(),
-        config.upstream.clone(),
-        config.max_message_bytes,
-        partial.clone(),
-        ui_url.clone(),
-    ));
+    let partial = capture::framing::PartialBudget::new(config.max_partial_bytes);
+    let header_limit = forward::header_limit::HeaderLimit::default();
+    let forwarder = Arc::new(forward::Forwarder {
+        hub: hub.clone(),
+        reflector: reflector.clone(),
+        route: seams
+            .route
+            .unwrap_or_else(|| Arc::new(forward::route::OneUpstream::new(config.upstream.clone()))),
+        connect: seams.connect,
+        http1: seams.http1.unwrap_or_else(|| {
+            Arc::new(forward::protocol::Http1Refusal::new(
+                &config.upstream.to_string(),
+                &ui_url,
+            ))
+        }),
+        max_message_bytes: config.max_message_bytes,
+        partial: partial.clone(),
+        header_limit: header_limit.clone(),
+        first_request_timeout: config.first_request_timeout,
+        stopping: capture::call::Stopping::default(),
+    });
     // What request metadata the upstream accepts: read now, then now and then.
     let limits = {
-        let limit = proxy.header_limit.clone();
+        let limit = header_limit;
         let authority = config.upstream.authority().to_string();
         limit.refresh(&authority).await;
         let mut stop = serving.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(header_limit::REPROBE_EVERY) => limit.refresh(&authority).await,
+                    () = tokio::time::sleep(forward::header_limit::REPROBE_EVERY) => limit.refresh(&authority).await,
                     () = stop.wait() => break,
                 }
             }
         })
     };
-    let proxy_task = tokio::spawn(proxy::serve(
+    let proxy_task = tokio::spawn(forward::listen::serve(
         listener,
-        proxy,
+        forwarder,
         serving.clone(),
         config.shutdown_grace,
-        config.first_request_timeout,
     ));
 
     let ui_state = Arc::new(ui::UiState {
         hub: hub.clone(),
         redactor,
         upstream: config.upstream.to_string(),
-        relay_addr,
+        relay_addr: relay_addr.clone(),
         started: Instant::now(),
         stop: serving.clone(),
         ws_clients: AtomicU64::new(0),

@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use crate::store::MessageLookup;
+use crate::capture::store::MessageLookup;
 use crate::ui::UiState;
 
 /// The handler.

@@ -2,7 +2,6 @@
 //! and a health check. Everything here is a capture consumer; nothing here
 //! can slow the forward path.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,10 +22,13 @@ use tokio::sync::Semaphore;
 
 use crate::access::{self, Access};
 use crate::assets;
-use crate::hub::{self, Hub, Read, Stamped};
+use crate::capture::hub::{self, Hub, Read, Stamped};
 use crate::reflection::Reflector;
 use crate::shutdown::Shutdown;
 
+/// While events keep coming, a WebSocket client gets what accumulated at
+/// most this often (at once after a quiet spell).
+const LIVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 /// A WebSocket message carries at most about this many bytes of records.
 const BATCH_BYTES: usize = 512 << 10;
 /// A download is sent in chunks of about this many bytes.
@@ -39,14 +41,15 @@ pub struct UiState {
     /// `None` keeps secrets in downloads.
     pub redactor: Option<Redactor>,
     pub upstream: String,
-    pub relay_addr: SocketAddr,
+    /// Where the relay listens, for people.
+    pub relay_addr: String,
     pub started: Instant,
     pub stop: Shutdown,
     pub ws_clients: AtomicU64,
     /// Each service's schema state, for `/healthz`.
     pub reflector: Arc<Reflector>,
     /// What incomplete messages hold, for `/healthz`.
-    pub partial: crate::framing::PartialBudget,
+    pub partial: crate::capture::framing::PartialBudget,
     /// Permits for concurrent downloads ([`MAX_DOWNLOADS`]).
     pub downloads: Arc<Semaphore>,
     /// Larger messages reach WebSocket clients as previews (0: never).
@@ -266,11 +269,19 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
     .await?;
     let mut last_sent = cursor.next_seq() - 1;
     let mut stop = state.stop.clone();
+    // When the feed last went out: while busy, what accumulates goes at most
+    // once per `LIVE_INTERVAL`, so a busy relay wakes this task tens of
+    // times a second, not once per event; after a quiet spell, at once.
+    let mut flushed: Option<tokio::time::Instant> = None;
     loop {
         match cursor.read(BATCH_BYTES as u64) {
+            // Everything there was is sent: rest until the interval is over
+            // (or, after a quiet spell, until something happens).
             Read::Events(events) if events.is_empty() => {
+                let due = flushed.take().map(|at| at + LIVE_INTERVAL);
                 tokio::select! {
-                    () = cursor.changed() => {}
+                    () = cursor.changed(), if due.is_none() => {}
+                    () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {}
                     incoming = socket.recv() => match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
                         Some(Ok(_)) => {}
@@ -284,6 +295,7 @@ async fn stream_events(mut socket: WebSocket, state: &UiState) -> Result<(), axu
             Read::Events(events) => {
                 send_all(&mut socket, &events, false, state.live_preview_bytes).await?;
                 last_sent = events.last().map_or(last_sent, |s| s.seq);
+                flushed.get_or_insert_with(tokio::time::Instant::now);
             }
             Read::Lagged { missed } => {
                 let (snapshot, fresh) = state.hub.subscribe();

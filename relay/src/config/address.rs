@@ -9,7 +9,7 @@ use http::Uri;
 use super::ConfigError;
 
 /// The server calls are forwarded to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Upstream {
     uri: Uri,
 }

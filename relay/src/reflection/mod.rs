@@ -39,8 +39,8 @@ use prost::Message as _;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::Channel;
 
+use crate::capture::hub::Hub;
 use crate::config::Config;
-use crate::hub::Hub;
 use closure::{Assembled, Assembly};
 use session::{Query, Reply, Session, Version};
 pub use state::SchemaState;

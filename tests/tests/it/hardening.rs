@@ -110,7 +110,7 @@ async fn oversized_headers_are_refused_locally(upstream: SocketAddr, path: &str)
 async fn oversized_headers_never_reach_a_tonic_upstream() {
     let backend = Backend::start().await;
     // hyper advertises 16 KiB: the relay reads it from the upstream's SETTINGS.
-    let limit = loom_relay::header_limit::probe(&backend.addr.to_string())
+    let limit = loom_relay::forward::header_limit::probe(&backend.addr.to_string())
         .await
         .expect("probe");
     assert!(limit.is_some_and(|l| l < 64 << 10), "{limit:?}");

@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use loom_shared::{capture, pb};
 use tokio::sync::Notify;
 
-use crate::store::{MessageLookup, Snapshot, Store, StoreStats};
+use crate::capture::store::{MessageLookup, Snapshot, Store, StoreStats};
 pub use record::{RecordBatch, RecordQueue};
 use ring::Ring;
 pub use ring::{Cursor, Read};

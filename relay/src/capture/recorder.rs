@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use loom_shared::capture;
 use loom_shared::redact::{self, Redactor};
 
-use crate::hub::Hub;
+use crate::capture::hub::Hub;
 
 /// A batch is written once this much of it is encoded (and at its end).
 const WRITE_BYTES: usize = 4 << 20;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use loom_shared::pb;
 
-use crate::hub::Stamped;
+use crate::capture::hub::Stamped;
 
 #[derive(Default)]
 struct CallEntry {

@@ -1,0 +1,466 @@
+//! One call's capture state, owned by the future that forwards the call.
+//!
+//! A `Call` turns what the forward path sees into capture events and makes
+//! sure every call ends exactly once, however it ends, with the list of
+//! [`pb::CallEnding`]s that says who ended it and how, in the order the
+//! relay saw them: the upstream's trailers ([`Call::end_with_trailers`]),
+//! the relay refusing it ([`Call::refuse`]), an upstream failure
+//! ([`Call::fail_upstream`], which also decides what the client is told),
+//! the client resetting or leaving ([`Call::end_by_client`]), or, when the
+//! call is dropped unended, the relay's shutdown or the client's
+//! connection closing.
+//!
+//! It is not shared: one task drives the call, so nothing here locks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig, general_purpose};
+use http::HeaderMap;
+use loom_shared::pb::{self, event::Kind};
+
+use crate::capture::framing::GrpcMessage;
+use crate::capture::hub::Hub;
+use crate::forward::status;
+
+/// gRPC senders may or may not pad base64 in `-bin` headers; accept both.
+const BIN_HEADER: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// What the relay tells a client about a call it ended itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayStatus {
+    pub code: u32,
+    pub message: String,
+}
+
+/// Set once the relay is shutting down: calls dropped unended after that
+/// were cut by the shutdown, not by their client.
+#[derive(Debug, Clone, Default)]
+pub struct Stopping(Arc<AtomicBool>);
+
+impl Stopping {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// One side's end of a call, before it gets its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub side: pb::EndSide,
+    pub kind: pb::EndKind,
+    pub code: u32,
+    pub detail: String,
+}
+
+impl Ending {
+    pub fn new(side: pb::EndSide, kind: pb::EndKind, code: u32, detail: impl Into<String>) -> Self {
+        Ending {
+            side,
+            kind,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub struct Call {
+    pub id: u64,
+    /// The upstream's name, for the errors clients see.
+    upstream: Arc<str>,
+    start: Instant,
+    hub: Hub,
+    ended: bool,
+    stopping: Stopping,
+    /// The deadline the client sent (`grpc-timeout`), if any.
+    deadline: Option<Duration>,
+    /// Who ended what so far, in the order seen.
+    endings: Vec<pb::CallEnding>,
+    /// Framing problems seen in either direction, reported at the end.
+    problems: Vec<String>,
+    messages: [u64; 2],
+    pub span: tracing::Span,
+}
+
+impl Call {
+    /// Record the start of a call.
+    pub fn start(
+        hub: &Hub,
+        parts: &http::request::Parts,
+        upstream: &Arc<str>,
+        stopping: &Stopping,
+    ) -> Call {
+        let id = hub.next_call_id();
+        let path = parts.uri.path().to_owned();
+        // A debug span: at the default level a call costs no span, and the
+        // few warnings name the call themselves.
+        let span = tracing::debug_span!("call", id, path = %path);
+        let start_unix_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let deadline = parts
+            .headers
+            .get("grpc-timeout")
+            .and_then(|v| parse_grpc_timeout(v.as_bytes()));
+        hub.emit(pb::Event::new(
+            id,
+            pb::CallStarted {
+                start_unix_nanos,
+                path,
+                authority: parts
+                    .uri
+                    .authority()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                headers: headers_to_pb(&parts.headers),
+                upstream: upstream.to_string(),
+                scheme: parts.uri.scheme_str().unwrap_or("http").to_owned(),
+                method: parts.method.to_string(),
+            },
+        ));
+        Call {
+            id,
+            upstream: upstream.clone(),
+            start: Instant::now(),
+            hub: hub.clone(),
+            ended: false,
+            stopping: stopping.clone(),
+            deadline,
+            endings: Vec::new(),
+            problems: Vec::new(),
+            messages: [0, 0],
+            span,
+        }
+    }
+
+    pub fn offset_nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Whether the deadline the client sent has passed (allowing for the
+    /// time its request took to get here).
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| {
+            let slack = (d / 10).min(Duration::from_millis(20));
+            self.start.elapsed() + slack >= d
+        })
+    }
+
+    pub fn message(&mut self, direction: pb::Direction, frame: GrpcMessage) {
+        let slot = usize::from(direction == pb::Direction::Response);
+        self.messages[slot] += 1;
+        let offset_nanos = self.offset_nanos();
+        self.emit(Kind::Message(pb::Message {
+            direction: direction as i32,
+            offset_nanos,
+            compressed: frame.compressed,
+            payload: frame.payload,
+            declared_length: frame.declared_length,
+            truncated: frame.truncated,
+            preview: false,
+        }));
+    }
+
+    pub fn response_headers(&mut self, status: http::StatusCode, headers: &HeaderMap) {
+        let offset_nanos = self.offset_nanos();
+        self.emit(Kind::ResponseHeaders(pb::ResponseHeaders {
+            offset_nanos,
+            http_status: u32::from(status.as_u16()),
+            headers: headers_to_pb(headers),
+        }));
+    }
+
+    pub fn note_problem(&mut self, problem: String) {
+        tracing::warn!(parent: &self.span, call = self.id, "{problem}");
+        self.problems.push(problem);
+    }
+
+    /// Notes one side's end, in the order seen. Once the call has ended,
+    /// this is a no-op (its event is out).
+    pub fn note_ending(&mut self, ending: Ending) {
+        if self.ended {
+            return;
+        }
+        let offset_nanos = self.offset_nanos();
+        self.endings.push(pb::CallEnding {
+            offset_nanos,
+            side: ending.side as i32,
+            kind: ending.kind as i32,
+            code: ending.code,
+            detail: ending.detail,
+        });
+    }
+
+    /// The first ending noted: what ended the call.
+    pub fn first_ending(&self) -> Option<(pb::EndSide, pb::EndKind)> {
+        self.endings.first().map(|e| (e.side(), e.kind()))
+    }
+
+    /// End the call from the trailers (or trailers-only headers) the upstream sent.
+    pub fn end_with_trailers(
+        &mut self,
+        trailers: &HeaderMap,
+        trailers_only: Option<http::StatusCode>,
+    ) {
+        let grpc_status = trailers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let grpc_message = trailers
+            .get("grpc-message")
+            .map(|v| {
+                loom_shared::header::percent_decode_grpc_message(&String::from_utf8_lossy(
+                    v.as_bytes(),
+                ))
+            })
+            .unwrap_or_default();
+        let grpc_status_details = trailers
+            .get("grpc-status-details-bin")
+            .map(|v| decode_bin(v.as_bytes()))
+            .unwrap_or_default();
+        let (relay_error, kind) = if grpc_status.is_none() {
+            let kind = if trailers.is_empty() && trailers_only.is_none() {
+                pb::EndKind::NoTrailers
+            } else {
+                pb::EndKind::Trailers
+            };
+            (
+                "the upstream ended the call without a grpc-status".to_owned(),
+                kind,
+            )
+        } else {
+            (String::new(), pb::EndKind::Trailers)
+        };
+        self.note_ending(Ending::new(
+            pb::EndSide::Upstream,
+            kind,
+            grpc_status.unwrap_or(2),
+            "",
+        ));
+        self.end(pb::CallEnded {
+            offset_nanos: self.offset_nanos(),
+            trailers: headers_to_pb(trailers),
+            grpc_status,
+            grpc_message,
+            grpc_status_details: grpc_status_details.into(),
+            trailers_only: trailers_only.is_some(),
+            relay_error,
+            http_status: trailers_only.map_or(0, |s| u32::from(s.as_u16())),
+            ..Default::default()
+        });
+    }
+
+    /// The client ended the call (it reset the stream, or its connection
+    /// went): nobody is told anything. `ending` is noted first.
+    pub fn end_by_client(&mut self, ending: Ending) {
+        let why = ending.detail.clone();
+        self.note_ending(ending);
+        self.end_cancelled(why);
+    }
+
+    /// Ends the call with the endings noted so far; nobody is told
+    /// anything (`why`: what happened, in words).
+    pub fn end_cancelled(&mut self, why: String) {
+        let offset = self.offset_nanos();
+        self.end(pb::CallEnded::by_relay(offset, None, "", why, false));
+    }
+
+    /// The relay answers the call itself with `code` (a trailers-only
+    /// response, not forwarded); returns what to send.
+    pub fn refuse(&mut self, code: u32, message: String) -> RelayStatus {
+        tracing::warn!(parent: &self.span, call = self.id, "{message}");
+        self.note_ending(Ending::new(
+            pb::EndSide::Relay,
+            pb::EndKind::Refused,
+            code,
+            message.as_str(),
+        ));
+        self.end(pb::CallEnded::by_relay(
+            self.offset_nanos(),
+            Some(code),
+            message.as_str(),
+            message.as_str(),
+            true,
+        ));
+        RelayStatus { code, message }
+    }
+
+    /// The upstream failed (`ending` says how): before any response
+    /// (`during` false: the client gets a trailers-only answer) or during
+    /// it. Ends the call and returns what to tell the client: UNAVAILABLE
+    /// naming the upstream and the failure.
+    pub fn fail_upstream(&mut self, ending: Ending, during: bool) -> RelayStatus {
+        let detail = ending.detail.clone();
+        let message = if during {
+            format!(
+                "loom: upstream {} failed during the call: {detail}",
+                self.upstream
+            )
+        } else {
+            format!("loom: upstream {} is unavailable: {detail}", self.upstream)
+        };
+        tracing::warn!(parent: &self.span, call = self.id, "{message}");
+        self.note_ending(ending);
+        self.end(pb::CallEnded::by_relay(
+            self.offset_nanos(),
+            Some(status::UNAVAILABLE),
+            message.as_str(),
+            message.as_str(),
+            !during,
+        ));
+        RelayStatus {
+            code: status::UNAVAILABLE,
+            message,
+        }
+    }
+
+    fn end(&mut self, mut ended: pb::CallEnded) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        ended.protocol_errors = std::mem::take(&mut self.problems);
+        ended.endings = std::mem::take(&mut self.endings);
+        tracing::debug!(
+            parent: &self.span,
+            grpc_status = ended.grpc_status,
+            requests = self.messages[0],
+            responses = self.messages[1],
+            micros = ended.offset_nanos / 1000,
+            relay_error = %ended.relay_error,
+            "call ended"
+        );
+        self.emit(Kind::CallEnded(ended));
+    }
+
+    fn emit(&self, kind: Kind) {
+        self.hub.emit(pb::Event::new(self.id, kind));
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // Dropped without an end: the relay's shutdown cut it, or the
+        // client's connection went and took the call with it.
+        if !self.ended {
+            let ending = if self.stopping.is_set() {
+                Ending::new(
+                    pb::EndSide::Relay,
+                    pb::EndKind::Shutdown,
+                    0,
+                    "the relay shut down before the call finished",
+                )
+            } else {
+                Ending::new(
+                    pb::EndSide::Client,
+                    pb::EndKind::Disconnect,
+                    0,
+                    "the client's connection closed before the call finished",
+                )
+            };
+            self.end_by_client(ending);
+        }
+    }
+}
+
+/// A `grpc-timeout` value (`1..=8` digits and a unit: H, M, S, m, u, n).
+pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n.checked_mul(3600)?),
+        b'M' => Duration::from_secs(n.checked_mul(60)?),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Decode a `-bin` header value; undecodable values are kept as sent.
+pub fn decode_bin(value: &[u8]) -> Vec<u8> {
+    BIN_HEADER
+        .decode(value)
+        .or_else(|_| general_purpose::URL_SAFE_NO_PAD.decode(value))
+        .unwrap_or_else(|_| value.to_vec())
+}
+
+/// Metadata as capture headers: `-bin` values decoded to their bytes.
+pub fn headers_to_pb(map: &HeaderMap) -> Vec<pb::Header> {
+    map.iter()
+        .map(|(name, value)| {
+            let name = name.as_str();
+            let bytes = if loom_shared::header::is_binary(name) {
+                decode_bin(value.as_bytes())
+            } else {
+                value.as_bytes().to_vec()
+            };
+            pb::Header {
+                name: name.to_owned(),
+                value: bytes.into(),
+                redacted: false,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bin_headers_decode_padded_and_unpadded() {
+        assert_eq!(decode_bin(b"AQID"), vec![1, 2, 3]);
+        assert_eq!(decode_bin(b"AQI"), vec![1, 2]);
+        assert_eq!(decode_bin(b"AQI="), vec![1, 2]);
+        assert_eq!(decode_bin(b"not base64!"), b"not base64!".to_vec());
+    }
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(
+            parse_grpc_timeout(b"100m"),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(parse_grpc_timeout(b"2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout(b"1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout(b"99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in [&b""[..], b"m", b"123456789m", b"10x", b"-1S", b"1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn headers_keep_order_and_decode_bin() {
+        let mut map = HeaderMap::new();
+        map.insert("x-a", "1".parse().unwrap());
+        map.insert("x-trace-bin", "AAEC".parse().unwrap());
+        let got = headers_to_pb(&map);
+        assert_eq!(got[0].name, "x-a");
+        assert_eq!(&got[0].value[..], b"1");
+        assert_eq!(&got[1].value[..], &[0, 1, 2]);
+    }
+}

@@ -1,0 +1,480 @@
+//! One call, from its request head to its end: a state machine that the
+//! connection's task polls, not a task of its own.
+//!
+//! [`run`] answers what the relay answers itself (not gRPC, metadata the
+//! upstream would choke on), opens the upstream stream, then moves both
+//! directions at once ([`Flight`]): the request with a [`Pump`] from the
+//! client to the upstream, the response (its head, then a `Pump` back).
+//! Each side's end is noted as it is seen: the client's reset (or its
+//! deadline, or its connection going) is checked before anything else in
+//! each poll, so a cancel that crosses the upstream's trailers still reads
+//! as the client's cancel, with the trailers noted after it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use http::{HeaderMap, Request, Response, Uri, header};
+use loom_shared::pb::{self, EndKind, EndSide};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::capture::call::{Call, Ending};
+use crate::capture::tap::Tap;
+use crate::forward::pump::{Pump, PumpEnd, PumpError};
+use crate::forward::route::Target;
+use crate::forward::upstream::{Checkout, Lease};
+use crate::forward::{Forwarder, header_limit, protocol, status};
+
+/// A call's request for another upstream connection, after the one it got
+/// refused the stream (a GOAWAY): the target, the connection to forget, and
+/// where the new lease goes.
+pub struct Retry {
+    pub target: Arc<Target>,
+    pub conn: u64,
+    pub reply: tokio::sync::oneshot::Sender<Checkout>,
+}
+
+/// Forward one call to its end.
+pub async fn run(
+    fwd: Arc<Forwarder>,
+    target: Arc<Target>,
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    checkout: Checkout,
+    retry: mpsc::UnboundedSender<Retry>,
+) {
+    let (mut parts, body) = request.into_parts();
+    if let Some(refusal) = protocol::refuse_non_grpc(&parts) {
+        if let Ok(mut stream) = respond.send_response(refusal.head(), false) {
+            let _ = stream.send_data(Bytes::from(refusal.text), true);
+        }
+        return;
+    }
+    let mut call = Call::start(&fwd.hub, &parts, &target.name, &fwd.stopping);
+    let limit = u64::from(fwd.header_limit.get());
+    let size = header_limit::request_size(&parts, target.upstream.authority().as_str());
+    if size > limit {
+        let message = format!(
+            "loom: the request's metadata is {size} bytes, more than upstream {} accepts \
+             ({limit} bytes); the call was not forwarded",
+            target.name
+        );
+        let answer = call.refuse(status::RESOURCE_EXHAUSTED, message);
+        let _ = respond.send_response(status::trailers_only(answer.code, &answer.message), true);
+        return;
+    }
+    // Returns at once; a first call of a service starts a background fetch.
+    fwd.reflector.observe(parts.uri.path());
+    let span = call.span.clone();
+    async move {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(target.upstream.authority().clone())
+            .path_and_query(
+                parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            )
+            .build();
+        if let Ok(uri) = uri {
+            parts.uri = uri;
+        }
+        parts.headers.remove(header::HOST);
+        let head = Request::from_parts(parts, ());
+        let end = body.is_end_stream();
+        let Some((response, upstream, lease)) = open_stream(
+            &mut call,
+            &mut respond,
+            &target,
+            checkout,
+            &retry,
+            head,
+            end,
+        )
+        .await
+        else {
+            return;
+        };
+        let flight = Flight {
+            request_tap: Tap::new(
+                pb::Direction::Request,
+                fwd.max_message_bytes,
+                fwd.partial.clone(),
+            ),
+            response_tap: Tap::new(
+                pb::Direction::Response,
+                fwd.max_message_bytes,
+                fwd.partial.clone(),
+            ),
+            call,
+            request: Pump::new(body, upstream),
+            request_done: end,
+            response: Phase::Head { response, respond },
+            _lease: lease,
+        };
+        flight.await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// Opens the call's stream on an upstream connection (once more on another
+/// connection if the first refuses it). `None` when the call is over
+/// already (the client left, or the upstream could not be reached, which
+/// the client has been told).
+async fn open_stream(
+    call: &mut Call,
+    respond: &mut SendResponse<Bytes>,
+    target: &Arc<Target>,
+    mut checkout: Checkout,
+    retry: &mpsc::UnboundedSender<Retry>,
+    mut head: Request<()>,
+    end: bool,
+) -> Option<(h2::client::ResponseFuture, SendStream<Bytes>, Lease)> {
+    for attempt in 0..2 {
+        let leased = tokio::select! {
+            biased;
+            reset = std::future::poll_fn(|cx| respond.poll_reset(cx)) => {
+                call.end_by_client(client_reset(reset, call.deadline_passed()));
+                return None;
+            }
+            leased = checkout.lease() => leased,
+        };
+        let mut lease = match leased {
+            Ok(lease) => lease,
+            Err(why) => {
+                let ending = Ending::new(EndSide::Upstream, EndKind::Disconnect, 0, &*why);
+                answer_trailers_only(respond, call.fail_upstream(ending, false));
+                return None;
+            }
+        };
+        let conn = lease.conn;
+        let ready = std::future::poll_fn(|cx| lease.send.poll_ready(cx)).await;
+        let sent = ready.and_then(|()| lease.send.send_request(clone_head(&head), end));
+        match sent {
+            Ok((response, stream)) => return Some((response, stream, lease)),
+            Err(e) if attempt == 0 && (e.is_go_away() || e.is_io() || e.reason().is_none()) => {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let asked = retry.send(Retry {
+                    target: target.clone(),
+                    conn,
+                    reply,
+                });
+                match (asked, rx.await) {
+                    (Ok(()), Ok(next)) => checkout = next,
+                    _ => {
+                        let ending = upstream_ending(&e);
+                        answer_trailers_only(respond, call.fail_upstream(ending, false));
+                        return None;
+                    }
+                }
+            }
+            Err(e) => {
+                answer_trailers_only(respond, call.fail_upstream(upstream_ending(&e), false));
+                return None;
+            }
+        }
+        head = clone_head(&head);
+    }
+    None
+}
+
+fn clone_head(head: &Request<()>) -> Request<()> {
+    let mut copy = Request::new(());
+    *copy.method_mut() = head.method().clone();
+    *copy.uri_mut() = head.uri().clone();
+    *copy.version_mut() = head.version();
+    *copy.headers_mut() = head.headers().clone();
+    copy
+}
+
+fn answer_trailers_only(
+    respond: &mut SendResponse<Bytes>,
+    answer: crate::capture::call::RelayStatus,
+) {
+    let _ = respond.send_response(status::trailers_only(answer.code, &answer.message), true);
+}
+
+/// Where the response is.
+enum Phase {
+    /// Waiting for the upstream's response head.
+    Head {
+        response: h2::client::ResponseFuture,
+        respond: SendResponse<Bytes>,
+    },
+    /// Moving the response body to the client.
+    Body(Pump),
+}
+
+/// A call in flight: both directions at once, until the response ends.
+struct Flight {
+    call: Call,
+    request_tap: Tap,
+    response_tap: Tap,
+    /// Client to upstream; kept after the request ends, for the upstream
+    /// stream's handle.
+    request: Pump,
+    request_done: bool,
+    response: Phase,
+    /// The upstream connection's stream count, held until the call ends.
+    _lease: Lease,
+}
+
+impl Future for Flight {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        // The client first: its cancel wins a tie with the upstream's end.
+        let reset = match &mut this.response {
+            Phase::Head { respond, .. } => respond.poll_reset(cx),
+            Phase::Body(pump) => pump.send_stream().poll_reset(cx),
+        };
+        if let Poll::Ready(reset) = reset {
+            let ending = client_reset(reset, this.call.deadline_passed());
+            this.client_left(cx, ending);
+            return Poll::Ready(());
+        }
+        if !this.request_done {
+            let (call, tap) = (&mut this.call, &mut this.request_tap);
+            match this.request.poll(cx, |data| tap.data(call, data)) {
+                Poll::Pending => {}
+                Poll::Ready(Ok(end)) => {
+                    this.request_done = true;
+                    this.request_tap.finish(&mut this.call);
+                    if let PumpEnd::Trailers(trailers) = end {
+                        let _ = this.request.send_trailers(trailers);
+                    }
+                }
+                Poll::Ready(Err(PumpError::Recv(e))) => {
+                    let ending = client_error(&e, this.call.deadline_passed());
+                    this.client_left(cx, ending);
+                    return Poll::Ready(());
+                }
+                // The upstream no longer takes the request (it reset the
+                // stream, or answered in full): the response says how.
+                Poll::Ready(Err(PumpError::Send(_))) => this.request_done = true,
+            }
+        }
+        loop {
+            match &mut this.response {
+                Phase::Head { response, respond } => {
+                    let head = match Pin::new(response).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(head) => head,
+                    };
+                    match head {
+                        Ok(head) => {
+                            let (parts, body) = head.into_parts();
+                            let trailers_only = body.is_end_stream();
+                            if trailers_only {
+                                this.call
+                                    .end_with_trailers(&parts.headers, Some(parts.status));
+                            } else {
+                                this.call.response_headers(parts.status, &parts.headers);
+                            }
+                            let head = Response::from_parts(parts, ());
+                            match respond.send_response(head, trailers_only) {
+                                Ok(_) if trailers_only => return Poll::Ready(()),
+                                Ok(stream) => this.response = Phase::Body(Pump::new(body, stream)),
+                                Err(e) => {
+                                    let ending = client_error(&e, this.call.deadline_passed());
+                                    this.client_left(cx, ending);
+                                    return Poll::Ready(());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let answer = this.call.fail_upstream(upstream_ending(&e), false);
+                            answer_trailers_only(respond, answer);
+                            return Poll::Ready(());
+                        }
+                    }
+                }
+                Phase::Body(pump) => {
+                    let (call, tap) = (&mut this.call, &mut this.response_tap);
+                    let polled = pump.poll(cx, |data| tap.data(call, data));
+                    return match polled {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(Ok(end)) => {
+                            this.response_tap.finish(&mut this.call);
+                            match end {
+                                PumpEnd::Trailers(trailers) => {
+                                    this.call.end_with_trailers(&trailers, None);
+                                    let _ = pump.send_trailers(trailers);
+                                }
+                                PumpEnd::EndOfStream => {
+                                    this.call.end_with_trailers(&HeaderMap::new(), None);
+                                }
+                            }
+                            Poll::Ready(())
+                        }
+                        Poll::Ready(Err(PumpError::Recv(e))) => {
+                            this.response_tap.finish(&mut this.call);
+                            let answer = this.call.fail_upstream(upstream_ending(&e), true);
+                            let _ =
+                                pump.send_trailers(status::trailers(answer.code, &answer.message));
+                            Poll::Ready(())
+                        }
+                        Poll::Ready(Err(PumpError::Send(e))) => {
+                            let ending = client_error(&e, this.call.deadline_passed());
+                            this.client_left(cx, ending);
+                            Poll::Ready(())
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Flight {
+    /// The client reset the call or went away: note it, then whatever the
+    /// upstream had already sent (its end, crossing the cancel), then tell
+    /// the upstream with a reset of its own.
+    fn client_left(&mut self, cx: &mut Context<'_>, ending: Ending) {
+        let why = ending.detail.clone();
+        self.call.note_ending(ending);
+        if let Some(code) = self.upstream_already_ended(cx) {
+            self.call.note_ending(Ending::new(
+                EndSide::Upstream,
+                EndKind::Trailers,
+                code,
+                "arrived after the client had ended the call; not forwarded",
+            ));
+        }
+        self.call.end_cancelled(why);
+        self.request.send_stream().send_reset(Reason::CANCEL);
+        if let Phase::Head { respond, .. } = &mut self.response {
+            respond.send_reset(Reason::CANCEL);
+        }
+    }
+
+    /// The grpc-status of the upstream's end, if it is already here.
+    fn upstream_already_ended(&mut self, cx: &mut Context<'_>) -> Option<u32> {
+        let (trailers, upstream) = match &mut self.response {
+            Phase::Head { response, .. } => match Pin::new(response).poll(cx) {
+                Poll::Ready(Ok(head)) if head.body().is_end_stream() => {
+                    return grpc_status(head.headers());
+                }
+                Poll::Ready(Ok(head)) => {
+                    let mut body = head.into_body();
+                    (drain(&mut body, cx), Some(body))
+                }
+                _ => return None,
+            },
+            Phase::Body(pump) => (drain(pump.recv_stream(), cx), None),
+        };
+        drop(upstream);
+        trailers.and_then(|t| grpc_status(&t))
+    }
+}
+
+/// Reads what is already here of a body without waiting: its trailers, if
+/// they have arrived.
+fn drain(body: &mut RecvStream, cx: &mut Context<'_>) -> Option<HeaderMap> {
+    loop {
+        match body.poll_data(cx) {
+            Poll::Ready(Some(Ok(data))) => {
+                let _ = body.flow_control().release_capacity(data.len());
+            }
+            Poll::Ready(None) => break,
+            _ => return None,
+        }
+    }
+    match body.poll_trailers(cx) {
+        Poll::Ready(Ok(trailers)) => trailers,
+        _ => None,
+    }
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The client's reset, as seen by `poll_reset` (an error: its connection).
+fn client_reset(reset: Result<Reason, h2::Error>, deadline_passed: bool) -> Ending {
+    match reset {
+        Ok(reason) => reset_ending(EndSide::Client, reason, deadline_passed),
+        Err(e) => client_error(&e, deadline_passed),
+    }
+}
+
+/// What a client-side stream error says about how the client ended.
+fn client_error(e: &h2::Error, deadline_passed: bool) -> Ending {
+    match e.reason() {
+        Some(reason) if e.is_reset() && e.is_remote() => {
+            reset_ending(EndSide::Client, reason, deadline_passed)
+        }
+        Some(reason) if e.is_go_away() && e.is_remote() => Ending::new(
+            EndSide::Client,
+            EndKind::Goaway,
+            u32::from(reason),
+            format!("the client's connection went away (GOAWAY {reason:?})"),
+        ),
+        Some(reason) if e.is_reset() => Ending::new(
+            EndSide::Relay,
+            EndKind::Reset,
+            u32::from(reason),
+            format!("the relay reset the client's stream ({reason:?})"),
+        ),
+        _ => Ending::new(
+            EndSide::Client,
+            EndKind::Disconnect,
+            0,
+            format!("the client's connection failed: {e}"),
+        ),
+    }
+}
+
+fn reset_ending(side: EndSide, reason: Reason, deadline_passed: bool) -> Ending {
+    let who = match side {
+        EndSide::Client => "the client",
+        _ => "the upstream",
+    };
+    if deadline_passed && side == EndSide::Client {
+        return Ending::new(
+            side,
+            EndKind::Deadline,
+            u32::from(reason),
+            format!("the client reset the stream ({reason:?}) once its deadline had passed"),
+        );
+    }
+    Ending::new(
+        side,
+        EndKind::Reset,
+        u32::from(reason),
+        format!("{who} reset the stream ({reason:?})"),
+    )
+}
+
+/// What an upstream-side error says about how the upstream ended.
+fn upstream_ending(e: &h2::Error) -> Ending {
+    match e.reason() {
+        Some(reason) if e.is_reset() && e.is_remote() => {
+            reset_ending(EndSide::Upstream, reason, false)
+        }
+        Some(reason) if e.is_go_away() => Ending::new(
+            EndSide::Upstream,
+            EndKind::Goaway,
+            u32::from(reason),
+            format!("its connection went away (GOAWAY {reason:?})"),
+        ),
+        _ => Ending::new(
+            EndSide::Upstream,
+            EndKind::Disconnect,
+            0,
+            crate::forward::upstream::describe(e),
+        ),
+    }
+}

@@ -1,0 +1,220 @@
+//! One client connection's task: the only owner of that connection, its
+//! calls and its upstream connections.
+//!
+//! [`serve`] reads the first bytes: the HTTP/2 preface means gRPC over
+//! HTTP/2; anything else goes, bytes put back, to the HTTP/1.1 way in
+//! ([`crate::forward::protocol::Http1`]). For HTTP/2, one poll drives, in
+//! turn, the client's connection (new streams, and the bytes calls wrote),
+//! the [`Pool`] of upstream connections, and every call still running (a
+//! [`FuturesUnordered`] polls only the calls that were woken). So a call's
+//! bytes cross no task and no thread between the client and the upstream.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+
+use crate::forward::Forwarder;
+use crate::forward::call::{self, Retry};
+use crate::forward::keepalive::KeepAlive;
+use crate::forward::protocol::PREFACE;
+use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
+use crate::shutdown::Shutdown;
+
+/// The most request metadata the relay takes from a client.
+const MAX_CLIENT_HEADER_LIST: u32 = 1 << 20;
+/// The most streams a client may have open at once.
+const MAX_CLIENT_STREAMS: u32 = 1000;
+
+/// Serve one client connection to its end (or until `stop`, then
+/// gracefully: no new calls, the running ones finish).
+pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
+    let deadline = tokio::time::Instant::now() + fwd.first_request_timeout;
+    let mut first = BytesMut::with_capacity(PREFACE.len());
+    let sniffed = tokio::time::timeout_at(deadline, async {
+        while first.len() < PREFACE.len() && PREFACE.starts_with(&first) {
+            if io.read_buf(&mut first).await? == 0 {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match sniffed {
+        Ok(Ok(())) if first.is_empty() => return,
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::debug!("client connection failed before its first bytes: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(
+                "no request within {:?}; closing the connection",
+                fwd.first_request_timeout
+            );
+            return;
+        }
+    }
+    let is_h2 = first.starts_with(PREFACE);
+    let io: BoxIo = Box::new(Rewind {
+        prefix: first.freeze(),
+        io,
+    });
+    if !is_h2 {
+        fwd.http1.serve(io).await;
+        return;
+    }
+    serve_h2(fwd, io, stop, deadline).await;
+}
+
+async fn serve_h2(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: tokio::time::Instant) {
+    let handshake = h2::server::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(MAX_CLIENT_STREAMS)
+        .max_header_list_size(MAX_CLIENT_HEADER_LIST)
+        .handshake::<_, Bytes>(io);
+    let mut server = match tokio::time::timeout_at(deadline, handshake).await {
+        Ok(Ok(server)) => server,
+        Ok(Err(e)) => {
+            tracing::debug!("HTTP/2 handshake with the client failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(
+                "no HTTP/2 handshake within {:?}; closing",
+                fwd.first_request_timeout
+            );
+            return;
+        }
+    };
+    let mut keepalive = server.ping_pong().map(KeepAlive::new);
+    let mut pool = Pool::new(fwd.connect.clone());
+    let (retry_tx, mut retry_rx) = mpsc::unbounded_channel::<Retry>();
+    let mut calls = FuturesUnordered::new();
+    let mut first_request = Box::pin(tokio::time::sleep_until(deadline));
+    let mut asked = false;
+    let mut accepting = true;
+    let mut stopping = false;
+    let mut stop_wait = Box::pin(async move {
+        let mut stop = stop;
+        stop.wait().await;
+    });
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        if !stopping && stop_wait.as_mut().poll(cx).is_ready() {
+            stopping = true;
+            server.graceful_shutdown();
+        }
+        if !asked && first_request.as_mut().poll(cx).is_ready() {
+            tracing::debug!(
+                "no request within {:?}; closing the connection",
+                fwd.first_request_timeout
+            );
+            return Poll::Ready(());
+        }
+        if let Some(k) = keepalive.as_mut()
+            && k.poll_dead(cx).is_ready()
+        {
+            tracing::debug!("the client did not answer keepalive pings; closing");
+            return Poll::Ready(());
+        }
+        for round in 0..2 {
+            // The client's connection: new calls, and what calls wrote.
+            while accepting {
+                match server.poll_accept(cx) {
+                    Poll::Ready(Some(Ok((request, respond)))) => {
+                        asked = true;
+                        let target = fwd.route.target(request.uri(), request.headers());
+                        let checkout = pool.checkout(&target.upstream);
+                        calls.push(call::run(
+                            fwd.clone(),
+                            target,
+                            request,
+                            respond,
+                            checkout,
+                            retry_tx.clone(),
+                        ));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        tracing::debug!("client connection ended: {e}");
+                        accepting = false;
+                    }
+                    Poll::Ready(None) => accepting = false,
+                    Poll::Pending => break,
+                }
+            }
+            while let Poll::Ready(Some(retry)) = retry_rx.poll_recv(cx) {
+                pool.forget(&retry.target.upstream, retry.conn);
+                let _ = retry.reply.send(pool.checkout(&retry.target.upstream));
+            }
+            // The upstream connections: responses in, requests out.
+            pool.poll(cx);
+            if round == 1 {
+                break;
+            }
+            while let Poll::Ready(Some(())) = calls.poll_next_unpin(cx) {}
+        }
+        if !accepting && calls.is_empty() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await;
+}
+
+/// A byte stream with bytes already read from it put back in front.
+pub struct Rewind {
+    prefix: Bytes,
+    io: BoxIo,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

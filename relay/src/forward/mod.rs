@@ -1,0 +1,88 @@
+//! The forward path: client connections in, calls relayed to the upstream,
+//! each one captured on the side.
+//!
+//! # Layout, in the order bytes move
+//! - [`listen`]: accepts connected byte streams (the [`listen::Listener`]
+//!   seam: TCP now; TLS and tunnels next) and runs one task per connection
+//!   until shutdown.
+//! - [`connection`]: that task. It tells HTTP/2 from HTTP/1.1 by the first
+//!   bytes ([`protocol`]), and for HTTP/2 owns the client's connection,
+//!   every call on it, and the upstream connections in the client's
+//!   [`upstream::Pool`], all driven in one poll: a call is a state machine
+//!   ([`call`]), not a task, and crosses no thread on its way.
+//! - [`call`]: one call: the refusals the relay makes itself
+//!   ([`header_limit`], [`status`]), the upstream stream, both directions
+//!   moved by a [`pump::Pump`] through the capture tap, and how it ended,
+//!   as each side saw it.
+//! - [`upstream`]: the [`upstream::Connect`] seam and the per-target pool;
+//!   [`route`]: which target serves a call (one upstream now).
+//!
+//! # What it is not
+//! Nothing here decodes a payload or waits for capture: a call costs its
+//! tap's bookkeeping and one non-blocking hand-off per event
+//! (`crate::capture`).
+
+pub mod call;
+pub mod connection;
+pub mod header_limit;
+pub mod keepalive;
+pub mod listen;
+pub mod protocol;
+pub mod pump;
+pub mod route;
+pub mod status;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::call::Stopping;
+use crate::capture::framing::PartialBudget;
+use crate::capture::hub::Hub;
+use crate::reflection::Reflector;
+
+/// The forward path's seams, each with the one implementation the relay
+/// has today: what a test (or the next feature) may replace.
+#[derive(Clone)]
+pub struct Seams {
+    /// How targets are reached ([`upstream::TcpConnect`]).
+    pub connect: Arc<dyn upstream::Connect>,
+    /// Which target serves each call (`None`: [`route::OneUpstream`], the
+    /// configured upstream).
+    pub route: Option<Arc<dyn route::Route>>,
+    /// The way in for HTTP/1.1 (`None`: [`protocol::Http1Refusal`]).
+    pub http1: Option<Arc<dyn protocol::Http1>>,
+}
+
+impl Default for Seams {
+    fn default() -> Self {
+        Seams {
+            connect: Arc::new(upstream::TcpConnect),
+            route: None,
+            http1: None,
+        }
+    }
+}
+
+/// What every connection and call of a relay shares. Nothing in it changes
+/// per call, and nothing in it is locked.
+pub struct Forwarder {
+    pub hub: Hub,
+    pub reflector: Arc<Reflector>,
+    /// Which target serves each call.
+    pub route: Arc<dyn route::Route>,
+    /// How targets are reached.
+    pub connect: Arc<dyn upstream::Connect>,
+    /// The way in for HTTP/1.1 connections.
+    pub http1: Arc<dyn protocol::Http1>,
+    /// The most of a single message the capture keeps.
+    pub max_message_bytes: usize,
+    /// What incomplete messages may hold in all.
+    pub partial: PartialBudget,
+    /// The most request metadata the upstream accepts.
+    pub header_limit: header_limit::HeaderLimit,
+    /// A connection that sends no request within this is closed.
+    pub first_request_timeout: Duration,
+    /// Set when the relay starts shutting down.
+    pub stopping: Stopping,
+}

@@ -1,0 +1,131 @@
+//! Which protocol a request speaks, and the way in for each.
+//!
+//! A connection whose first bytes are the HTTP/2 preface is gRPC over
+//! HTTP/2, forwarded by [`crate::forward::connection`]; a request on it that
+//! is not gRPC gets a clear HTTP error ([`refuse_non_grpc`]). Any other
+//! connection is HTTP/1.1 and goes to an [`Http1`] handler: today
+//! [`Http1Refusal`], which says what the port is for; gRPC-Web and Connect
+//! plug in there.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+
+use crate::forward::upstream::BoxIo;
+
+/// The first bytes of every HTTP/2 connection.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the relay answers, itself, to a request it does not forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub text: String,
+}
+
+impl Refusal {
+    /// As an HTTP response head (the text is the body).
+    pub fn head(&self) -> Response<()> {
+        let mut res = Response::new(());
+        *res.status_mut() = self.status;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
+    }
+}
+
+/// A clear answer for an HTTP/2 request that is not gRPC; `None` for gRPC.
+pub fn refuse_non_grpc(parts: &http::request::Parts) -> Option<Refusal> {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_grpc = content_type == "application/grpc"
+        || content_type.starts_with("application/grpc+")
+        || content_type.starts_with("application/grpc;");
+    let text = if content_type.starts_with("application/grpc-web") {
+        format!("Loom does not relay gRPC-Web yet (content-type {content_type}).\n")
+    } else if !is_grpc {
+        format!(
+            "Loom relays gRPC only: content-type must be application/grpc, not {content_type:?}.\n"
+        )
+    } else {
+        return None;
+    };
+    tracing::warn!(
+        method = %parts.method,
+        uri = %parts.uri,
+        content_type,
+        "refused a non-gRPC request with 415"
+    );
+    Some(Refusal {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        text,
+    })
+}
+
+/// A future that serves one HTTP/1.1 connection to its end.
+pub type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The way in for HTTP/1.1 connections (gRPC-Web and Connect, next).
+pub trait Http1: Send + Sync + 'static {
+    /// Serve the connection (its first bytes already put back).
+    fn serve(&self, io: BoxIo) -> Serving;
+}
+
+/// Answers every HTTP/1.1 request with what this port is for.
+pub struct Http1Refusal {
+    text: Arc<str>,
+}
+
+impl Http1Refusal {
+    /// `upstream` and `ui_url` are named in the answer.
+    pub fn new(upstream: &str, ui_url: &str) -> Self {
+        Http1Refusal {
+            text: format!(
+                "This is the Loom gRPC relay: it takes gRPC over HTTP/2 (cleartext, prior knowledge), \
+                 and forwards it to {upstream}.\nPoint your gRPC client here. The inspector is at {ui_url}\n"
+            )
+            .into(),
+        }
+    }
+}
+
+impl Http1 for Http1Refusal {
+    fn serve(&self, io: BoxIo) -> Serving {
+        let text = self.text.clone();
+        Box::pin(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                tracing::warn!(
+                    method = %req.method(),
+                    uri = %req.uri(),
+                    version = ?req.version(),
+                    "refused an HTTP/1 request with 505"
+                );
+                let mut res = Response::new(Full::new(Bytes::from(text.to_string())));
+                *res.status_mut() = StatusCode::HTTP_VERSION_NOT_SUPPORTED;
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                async move { Ok::<_, Infallible>(res) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .auto_date_header(false)
+                .serve_connection(TokioIo::new(io), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("HTTP/1 connection ended: {e}");
+            }
+        })
+    }
+}
