@@ -53,8 +53,20 @@ pub async fn call(
     chunks: Vec<Vec<u8>>,
 ) -> RawReply {
     let tcp = TcpStream::connect(addr).await.expect("connect");
+    call_over(tcp, &addr.to_string(), path, headers, chunks).await
+}
+
+/// [`call`] over any connected byte stream (a Unix socket, say), with
+/// `authority` as the request's `:authority`.
+pub async fn call_over(
+    io: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    chunks: Vec<Vec<u8>>,
+) -> RawReply {
     let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
             .expect("h2 handshake");
     tokio::spawn(conn);
@@ -62,7 +74,7 @@ pub async fn call(
         .into_iter()
         .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
     let body = StreamBody::new(stream::iter(frames));
-    let mut req = Request::post(format!("http://{addr}{path}"))
+    let mut req = Request::post(format!("http://{authority}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers");
     for (k, v) in headers {

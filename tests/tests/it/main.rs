@@ -21,4 +21,5 @@ mod preview;
 mod record;
 mod reflection;
 mod search;
+mod seams;
 mod ui_api;
