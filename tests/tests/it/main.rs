@@ -20,6 +20,6 @@ mod peers;
 mod preview;
 mod record;
 mod reflection;
-mod search;
 mod seams;
+mod search;
 mod ui_api;

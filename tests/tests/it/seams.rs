@@ -181,7 +181,8 @@ impl Route for ByHeader {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_of_our_own_picks_the_upstream_per_call() {
     let (first, second) = (Backend::start().await, Backend::start().await);
-    let target = |addr: SocketAddr| Arc::new(Target::new(addr.to_string().parse().expect("upstream")));
+    let target =
+        |addr: SocketAddr| Arc::new(Target::new(addr.to_string().parse().expect("upstream")));
     let seams = Seams {
         route: Some(Arc::new(ByHeader {
             a: target(first.addr),
