@@ -136,6 +136,82 @@ impl pb::CallEnded {
             ..Default::default()
         }
     }
+
+    /// The same end with `endings` (format 1.2): how each side ended the
+    /// call, in the order the relay saw it, what ended it first.
+    pub fn with_endings(self, endings: Vec<pb::CallEnding>) -> Self {
+        Self { endings, ..self }
+    }
+
+    /// What ended the call (the first of `endings`); `None` in files older
+    /// than 1.2.
+    pub fn ended_by(&self) -> Option<&pb::CallEnding> {
+        self.endings.first()
+    }
+
+    /// The gRPC status the call's client saw: the one place every reader
+    /// takes a call's status from.
+    ///
+    /// When the client ended the call ([`ended_by_client`]), that is
+    /// DEADLINE_EXCEEDED for its deadline and CANCELLED for anything else it
+    /// did (a reset, a GOAWAY, closing its connection), whatever the
+    /// upstream said after. Otherwise it is `grpc_status` (the upstream's
+    /// trailers, or what the relay told the client), `None` when there was
+    /// none. Files older than 1.2 have no endings: always `grpc_status`.
+    ///
+    /// [`ended_by_client`]: Self::ended_by_client
+    pub fn client_status(&self) -> Option<u32> {
+        self.client_gave_up().or(self.grpc_status)
+    }
+
+    /// The client ended the call: its reset, deadline, GOAWAY or
+    /// disconnect came first (format 1.2).
+    pub fn ended_by_client(&self) -> bool {
+        self.client_gave_up().is_some()
+    }
+
+    /// The status a client that gave up on the call sees, if it did.
+    fn client_gave_up(&self) -> Option<u32> {
+        /// gRPC's CANCELLED.
+        const CANCELLED: u32 = 1;
+        /// gRPC's DEADLINE_EXCEEDED.
+        const DEADLINE_EXCEEDED: u32 = 4;
+        let first = self.ended_by()?;
+        if first.side() != pb::EndSide::Client {
+            return None;
+        }
+        match first.kind() {
+            pb::EndKind::Deadline => Some(DEADLINE_EXCEEDED),
+            pb::EndKind::Reset | pb::EndKind::Goaway | pb::EndKind::Disconnect => Some(CANCELLED),
+            pb::EndKind::Unspecified
+            | pb::EndKind::Trailers
+            | pb::EndKind::Refused
+            | pb::EndKind::Shutdown
+            | pb::EndKind::NoTrailers => None,
+        }
+    }
+}
+
+impl pb::CallEnding {
+    /// One side's end of a call, `offset_nanos` after its start. `code` is a
+    /// gRPC status for `Trailers` and `Refused`, an HTTP/2 error code for
+    /// `Reset`, `Deadline` and `Goaway`, 0 otherwise; `detail` says what
+    /// happened, in words (may be empty).
+    pub fn new(
+        offset_nanos: u64,
+        side: pb::EndSide,
+        kind: pb::EndKind,
+        code: u32,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            offset_nanos,
+            side: side.into(),
+            kind: kind.into(),
+            code,
+            detail: detail.into(),
+        }
+    }
 }
 
 impl pb::Descriptors {
@@ -272,76 +348,4 @@ into_kind! {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constructors() {
-        let gap = pb::Event::gap(pb::GapKind::Lagged, 3, "slow", vec![9]);
-        assert_eq!(gap.call_id, 0);
-        assert_eq!(gap.kind_name(), "gap");
-        let Some(Kind::Gap(g)) = gap.kind else {
-            panic!("not a gap");
-        };
-        assert_eq!(g.kind(), pb::GapKind::Lagged);
-        assert_eq!((g.dropped_events, g.reason.as_str()), (3, "slow"));
-        assert_eq!(g.call_ids, [9]);
-
-        let m = pb::Message::new(pb::Direction::Response, 5, true, vec![1, 2, 3]);
-        assert_eq!(m.direction(), pb::Direction::Response);
-        assert_eq!(m.declared_length, 3);
-        assert!(!m.truncated);
-        let e = pb::Event::new(4, m);
-        assert_eq!(e.kind_name(), "message");
-        assert_eq!(e.offset_nanos(), Some(5));
-
-        let d = pb::Event::descriptors(pb::Descriptors::default());
-        assert_eq!(
-            (d.call_id, d.kind_name(), d.offset_nanos()),
-            (0, "descriptors", None)
-        );
-        let empty = pb::Event::default();
-        assert_eq!((empty.kind_name(), empty.offset_nanos()), ("unknown", None));
-    }
-
-    #[test]
-    fn schema_origins_round_trip_through_the_legacy_strings() {
-        use pb::SchemaOrigin as O;
-        for (origin, location) in [
-            (O::ReflectionV1, ""),
-            (O::ReflectionV1alpha, ""),
-            (O::Reflection, ""),
-            (O::DescriptorSet, "/tmp/a b.pb"),
-            (O::Proto, "api/x.proto"),
-            (O::UserFile, "x.protoset"),
-        ] {
-            let legacy = origin.legacy_source(location);
-            assert_eq!(O::from_legacy(&legacy), (origin, location.to_owned()));
-        }
-        assert_eq!(
-            O::from_legacy("something else"),
-            (O::Unspecified, String::new())
-        );
-        let set =
-            pb::Descriptors::schema(vec![1u8], vec!["a.S".into()], O::Proto, "api/", "", vec![]);
-        assert_eq!(set.source, "proto:api/");
-        assert_eq!(set.origin_and_location(), (O::Proto, "api/".to_owned()));
-        assert!(!set.is_failure());
-        // A 1.0 event: only the string.
-        let old = pb::Descriptors {
-            source: "descriptor-set:x.pb".into(),
-            file_descriptor_set: vec![1u8].into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            old.origin_and_location(),
-            (O::DescriptorSet, "x.pb".to_owned())
-        );
-        let failed =
-            pb::Descriptors::failure(vec!["a.S".into()], O::Reflection, "http://u:1", "down", 7);
-        assert!(failed.is_failure());
-        assert_eq!(failed.warnings, ["down"]);
-        assert_eq!(failed.failure.as_ref().unwrap().retry_unix_nanos, 7);
-        assert!(O::ReflectionV1.is_reflection() && !O::Proto.is_reflection());
-    }
-}
+mod tests;

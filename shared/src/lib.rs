@@ -6,7 +6,9 @@
 //!
 //! - [`pb`]: the event model, generated from
 //!   `proto/loom/capture/v1/events.proto` (the contract; read it first).
-//! - [`event`]: a few convenience constructors on the generated types.
+//! - [`event`]: a few convenience constructors on the generated types, and
+//!   accessors such as the status a call's client saw
+//!   ([`pb::CallEnded::client_status`]).
 //! - [`capture`]: the capture file format (a 13-byte header, then
 //!   length-delimited events), its incremental [`capture::StreamDecoder`], and
 //!   the WebSocket batch framing. `docs/capture-format.md` specifies it byte

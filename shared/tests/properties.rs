@@ -28,6 +28,22 @@ fn headers() -> impl Strategy<Value = Vec<pb::Header>> {
     )
 }
 
+/// Format 1.2's endings, with sides and kinds past the known ones too.
+fn endings() -> impl Strategy<Value = Vec<pb::CallEnding>> {
+    vec(
+        (any::<u64>(), 0..5i32, 0..10i32, any::<u32>(), ".{0,10}").prop_map(
+            |(offset_nanos, side, kind, code, detail)| pb::CallEnding {
+                offset_nanos,
+                side,
+                kind,
+                code,
+                detail,
+            },
+        ),
+        0..3,
+    )
+}
+
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         (any::<i64>(), ".{0,20}", ".{0,10}", headers(), ".{0,10}").prop_map(
@@ -78,10 +94,20 @@ fn kind() -> impl Strategy<Value = Kind> {
             ".{0,20}",
             bytes(20),
             any::<bool>(),
-            vec(".{0,10}", 0..2)
+            vec(".{0,10}", 0..2),
+            endings(),
         )
             .prop_map(
-                |(offset_nanos, trailers, grpc_status, grpc_message, details, only, errors)| {
+                |(
+                    offset_nanos,
+                    trailers,
+                    grpc_status,
+                    grpc_message,
+                    details,
+                    only,
+                    errors,
+                    endings,
+                )| {
                     Kind::CallEnded(pb::CallEnded {
                         offset_nanos,
                         trailers,
@@ -92,6 +118,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                         relay_error: String::new(),
                         http_status: if only { 200 } else { 0 },
                         protocol_errors: errors,
+                        endings,
                     })
                 }
             ),

@@ -1,5 +1,5 @@
 //! One call in full: overview, timing, status and its decoded details,
-//! metadata, every message (decoded JSON, or raw: hex and the schema-less
+//! how each side ended it, metadata, every message (decoded JSON, or raw: hex and the schema-less
 //! view), and the actions: copy as grpcurl, download the call.
 
 use leptos::prelude::*;
@@ -11,7 +11,7 @@ use loom_shared::pb;
 use crate::files;
 use crate::format;
 use crate::json_view::JsonView;
-use crate::rows::{duration_text, status_cell};
+use crate::rows::{duration_text, status_cell, status_title};
 use crate::schemas;
 use crate::state::{AppState, Source, use_state};
 
@@ -128,17 +128,25 @@ fn Overview(
     let t = s.timing;
     let opt = |v: Option<u64>| v.map(format::duration).unwrap_or_else(|| "—".into());
     let st = s.status.clone();
+    let title = status_title(s);
+    let endings = crate::endings::lines(&d.endings);
     let now = use_state().now_ms;
     let summary = s.clone();
     view! {
         <div class="kv" data-test="overview">
             <span>"status"</span>
             <span>
-                <span class=status_class data-test="detail-status">{status}</span>
+                <span class=status_class data-test="detail-status" title=title>{status}</span>
                 {st.as_ref().and_then(|x| x.code).map(|c| format!(" ({c})"))}
                 {st.as_ref().filter(|x| !x.message.is_empty()).map(|x| view! { " — " <span data-test="grpc-message">{x.message.clone()}</span> })}
             </span>
             {st.as_ref().and_then(|x| x.relay_error.clone()).map(|e| view! { <span>"relay"</span> <span class="status-err">{e}</span> })}
+            {(!endings.is_empty()).then(|| view! {
+                <span>"ended"</span>
+                <span data-test="endings">
+                    {endings.into_iter().map(|line| view! { <div data-test="ending">{line}</div> }).collect_view()}
+                </span>
+            })}
             <span>"kind"</span>
             <span>{s.kind.name()}{s.kind_inferred.then_some(" (inferred from message counts)")}</span>
             <span>"authority"</span>

@@ -204,6 +204,31 @@ mod tests {
     }
 
     #[test]
+    fn a_client_cancel_is_an_error_of_code_cancelled() {
+        use pb::{EndKind, EndSide};
+        // The upstream's OK crossed the client's cancel (format 1.2).
+        let cancelled = pb::CallEnded {
+            grpc_status: Some(0),
+            ..Default::default()
+        }
+        .with_endings(vec![
+            pb::CallEnding::new(1, EndSide::Client, EndKind::Reset, 8, ""),
+            pb::CallEnding::new(2, EndSide::Upstream, EndKind::Trailers, 0, ""),
+        ]);
+        let s = Session::from_events([pb::Event::new(1, cancelled)]);
+        let call = s.call(1).unwrap();
+        let with = |status| Filter {
+            status,
+            ..Default::default()
+        };
+        assert!(with(StatusFilter::Errors).matches(call));
+        assert!(with(StatusFilter::parse("cancelled")).matches(call));
+        assert!(with(StatusFilter::Code(1)).matches(call));
+        assert!(!with(StatusFilter::Code(0)).matches(call));
+        assert!(!with(StatusFilter::Pending).matches(call));
+    }
+
+    #[test]
     fn round_trips_through_url_pairs() {
         let f = Filter {
             method: "Get".into(),

@@ -11,10 +11,10 @@
 //!   which [`diagnosis`] turns into a reason and a sentence.
 //! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
-//! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`schemas`],
-//!   [`protos`], [`diagnosis`], [`relay_url`], [`search`]: view-model logic,
-//!   native and tested natively (`search::run`, which drives live search
-//!   with timers, is wasm only).
+//! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`endings`],
+//!   [`schemas`], [`protos`], [`diagnosis`], [`relay_url`], [`search`]:
+//!   view-model logic, native and tested natively (`search::run`, which
+//!   drives live search with timers, is wasm only).
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
 //!   preview.
 //! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`], [`welcome`]
@@ -29,6 +29,7 @@
 //! [`Session`]: loom_shared::engine::Session
 
 pub mod diagnosis;
+pub mod endings;
 pub mod filter;
 pub mod format;
 pub mod protos;

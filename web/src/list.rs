@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use loom_shared::engine::CallSummary;
 
 use crate::format;
-use crate::rows::{duration_text, kind_text, method_parts, status_cell};
+use crate::rows::{duration_text, kind_text, method_parts, status_cell, status_hint, status_title};
 use crate::state::{AppState, use_state};
 use crate::viewport::Viewport;
 
@@ -194,7 +194,9 @@ fn row(
 ) -> impl IntoView + use<> {
     let id = call.id;
     let (status, status_class) = status_cell(call);
-    let status_title = status.clone();
+    // A call the client ended says so in its tooltip (and is underlined).
+    let status_title = status_title(call);
+    let by_client = status_hint(call).is_some();
     // `Inventory/GetItem`, the package only in the tooltip: the method is
     // what tells calls apart.
     let (service, method) = method_parts(call);
@@ -224,7 +226,7 @@ fn row(
                 <span>{method}</span>
             </span>
             <span title=if call.kind_inferred { "inferred from message counts" } else { "" }>{kind}</span>
-            <span class=status_class data-test="status" title=status_title>{status}</span>
+            <span class=status_class class:by-client=by_client data-test="status" title=status_title>{status}</span>
             <span class="num">{duration_text(call, now_ms)}</span>
             <span class="num">{msgs}</span>
             <span class="num">{bytes}</span>

@@ -26,6 +26,31 @@ pub fn status_cell(call: &CallSummary) -> (String, &'static str) {
     }
 }
 
+/// Why a call has the status it has, when the status cell alone would
+/// mislead: a call the client ended (format 1.2) shows CANCELLED or
+/// DEADLINE_EXCEEDED, whatever the upstream answered.
+pub fn status_hint(call: &CallSummary) -> Option<&'static str> {
+    let status = call.status.as_ref().filter(|s| s.by_client)?;
+    Some(if status.code == Some(DEADLINE_EXCEEDED) {
+        "the client's deadline passed"
+    } else {
+        "cancelled by the client"
+    })
+}
+
+/// The status cell's tooltip: its text, and [`status_hint`] when there is
+/// one (`CANCELLED: cancelled by the client`).
+pub fn status_title(call: &CallSummary) -> String {
+    let (text, _) = status_cell(call);
+    match status_hint(call) {
+        Some(hint) => format!("{text}: {hint}"),
+        None => text,
+    }
+}
+
+/// gRPC's DEADLINE_EXCEEDED.
+const DEADLINE_EXCEEDED: u32 = 4;
+
 /// Total duration, or (while open) the time since the start.
 pub fn duration_text(call: &CallSummary, now_ms: f64) -> String {
     match (call.timing.ended, call.timing.start_unix_nanos) {
@@ -111,5 +136,39 @@ mod tests {
             (String::new(), "/odd/path".to_owned())
         );
         assert_eq!(split_method("plain"), (String::new(), "plain".to_owned()));
+        assert_eq!(
+            (status_hint(failed), status_title(failed).as_str()),
+            (None, "NOT_FOUND")
+        );
+        assert_eq!(status_title(open), "pending");
+    }
+
+    #[test]
+    fn a_call_the_client_ended_says_so() {
+        use pb::{EndKind, EndSide};
+        let end = |kind, grpc_status| {
+            pb::CallEnded {
+                grpc_status,
+                ..Default::default()
+            }
+            .with_endings(vec![
+                pb::CallEnding::new(1, EndSide::Client, kind, 8, ""),
+                pb::CallEnding::new(2, EndSide::Upstream, EndKind::Trailers, 0, ""),
+            ])
+        };
+        let s = Session::from_events([
+            pb::Event::new(1, end(EndKind::Reset, Some(0))),
+            pb::Event::new(2, end(EndKind::Deadline, None)),
+            pb::Event::new(3, end(EndKind::Disconnect, None)),
+        ]);
+        let call = |id| s.call(id).unwrap();
+        assert_eq!(status_cell(call(1)), ("CANCELLED".to_owned(), "status-err"));
+        assert_eq!(status_hint(call(1)), Some("cancelled by the client"));
+        assert_eq!(status_title(call(1)), "CANCELLED: cancelled by the client");
+        assert_eq!(
+            status_title(call(2)),
+            "DEADLINE_EXCEEDED: the client's deadline passed"
+        );
+        assert_eq!(status_title(call(3)), "CANCELLED: cancelled by the client");
     }
 }

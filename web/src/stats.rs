@@ -112,6 +112,36 @@ mod tests {
     }
 
     #[test]
+    fn client_cancels_count_as_errors() {
+        use loom_shared::engine::Session;
+        use loom_shared::pb::{self, EndKind, EndSide};
+        let start = || pb::CallStarted {
+            path: "/shop.Inventory/Get".into(),
+            ..Default::default()
+        };
+        let ok = pb::CallEnded {
+            grpc_status: Some(0),
+            ..Default::default()
+        };
+        let cancelled = ok.clone().with_endings(vec![pb::CallEnding::new(
+            1,
+            EndSide::Client,
+            EndKind::Reset,
+            8,
+            "",
+        )]);
+        let s = Session::from_events([
+            pb::Event::new(1, start()),
+            pb::Event::new(1, ok),
+            pb::Event::new(2, start()),
+            pb::Event::new(2, cancelled),
+        ]);
+        let stats = by_method(s.calls());
+        assert_eq!((stats[0].ended, stats[0].errors), (2, 1));
+        assert_eq!(stats[0].error_rate(), 0.5);
+    }
+
+    #[test]
     fn histogram_covers_every_latency() {
         let v = vec![15_000, 15_000, 80_000, 2_000_000];
         let h = histogram(&v);

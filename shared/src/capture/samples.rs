@@ -66,6 +66,13 @@ pub fn every_kind() -> Vec<pb::Event> {
                 relay_error: String::new(),
                 http_status: 0,
                 protocol_errors: vec![],
+                endings: vec![pb::CallEnding::new(
+                    3_000,
+                    pb::EndSide::Upstream,
+                    pb::EndKind::Trailers,
+                    0,
+                    "",
+                )],
             },
         ),
         pb::Event::new(
@@ -80,6 +87,16 @@ pub fn every_kind() -> Vec<pb::Event> {
                 relay_error: "connect to 127.0.0.1:1: connection refused".into(),
                 http_status: 200,
                 protocol_errors: vec!["response ended inside a message".into()],
+                endings: vec![
+                    pb::CallEnding::new(
+                        9,
+                        pb::EndSide::Relay,
+                        pb::EndKind::Refused,
+                        14,
+                        "connect to 127.0.0.1:1: connection refused",
+                    ),
+                    pb::CallEnding::new(12, pb::EndSide::Client, pb::EndKind::Reset, 8, ""),
+                ],
             },
         ),
         pb::Event::descriptors(pb::Descriptors {

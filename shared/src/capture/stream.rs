@@ -209,7 +209,7 @@ mod tests {
         assert!(decoder.push(&file[..5]).unwrap().is_empty());
         assert_eq!(decoder.bytes_consumed(), 0);
         assert!(decoder.push(&file[5..HEADER_LEN + 1]).unwrap().is_empty());
-        assert_eq!(decoder.version(), Some((1, 1)));
+        assert_eq!(decoder.version(), Some((1, crate::capture::VERSION_MINOR)));
         assert_eq!(decoder.bytes_consumed(), HEADER_LEN as u64);
         let got = decoder.push(&file[HEADER_LEN + 1..]).unwrap();
         assert_eq!(got, events);
@@ -234,7 +234,10 @@ mod tests {
         file[9] = 2;
         assert_eq!(
             decode_chunked(&file, &[1]),
-            Err(CaptureError::UnsupportedVersion { major: 2, minor: 1 })
+            Err(CaptureError::UnsupportedVersion {
+                major: 2,
+                minor: crate::capture::VERSION_MINOR
+            })
         );
     }
 

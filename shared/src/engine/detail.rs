@@ -42,6 +42,10 @@ pub struct CallDetail {
     pub status_details: Option<Body>,
     /// Framing problems the relay saw.
     pub protocol_errors: Vec<String>,
+    /// How the call ended, as each side saw it, in order: the first is what
+    /// ended it (format 1.2; empty for older files and open calls). See
+    /// [`super::ending`] for them in words.
+    pub endings: Vec<pb::CallEnding>,
     /// The request headers' `grpc-encoding` (identity when absent).
     pub request_encoding: Encoding,
     /// The response headers' `grpc-encoding` (identity when absent).
@@ -73,7 +77,9 @@ impl CallDetail {
     /// `id`, `method` (`package.Service/Method`), `path`, `kind`,
     /// `kindInferred`, `authority`, `upstream`, `timing` (RFC 3339 `start`
     /// and nanosecond offsets), `status` (`code`, `name`, `message`,
-    /// `details`, `relayError`; `null` while in progress), `schema` (where it
+    /// `details`, `relayError`, `byClient` when the client ended the call;
+    /// `null` while in progress), `endings` (when the capture has them: see
+    /// [`super::ending::to_json`]), `schema` (where it
     /// came from) or `schemaNote` (why there is none), `requestMetadata`,
     /// `responseHeaders`, `trailers`, `requests`, `responses` (see
     /// [`MessageView::to_json`]), and, when there are any,
@@ -91,6 +97,12 @@ impl CallDetail {
         out.insert("upstream".into(), json!(&*s.upstream));
         out.insert("timing".into(), s.timing.to_json());
         out.insert("status".into(), self.status_json());
+        if !self.endings.is_empty() {
+            out.insert(
+                "endings".into(),
+                self.endings.iter().map(super::ending::to_json).collect(),
+            );
+        }
         match &self.method {
             Ok(method) => {
                 let mut schema = Map::new();
@@ -152,6 +164,9 @@ impl CallDetail {
         }
         if let Some(http) = status.http_status {
             out.insert("httpStatus".into(), json!(http));
+        }
+        if status.by_client {
+            out.insert("byClient".into(), json!(true));
         }
         Value::Object(out)
     }

@@ -16,7 +16,8 @@
 //!   the first time a search reaches the call.
 //! - [`CallDetail`]: one call, decoded: headers ([`HeaderView`]), messages
 //!   ([`MessageView`], each a [`Body`]), status ([`CallStatus`] and its
-//!   decoded details), timing ([`Timing`]). `to_json` gives `loom decode`'s
+//!   decoded details), how each side ended it (format 1.2's endings),
+//!   timing ([`Timing`]). `to_json` gives `loom decode`'s
 //!   output line.
 //! - [`Schema`]: every `Descriptors` event merged into one pool with the
 //!   bundled `google.rpc` and well-known types; problems and reflection
@@ -27,6 +28,7 @@
 //! - [`wire`]: the schema-less view, for payloads without a schema.
 //! - [`compression`]: `grpc-encoding` (gzip, deflate, zstd), size-capped.
 //! - [`status`]: code names, `google.rpc.Status` details.
+//! - [`ending`]: how each side ended a call (format 1.2), in words.
 //! - [`grpcurl`]: "copy as grpcurl".
 //!
 //! Everything decodes untrusted bytes: nothing panics on bad input, nesting
@@ -40,6 +42,7 @@ mod body;
 mod call;
 pub mod compression;
 mod detail;
+pub mod ending;
 pub mod grpcurl;
 pub mod json;
 mod message;

@@ -192,14 +192,26 @@ fn event() -> impl Strategy<Value = pb::Event> {
         proptest::option::of(0u32..40),
         bytes(64),
         vec(header(), 0..3),
+        // Format 1.2's endings, unknown sides and kinds included.
+        vec((0..5i32, 0..10i32, any::<u32>()), 0..3),
     )
-        .prop_map(|(code, details, trailers)| {
+        .prop_map(|(code, details, trailers, endings)| {
             pb::event::Kind::CallEnded(pb::CallEnded {
                 offset_nanos: 5,
                 trailers,
                 grpc_status: code,
                 grpc_message: "m".into(),
                 grpc_status_details: details.into(),
+                endings: endings
+                    .into_iter()
+                    .map(|(side, kind, code)| pb::CallEnding {
+                        offset_nanos: 5,
+                        side,
+                        kind,
+                        code,
+                        detail: String::new(),
+                    })
+                    .collect(),
                 ..Default::default()
             })
         });

@@ -339,6 +339,7 @@ impl Session {
                 .filter(|e| !e.grpc_status_details.is_empty())
                 .map(|e| decode_details(pool, &e.grpc_status_details, &self.options)),
             protocol_errors: ended.map(|e| e.protocol_errors.clone()).unwrap_or_default(),
+            endings: ended.map(|e| e.endings.clone()).unwrap_or_default(),
             request_encoding: call.encoding(true),
             response_encoding: call.encoding(false),
             messages,

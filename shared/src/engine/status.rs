@@ -63,8 +63,10 @@ pub fn parse_code(text: &str) -> Option<u32> {
 /// How an ended call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallStatus {
-    /// `grpc-status`; `None` when the call ended without one (cancelled,
-    /// reset, relay error): never shown as OK.
+    /// The status the client saw ([`pb::CallEnded::client_status`]):
+    /// CANCELLED or DEADLINE_EXCEEDED when the client ended the call,
+    /// otherwise `grpc-status`; `None` when the call ended without one
+    /// (reset, relay error): never shown as OK.
     pub code: Option<u32>,
     /// `grpc-message`, percent-decoded.
     pub message: String,
@@ -74,6 +76,10 @@ pub struct CallStatus {
     pub trailers_only: bool,
     /// HTTP status of a trailers-only response, when not 200.
     pub http_status: Option<u32>,
+    /// The client ended the call (cancelled it, its deadline passed, it went
+    /// away): `code` is what it saw, not what the upstream said (format
+    /// 1.2; the endings are in [`super::CallDetail::endings`]).
+    pub by_client: bool,
 }
 
 impl CallStatus {
@@ -81,7 +87,8 @@ impl CallStatus {
     /// `http_status` of 0 or 200 become `None`.
     pub fn from_ended(ended: &pb::CallEnded) -> Self {
         CallStatus {
-            code: ended.grpc_status,
+            code: ended.client_status(),
+            by_client: ended.ended_by_client(),
             message: ended.grpc_message.clone(),
             relay_error: (!ended.relay_error.is_empty()).then(|| ended.relay_error.clone()),
             trailers_only: ended.trailers_only,
@@ -163,6 +170,38 @@ mod tests {
         });
         assert_eq!(trailers_only.http_status, Some(503));
         assert!(!trailers_only.is_ok());
+    }
+
+    #[test]
+    fn a_client_cancel_is_cancelled_even_when_the_upstream_said_ok() {
+        use pb::{EndKind, EndSide};
+        let ending = |side, kind, code| pb::CallEnding::new(0, side, kind, code, "");
+        let crossed = pb::CallEnded {
+            grpc_status: Some(0),
+            ..Default::default()
+        }
+        .with_endings(vec![
+            ending(EndSide::Client, EndKind::Reset, 8),
+            ending(EndSide::Upstream, EndKind::Trailers, 0),
+        ]);
+        let status = CallStatus::from_ended(&crossed);
+        assert_eq!((status.code, status.by_client), (Some(1), true));
+        assert_eq!(status.name(), "CANCELLED");
+        assert!(!status.is_ok());
+        let deadline =
+            CallStatus::from_ended(&pb::CallEnded::default().with_endings(vec![ending(
+                EndSide::Client,
+                EndKind::Deadline,
+                8,
+            )]));
+        assert_eq!(deadline.name(), "DEADLINE_EXCEEDED");
+        // An upstream reset the relay told the client nothing of: no status.
+        let reset = CallStatus::from_ended(&pb::CallEnded::default().with_endings(vec![ending(
+            EndSide::Upstream,
+            EndKind::Reset,
+            2,
+        )]));
+        assert_eq!((reset.name().as_str(), reset.by_client), (NO_STATUS, false));
     }
 }
 

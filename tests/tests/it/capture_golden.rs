@@ -1,6 +1,7 @@
 //! Golden capture files, one set per format version: the checked-in
 //! fixtures must keep decoding to exactly the events built here, so a format
-//! change that would break old captures fails this test.
+//! change that would break old captures fails this test. 1.0 and 1.1 are
+//! here; 1.2 (how each side ended a call) is in [`endings`].
 //!
 //! To (re)write the fixtures after an intended change:
 //!
@@ -17,6 +18,8 @@ use loom_shared::capture::{self, Truncation};
 use loom_shared::engine::SchemaSource;
 use loom_shared::header::{header, percent_decode_grpc_message};
 use loom_shared::pb::{self, event::Kind};
+
+mod endings;
 
 const BASIC: &str = "capture-v1.0-basic.loom";
 const TRUNCATED: &str = "capture-v1.0-truncated.loom";
@@ -123,6 +126,7 @@ fn expected_events() -> Vec<pb::Event> {
                 relay_error: String::new(),
                 http_status: 0,
                 protocol_errors: vec![],
+                endings: vec![],
             })),
         },
         // Call 2: rejected with a trailers-only response.
@@ -157,6 +161,7 @@ fn expected_events() -> Vec<pb::Event> {
                 relay_error: String::new(),
                 http_status: 200,
                 protocol_errors: vec![],
+                endings: vec![],
             })),
         },
         // Not tied to a call.
@@ -242,8 +247,8 @@ fn truncated_bytes() -> Vec<u8> {
     full[..full.len() - CUT].to_vec()
 }
 
-/// Reads a fixture. With `LOOM_UPDATE_GOLDEN` set, first (re)writes both
-/// fixtures, once, before any test reads them.
+/// Reads a fixture. With `LOOM_UPDATE_GOLDEN` set, first (re)writes every
+/// fixture, once, before any test reads them.
 fn load(name: &str) -> Vec<u8> {
     static UPDATE: Once = Once::new();
     if std::env::var_os("LOOM_UPDATE_GOLDEN").is_some() {
@@ -252,6 +257,7 @@ fn load(name: &str) -> Vec<u8> {
             std::fs::write(fixture(BASIC), basic_bytes()).unwrap();
             std::fs::write(fixture(SCHEMAS), schemas_bytes()).unwrap();
             std::fs::write(fixture(TRUNCATED), truncated_bytes()).unwrap();
+            std::fs::write(fixture(endings::ENDINGS), endings::endings_bytes()).unwrap();
         });
     }
     let path = fixture(name);

@@ -3,9 +3,10 @@
 //! # The index
 //! Each call's searchable text is built once, the first time a search
 //! reaches the call: its method path, authority, every header and trailer
-//! (`name: value`), its status (name and message, relay error), and each
-//! message decoded (canonical JSON without default values, whatever the
-//! view shows; or the schema-less view with its note), joined with
+//! (`name: value`), its status (name and message, relay error), how each
+//! side ended it (`rst_stream cancel`, `trailers ok`, their details), and
+//! each message decoded (canonical JSON without default values, whatever
+//! the view shows; or the schema-less view with its note), joined with
 //! `\u{1f}` and lower-cased: one boxed string per call, kept on the call.
 //! It is dropped when an event of that call arrives, and rebuilt when the
 //! schema changed since it was built. Building it decodes without keeping
@@ -25,6 +26,7 @@
 use super::{CallContext, Session};
 use crate::engine::body::Body;
 use crate::engine::call::{CallRecord, DecodeCache};
+use crate::engine::ending;
 use crate::engine::json::JsonOptions;
 use crate::engine::message::MessageView;
 use crate::engine::schema::Schema;
@@ -170,6 +172,10 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
         if let Some(error) = &status.relay_error {
             field(error);
         }
+    }
+    for ending in call.ended.iter().flat_map(|e| e.endings.iter()) {
+        field(&ending::what(ending));
+        field(&ending.detail);
     }
     let context = CallContext::new(call, schema, options);
     for ((i, message), ordinal) in call.messages.iter().enumerate().zip(call.ordinals()) {
