@@ -198,13 +198,13 @@ impl Call {
             return;
         }
         let offset_nanos = self.offset_nanos();
-        self.endings.push(pb::CallEnding {
+        self.endings.push(pb::CallEnding::new(
             offset_nanos,
-            side: ending.side as i32,
-            kind: ending.kind as i32,
-            code: ending.code,
-            detail: ending.detail,
-        });
+            ending.side,
+            ending.kind,
+            ending.code,
+            ending.detail,
+        ));
     }
 
     /// The first ending noted: what ended the call.
@@ -336,7 +336,7 @@ impl Call {
         }
         self.ended = true;
         ended.protocol_errors = std::mem::take(&mut self.problems);
-        ended.endings = std::mem::take(&mut self.endings);
+        let ended = ended.with_endings(std::mem::take(&mut self.endings));
         tracing::debug!(
             parent: &self.span,
             grpc_status = ended.grpc_status,
