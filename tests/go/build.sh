@@ -11,6 +11,33 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
+# --- The benchmark's grpc-go backend (tests/go/bench), only when asked ----
+# tests/go/build.sh --bench [OUTPUT]   (default: <repo>/target/loom-bench-go)
+# Same offline GOPATH build as below; scripts/bench.sh runs it. Skips the
+# build when OUTPUT is newer than bench/main.go.
+if [[ "${1:-}" == --bench ]]; then
+    bench_out="${2:-${root}/target/loom-bench-go}"
+    [[ "${bench_out}" == /* ]] || bench_out="${PWD}/${bench_out}"
+    if [[ -x "${bench_out}" && "${bench_out}" -nt "${here}/bench/main.go" ]]; then
+        exit 0
+    fi
+    if ! command -v go >/dev/null 2>&1 || [[ ! -d /usr/share/gocode/src/google.golang.org/grpc ]]; then
+        echo "tests/go/build.sh: go or grpc-go sources missing; install golang-go golang-google-grpc-dev: scripts/setup.sh test" >&2
+        exit 1
+    fi
+    mkdir -p "$(dirname "${bench_out}")" "${root}/target/gocache"
+    bench_tmp="${bench_out}.tmp.$$"
+    trap 'rm -f "${bench_tmp}"' EXIT
+    (
+        cd "${here}/bench"
+        GO111MODULE=off GOFLAGS= GOPATH=/usr/share/gocode GOCACHE="${root}/target/gocache" \
+            CGO_ENABLED=0 go build -o "${bench_tmp}" .
+    )
+    mv -f "${bench_tmp}" "${bench_out}"
+    exit 0
+fi
+# --- end of the benchmark backend's step -----------------------------------
+
 out="${1:-${root}/target/loom-grpc-go}"
 [[ "${out}" == /* ]] || out="${PWD}/${out}"   # the build runs in tests/go
 gopath=/usr/share/gocode

@@ -1,13 +1,21 @@
-//! `loom-bench`: the backend and the load generator of `scripts/bench.sh`.
+//! `loom-bench`: the tonic backend, the load generator and the WebSocket
+//! consumer of `scripts/bench.sh`.
 //!
 //! - `loom-bench backend`: the tonic Probe backend on 127.0.0.1:0; prints
-//!   `PORT n`, serves until stdin closes.
+//!   `PORT n`, serves until stdin closes. (`tests/go/bench` is the grpc-go
+//!   one, answering the same calls with the same bytes.)
 //! - `loom-bench load --target ADDR --workload W --concurrency N --seconds S
-//!   [--ws URL]`: drives one workload against ADDR over one HTTP/2
-//!   connection with N calls in flight for S seconds (after a warm-up), and
-//!   prints one JSON line: calls, calls/s, MB/s of payload received, p50 and
-//!   p99 call latency in µs. With `--ws`, a WebSocket consumer reads the
-//!   relay's live feed meanwhile (and its event count is reported).
+//!   [--connections C]`: drives one workload against ADDR with N calls in
+//!   flight for S seconds (after a warm-up), the calls spread round-robin
+//!   over C HTTP/2 connections (default 1; each its own tonic `Channel`, so
+//!   its own TCP connection), and prints one JSON line: calls, calls/s, MB/s
+//!   of payload received, p50 and p99 call latency in µs, errors.
+//! - `loom-bench ws --url URL`: a consumer of the relay's live feed in a
+//!   process of its own. Prints `READY` once the first batch (the backlog,
+//!   always sent) has arrived, reads every batch and decodes its events
+//!   until SIGTERM/SIGINT or the relay closes the socket, then prints one
+//!   JSON line: events, batches, bytes, the gaps that say it fell behind
+//!   (and the events they name lost) and any other gaps.
 //!
 //! Workloads: `unary` (100-byte request and reply), `stream` (a server
 //! stream of 100 × 64 KiB replies per call), `bidi` (100 ping-pong
@@ -17,7 +25,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -47,9 +55,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("backend") => runtime.block_on(backend()),
         Some("load") => runtime.block_on(load(&args[1..])),
+        Some("ws") => runtime.block_on(ws(&args[1..])),
         _ => {
             eprintln!(
-                "usage: loom-bench backend | loom-bench load --target ADDR --workload unary|stream|bidi --concurrency N --seconds S [--ws URL]"
+                "usage: loom-bench backend | loom-bench load --target ADDR --workload unary|stream|bidi --concurrency N --seconds S [--connections C] | loom-bench ws --url URL"
             );
             std::process::exit(2);
         }
@@ -91,44 +100,42 @@ async fn load(args: &[String]) {
     let seconds: f64 = flag(args, "--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    let ws_events = Arc::new(AtomicU64::new(0));
-    if let Some(url) = flag(args, "--ws") {
-        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+    let connections: usize = flag(args, "--connections")
+        .and_then(|c| c.parse().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or(1);
+    // One Channel per connection: each `connect()` opens its own HTTP/2
+    // connection (clones of a Channel would share one).
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let channel = Channel::from_shared(format!("http://{target}"))
+            .expect("uri")
+            .initial_stream_window_size(Some(2 << 20))
+            .initial_connection_window_size(Some(16 << 20))
+            .connect()
             .await
-            .expect("the relay's WebSocket");
-        let counter = ws_events.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(message)) = socket.next().await {
-                if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
-                    let n = loom_shared::capture::decode_batch(&bytes)
-                        .map(|e| e.len())
-                        .unwrap_or(0);
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-        });
+            .expect("connect");
+        clients.push(
+            ProbeClient::new(channel)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
+        );
     }
-    let channel = Channel::from_shared(format!("http://{target}"))
-        .expect("uri")
-        .initial_stream_window_size(Some(2 << 20))
-        .initial_connection_window_size(Some(16 << 20))
-        .connect()
-        .await
-        .expect("connect");
-    let client = ProbeClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+    let clients = Arc::new(Clients {
+        clients,
+        next: AtomicUsize::new(0),
+    });
 
     // Warm-up, not measured.
     run(
-        client.clone(),
+        clients.clone(),
         workload,
         concurrency,
         Duration::from_millis(500),
     )
     .await;
     let result = run(
-        client,
+        clients,
         workload,
         concurrency,
         Duration::from_secs_f64(seconds),
@@ -152,9 +159,23 @@ async fn load(args: &[String]) {
             "p50_us": pct(0.50),
             "p99_us": pct(0.99),
             "errors": result.errors,
-            "ws_events": ws_events.load(Ordering::Relaxed),
+            "connections": connections,
         })
     );
+}
+
+/// The connections of one load, taken in turn call by call.
+struct Clients {
+    clients: Vec<ProbeClient<Channel>>,
+    next: AtomicUsize,
+}
+
+impl Clients {
+    /// The client for the next call (round-robin over the connections).
+    fn next(&self) -> ProbeClient<Channel> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        self.clients[i].clone()
+    }
 }
 
 struct Run {
@@ -165,7 +186,7 @@ struct Run {
 }
 
 async fn run(
-    client: ProbeClient<Channel>,
+    clients: Arc<Clients>,
     workload: Workload,
     concurrency: usize,
     duration: Duration,
@@ -176,11 +197,12 @@ async fn run(
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (mut client, stop, bytes, errors) =
-                (client.clone(), stop.clone(), bytes.clone(), errors.clone());
+            let (clients, stop, bytes, errors) =
+                (clients.clone(), stop.clone(), bytes.clone(), errors.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    let mut client = clients.next();
                     let t = Instant::now();
                     match one(&mut client, workload).await {
                         Ok(n) => {
@@ -252,4 +274,73 @@ async fn one(client: &mut ProbeClient<Channel>, workload: Workload) -> Result<u6
             Ok(n)
         }
     }
+}
+
+/// The live-feed consumer: reads and decodes every batch until told to stop
+/// (SIGTERM, SIGINT) or the relay closes the socket, then reports.
+async fn ws(args: &[String]) {
+    use loom_shared::pb::GapKind;
+    use loom_shared::pb::event::Kind;
+    use tokio::signal::unix::{SignalKind, signal};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = flag(args, "--url").expect("--url ws://HOST:PORT/ws");
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the relay's WebSocket");
+    let (mut events, mut batches, mut bytes, mut bad) = (0u64, 0u64, 0u64, 0u64);
+    let (mut lagged, mut lost, mut other_gaps) = (0u64, 0u64, 0u64);
+    let mut ended = "stopped";
+    loop {
+        let message = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            message = socket.next() => message,
+        };
+        match message {
+            Some(Ok(Message::Binary(batch))) => {
+                if batches == 0 {
+                    println!("READY");
+                }
+                batches += 1;
+                bytes += batch.len() as u64;
+                match loom_shared::capture::decode_batch(&batch) {
+                    Ok(decoded) => {
+                        events += decoded.len() as u64;
+                        for event in &decoded {
+                            match &event.kind {
+                                Some(Kind::Gap(gap)) if gap.kind == GapKind::Lagged as i32 => {
+                                    lagged += 1;
+                                    lost += gap.dropped_events;
+                                }
+                                Some(Kind::Gap(_)) => other_gaps += 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                    Err(_) => bad += 1,
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => {
+                ended = "closed by the relay";
+                break;
+            }
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": events,
+            "batches": batches,
+            "bytes": bytes,
+            "lagged": lagged,
+            "lost": lost,
+            "other_gaps": other_gaps,
+            "undecodable_batches": bad,
+            "ended": ended,
+        })
+    );
 }
