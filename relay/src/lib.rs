@@ -60,6 +60,8 @@ pub enum RelayError {
     Reflection(#[from] reflection::ReflectionSetupError),
     #[error("cannot read the address of a listener: {0}")]
     Listener(std::io::Error),
+    #[error("cannot start the forward path's threads: {0}")]
+    Workers(std::io::Error),
     #[error("cannot start the demo backend on a loopback port: {0}")]
     DemoBackend(std::io::Error),
     #[error("the relay's {task} task failed: {why}")]
@@ -212,9 +214,12 @@ pub async fn run_with(
             }
         })
     };
+    let workers =
+        forward::workers::Workers::start(config.forward_threads()).map_err(RelayError::Workers)?;
     let proxy_task = tokio::spawn(forward::listen::serve(
         listener,
         forwarder,
+        workers,
         serving.clone(),
         config.shutdown_grace,
     ));

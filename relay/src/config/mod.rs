@@ -80,6 +80,9 @@ pub struct Config {
     pub first_request_timeout: Duration,
     /// How long in-flight calls may run on after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Threads of the forward path, each a runtime of its own that keeps
+    /// the connections it is given (`None`: one per CPU core).
+    pub forward_threads: Option<std::num::NonZeroUsize>,
     /// Bytes of recent events kept for live (WebSocket) consumers; one that
     /// falls further behind is resynchronized from the store.
     pub live_buffer_bytes: u64,
@@ -106,6 +109,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// How many threads the forward path runs on.
+    pub fn forward_threads(&self) -> std::num::NonZeroUsize {
+        self.forward_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
+        })
+    }
+
     /// The defaults `loom` runs with, for a given upstream.
     pub fn new(upstream: Upstream) -> Self {
         Config {
@@ -123,6 +133,7 @@ impl Config {
             redact_headers: Vec::new(),
             keep_secrets: false,
             shutdown_grace: defaults::SHUTDOWN_GRACE.0,
+            forward_threads: None,
             first_request_timeout: defaults::FIRST_REQUEST_TIMEOUT.0,
             live_buffer_bytes: defaults::LIVE_BUFFER.0,
             live_preview_bytes: usize::try_from(defaults::LIVE_PREVIEW.0).unwrap_or(usize::MAX),

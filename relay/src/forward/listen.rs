@@ -1,19 +1,23 @@
 //! Accepting client connections: any source of connected byte streams (the
 //! [`Listener`] seam: TCP now; TLS and HTTP CONNECT tunnels next), one task
-//! per connection, and a graceful stop.
+//! per connection on one of the forward path's [`Workers`], and a graceful
+//! stop.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::Instrument;
 
 use crate::forward::Forwarder;
 use crate::forward::connection;
 use crate::forward::upstream::BoxIo;
+use crate::forward::workers::Workers;
 use crate::shutdown::Shutdown;
 
 /// A future that yields the next connection.
@@ -38,8 +42,89 @@ impl Listener for tokio::net::TcpListener {
             let (stream, peer) = tokio::net::TcpListener::accept(self).await?;
             // Small gRPC messages go out at once, not after Nagle's delay.
             stream.set_nodelay(true)?;
-            Ok((Box::new(stream) as BoxIo, peer))
+            // Off this runtime's reactor: the worker that serves the
+            // connection registers it with its own, so that its readiness
+            // never wakes another thread.
+            let stream = stream.into_std()?;
+            Ok((Box::new(Unregistered::Std(Some(stream))) as BoxIo, peer))
         })
+    }
+}
+
+/// A TCP stream registered with the reactor of whichever runtime first
+/// polls it.
+enum Unregistered {
+    Std(Option<std::net::TcpStream>),
+    Tokio(tokio::net::TcpStream),
+}
+
+impl Unregistered {
+    fn stream(&mut self) -> io::Result<Pin<&mut tokio::net::TcpStream>> {
+        if let Unregistered::Std(std) = self {
+            let Some(std) = std.take() else {
+                return Err(io::Error::other("the stream failed to register"));
+            };
+            *self = Unregistered::Tokio(tokio::net::TcpStream::from_std(std)?);
+        }
+        match self {
+            Unregistered::Tokio(stream) => Ok(Pin::new(stream)),
+            Unregistered::Std(_) => Err(io::Error::other("the stream failed to register")),
+        }
+    }
+}
+
+impl AsyncRead for Unregistered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl AsyncWrite for Unregistered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.stream() {
+            Ok(stream) => stream.poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 
@@ -49,6 +134,7 @@ impl Listener for tokio::net::TcpListener {
 pub async fn serve(
     mut listener: impl Listener,
     fwd: Arc<Forwarder>,
+    mut workers: Workers,
     stop: Shutdown,
     grace: Duration,
 ) {
@@ -68,8 +154,11 @@ pub async fn serve(
                     }
                 };
                 let span = tracing::info_span!("conn", %peer);
-                connections.spawn(
+                // The one hand-off between threads: the connection, its
+                // calls and its upstreams stay on this worker.
+                connections.spawn_on(
                     connection::serve(fwd.clone(), io, stop.clone()).instrument(span),
+                    workers.pick(),
                 );
             }
             () = waiting.wait() => break,

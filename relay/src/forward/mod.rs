@@ -4,7 +4,8 @@
 //! # Layout, in the order bytes move
 //! - [`listen`]: accepts connected byte streams (the [`listen::Listener`]
 //!   seam: TCP now; TLS and tunnels next) and runs one task per connection
-//!   until shutdown.
+//!   until shutdown, each on one of the [`workers`]: a single-threaded
+//!   runtime per core, so a connection never changes threads.
 //! - [`connection`]: that task. It tells HTTP/2 from HTTP/1.1 by the first
 //!   bytes ([`protocol`]), and for HTTP/2 owns the client's connection,
 //!   every call on it, and the upstream connections in the client's
@@ -32,6 +33,7 @@ pub mod pump;
 pub mod route;
 pub mod status;
 pub mod upstream;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -82,6 +82,9 @@ enum Failure {
 
 pub struct Reflector {
     enabled: bool,
+    /// The relay's main runtime: fetches run there, not on the forward
+    /// path's workers that call `observe`.
+    runtime: tokio::runtime::Handle,
     upstream: Arc<str>,
     channel: Channel,
     metadata: MetadataMap,
@@ -129,6 +132,7 @@ impl Reflector {
             .connect_lazy();
         Ok(Reflector {
             enabled: config.reflection,
+            runtime: tokio::runtime::Handle::current(),
             upstream: config.upstream.to_string().into(),
             channel,
             metadata,
@@ -170,7 +174,7 @@ impl Reflector {
         }
         let this = self.clone();
         let service = service.to_owned();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let fetch = this.fetch(service.clone());
             this.cache.get_with(service.clone(), fetch).await;
             lock(&this.pending).done(&service);
@@ -389,7 +393,7 @@ impl Reflector {
             };
             if flush_now {
                 let this = self.clone();
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     tokio::time::sleep(FOLD_WINDOW).await;
                     this.flush_failures();
                 });

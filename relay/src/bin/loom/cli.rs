@@ -26,7 +26,8 @@ use loom_relay::{Config, HostedUi, Origin, PairingToken, Upstream};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
-    /// Threads that run the relay (the async runtime's workers); by default
+    /// Threads that run the relay: the forward path's (each keeps the
+    /// client connections it is given) and the main runtime's; by default
     /// one per CPU core. docs/performance.md shows what each choice costs.
     #[arg(long, global = true, env = "LOOM_THREADS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]

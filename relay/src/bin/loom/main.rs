@@ -67,10 +67,11 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
                     .context("cannot start the demo backend on a loopback port")?,
             )
             .await;
-            let config = args
+            let mut config = args
                 .common
                 .into_config(demo::upstream_of(&backend))
                 .map_err(anyhow::Error::msg)?;
+            config.forward_threads = forward_threads(cli.threads);
             let (listener, ui) = bind(&config).await?;
             println!(
                 "{}",
@@ -85,13 +86,19 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Decode(_)) => anyhow::bail!("decode runs without the relay"),
         None => {
-            let config = cli.relay.into_config().map_err(anyhow::Error::msg)?;
+            let mut config = cli.relay.into_config().map_err(anyhow::Error::msg)?;
+            config.forward_threads = forward_threads(cli.threads);
             let (listener, ui) = bind(&config).await?;
             print_hosted_links(&config, &ui)?;
             loom_relay::run(config, listener, ui, shutdown_signal()).await?;
         }
     }
     Ok(())
+}
+
+/// `--threads` sizes the forward path too.
+fn forward_threads(threads: Option<u16>) -> Option<std::num::NonZeroUsize> {
+    threads.and_then(|n| std::num::NonZeroUsize::new(usize::from(n)))
 }
 
 async fn bind(config: &loom_relay::Config) -> anyhow::Result<(TcpListener, TcpListener)> {
