@@ -14,11 +14,39 @@
 // Any application call (not reflection) whose metadata has "x-fail: <code>"
 // fails with that status code and message "loom grpc-go: deliberate failure".
 //
+// Other request metadata that shapes a call (for the tests of how calls end):
+//
+//	x-delay-ms: N     wait N ms before each response message (a unary call:
+//	                  before its response). A client's cancel cuts the wait
+//	                  short; the server's own deadline does not, so a late
+//	                  call never ends with the server's DEADLINE_EXCEEDED
+//	                  racing the client's reset.
+//	x-after: N        the action below happens before response message N+1
+//	                  (default 0: before any response). A call that sends
+//	                  fewer messages than that sees no action.
+//	x-stop: graceful  then GracefulStop the whole server (GOAWAY; the call
+//	                  and any others still running complete; no new calls).
+//	x-stop: abrupt    then Stop the whole server (every connection closed at
+//	                  once, without GOAWAY; the call dies with it).
+//	x-reset: <code>   then reset the stream (RST_STREAM). grpc-go's own
+//	                  transport has no way to send RST_STREAM on demand, so
+//	                  this needs -http-server, where the reset comes from Go's
+//	                  x/net/http2 server and its code is always INTERNAL_ERROR
+//	                  (2) whatever <code> asks; without it the call fails
+//	                  with FAILED_PRECONDITION.
+//
+// -http-server serves through grpc.Server.ServeHTTP on golang.org/x/net/http2
+// (prior-knowledge HTTP/2 on each accepted connection) instead of grpc-go's
+// own HTTP/2 transport. x-stop is not available there.
+//
 // Stdout protocol (one line per event, written immediately; nothing else):
 //
 //	PORT <n>                       once, when listening
 //	REFLECTION <full method name>  a reflection stream was opened
 //	CALL <full method name>        an application call (unary or stream)
+//	CANCELLED <full method name>   an application call's handler returned
+//	                               after the call was cancelled (a client's
+//	                               RST_STREAM, or its connection closing)
 //
 // Diagnostics go to stderr. The process exits when stdin reaches EOF (so it
 // cannot outlive the test that started it) or on SIGTERM/SIGINT.
@@ -33,13 +61,17 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -55,7 +87,11 @@ var (
 	addr            = flag.String("addr", "127.0.0.1:0", "listen address")
 	reflectionDelay = flag.Duration("reflection-delay", 0, "delay before each reflection stream's first response")
 	noReflection    = flag.Bool("no-reflection", false, "do not register server reflection")
+	httpServer      = flag.Bool("http-server", false, "serve through ServeHTTP on golang.org/x/net/http2 instead of grpc-go's transport")
 )
+
+// server is the one grpc.Server, for x-stop.
+var server *grpc.Server
 
 // stdoutMu keeps each protocol line whole; os.Stdout is unbuffered.
 var stdoutMu sync.Mutex
@@ -174,12 +210,122 @@ func deliberateFailure(ctx context.Context) error {
 	return status.Error(codes.Code(code), "loom grpc-go: deliberate failure")
 }
 
+// controls is what a call's metadata asks of it (see the package comment).
+type controls struct {
+	delay time.Duration
+	after int
+	stop  string
+}
+
+func (c controls) acts() bool { return c.stop != "" }
+
+func readControls(ctx context.Context) (controls, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var c controls
+	number := func(key string) (int, error) {
+		v := md.Get(key)
+		if len(v) == 0 {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+		if err != nil || n < 0 {
+			return 0, status.Errorf(codes.InvalidArgument, "loom grpc-go: bad %s %q", key, v[0])
+		}
+		return n, nil
+	}
+	ms, err := number("x-delay-ms")
+	if err != nil {
+		return c, err
+	}
+	c.delay = time.Duration(ms) * time.Millisecond
+	if c.after, err = number("x-after"); err != nil {
+		return c, err
+	}
+	if v := md.Get("x-stop"); len(v) > 0 {
+		c.stop = strings.TrimSpace(v[0])
+		if c.stop != "graceful" && c.stop != "abrupt" {
+			return c, status.Errorf(codes.InvalidArgument, "loom grpc-go: bad x-stop %q", v[0])
+		}
+		if *httpServer {
+			return c, status.Error(codes.FailedPrecondition, "loom grpc-go: x-stop needs grpc-go's own transport (not -http-server)")
+		}
+	}
+	if v := md.Get("x-reset"); len(v) > 0 {
+		sw, ok := ctx.Value(resetKey{}).(*resetSwitch)
+		if !ok {
+			return c, status.Error(codes.FailedPrecondition, "loom grpc-go: x-reset needs -http-server")
+		}
+		// Before the handler sends anything, so no write can pass it.
+		sw.arm(c.after)
+	}
+	return c, nil
+}
+
+// pause waits d, or less if the client cancels the call; a deadline that
+// passes meanwhile does not end the wait.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+	}
+	if ctx.Err() == context.Canceled {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	<-timer.C
+	return nil
+}
+
+// act does the call's x-stop. After a stop it waits for the call's end:
+// Stop cancels it, GracefulStop lets it go on (nil). (x-reset is armed at
+// the call's start: see resetSwitch.)
+func act(ctx context.Context, c controls) error {
+	switch {
+	case c.stop == "graceful":
+		log.Printf("loom-grpc-go: x-stop: GracefulStop")
+		go server.GracefulStop()
+	case c.stop == "abrupt":
+		log.Printf("loom-grpc-go: x-stop: Stop")
+		// Stop waits for the handlers, this one included: not from here.
+		go server.Stop()
+		<-ctx.Done()
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return nil
+}
+
 func unaryInterceptor(ctx context.Context, req interface{}, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (interface{}, error) {
 	emit("CALL %s", info.FullMethod)
 	if err := deliberateFailure(ctx); err != nil {
 		return nil, err
 	}
+	c, err := readControls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer noteCancel(ctx, info.FullMethod)
+	if err := pause(ctx, c.delay); err != nil {
+		return nil, err
+	}
+	if c.acts() && c.after == 0 {
+		if err := act(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 	return handler(ctx, req)
+}
+
+// noteCancel prints CANCELLED when the call's context was cancelled (not
+// timed out) by the time its handler returned.
+func noteCancel(ctx context.Context, method string) {
+	if ctx.Err() == context.Canceled {
+		emit("CANCELLED %s", method)
+	}
 }
 
 func streamInterceptor(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -194,7 +340,99 @@ func streamInterceptor(srv interface{}, ss grpc.ServerStream, info *grpc.StreamS
 	if err := deliberateFailure(ss.Context()); err != nil {
 		return err
 	}
+	c, err := readControls(ss.Context())
+	if err != nil {
+		return err
+	}
+	defer noteCancel(ss.Context(), info.FullMethod)
+	if c.delay > 0 || c.acts() {
+		ss = &controlledStream{ServerStream: ss, controls: c}
+	}
 	return handler(srv, ss)
+}
+
+// controlledStream applies x-delay-ms, and x-stop or x-reset, to each
+// response message it sends.
+type controlledStream struct {
+	grpc.ServerStream
+	controls
+	sent int
+}
+
+func (s *controlledStream) SendMsg(m interface{}) error {
+	ctx := s.Context()
+	if err := pause(ctx, s.delay); err != nil {
+		return err
+	}
+	if s.acts() && s.sent == s.after {
+		if err := act(ctx, s.controls); err != nil {
+			return err
+		}
+	}
+	s.sent++
+	return s.ServerStream.SendMsg(m)
+}
+
+// resetSwitch, in -http-server mode, once armed with N, makes the first
+// write after N flushes of its request's response (grpc-go flushes once
+// per message, and once for the trailers) panic with http.ErrAbortHandler:
+// x/net/http2 then resets the stream (RST_STREAM INTERNAL_ERROR) instead of
+// sending it. Writes happen in the ServeHTTP goroutine, in order, so the
+// count is exact.
+type resetSwitch struct {
+	armed   int32
+	after   int32
+	flushes int32
+}
+
+type resetKey struct{}
+
+func (s *resetSwitch) arm(after int) {
+	atomic.StoreInt32(&s.after, int32(after))
+	atomic.StoreInt32(&s.armed, 1)
+}
+
+func (s *resetSwitch) due() bool {
+	return atomic.LoadInt32(&s.armed) == 1 && atomic.LoadInt32(&s.flushes) >= atomic.LoadInt32(&s.after)
+}
+
+type resettableWriter struct {
+	http.ResponseWriter
+	sw *resetSwitch
+}
+
+func (w *resettableWriter) Write(p []byte) (int, error) {
+	if w.sw.due() {
+		log.Printf("loom-grpc-go: x-reset: aborting the stream")
+		panic(http.ErrAbortHandler)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *resettableWriter) Flush() {
+	if w.sw.due() {
+		log.Printf("loom-grpc-go: x-reset: aborting the stream")
+		panic(http.ErrAbortHandler)
+	}
+	w.ResponseWriter.(http.Flusher).Flush()
+	atomic.AddInt32(&w.sw.flushes, 1)
+}
+
+// serveHTTP2 serves s through ServeHTTP on x/net/http2, prior knowledge.
+func serveHTTP2(lis net.Listener, s *grpc.Server) {
+	h2 := &http2.Server{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &resetSwitch{}
+		ctx := context.WithValue(r.Context(), resetKey{}, sw)
+		s.ServeHTTP(&resettableWriter{ResponseWriter: w, sw: sw}, r.WithContext(ctx))
+	})
+	for {
+		conn, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		go h2.ServeConn(conn, &http2.ServeConnOpts{Handler: handler})
+	}
 }
 
 // delayedStream sleeps -reflection-delay before its first SendMsg.
@@ -217,6 +455,7 @@ func main() {
 		log.Fatalf("loom-grpc-go: listen %s: %v", *addr, err)
 	}
 	s := grpc.NewServer(grpc.UnaryInterceptor(unaryInterceptor), grpc.StreamInterceptor(streamInterceptor))
+	server = s
 	pb.RegisterTestServiceServer(s, testServer{})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -240,10 +479,16 @@ func main() {
 		done <- (<-sig).String()
 	}()
 	go func() {
+		if *httpServer {
+			serveHTTP2(lis, s)
+			return
+		}
+		// After x-stop, Serve returns nil and the process waits for stdin.
 		if err := s.Serve(lis); err != nil {
 			log.Fatalf("loom-grpc-go: serve: %v", err)
 		}
 	}()
 	log.Printf("loom-grpc-go: exiting (%s)", <-done)
+	lis.Close()
 	s.Stop()
 }

@@ -1,13 +1,35 @@
 #!/usr/bin/env python3
 """Independent-implementation (grpcio) interop peer for Loom.
 
-Two modes:
+Three modes:
 
-  interop.py server [--reflection]
+  interop.py server [--reflection] [--port N]
       Serves loom.interop.v1.Interop (interop.proto beside this file), and
       with --reflection grpcio's Server Reflection (v1alpha only), on
-      127.0.0.1:<ephemeral>. Prints exactly one line ``PORT <n>`` to stdout once
-      listening, then serves until stdin reaches EOF or SIGTERM/SIGINT arrives.
+      127.0.0.1:<ephemeral> (or port N, to start a server again where one
+      was). Prints ``PORT <n>`` to stdout once listening, then one line per
+      call as its handler starts (``CALL <method path>``; a unary handler
+      once its request has arrived), ``REFLECTION <method path>`` as a
+      reflection stream arrives, ``CANCELLED <method path>`` when a
+      call of Interop ends cancelled (by the client's reset, its deadline or
+      its connection closing), and serves until stdin reaches EOF or
+      SIGTERM/SIGINT arrives.
+
+      Request metadata that shapes a call (for the tests of how calls end):
+        x-delay-ms: N     wait N ms before each response message (Unary and
+                          ClientStream: before their one response); the
+                          client's cancel cuts the wait short. (grpcio still
+                          enforces the call's deadline itself.)
+        x-after: N        the action below happens before response message
+                          N+1 (default 0: before any response).
+        x-stop: graceful  then stop the server with a long grace (GOAWAY;
+                          calls under way go on and finish).
+        x-stop: abrupt    then stop the server at once (calls under way are
+                          aborted).
+        x-cancel: 1       then cancel the call from the server
+                          (ServicerContext.cancel()); what goes on the wire is
+                          grpc core's choice. grpcio has no way to send an
+                          RST_STREAM of a chosen code.
 
   interop.py client --target HOST:PORT
       Runs every scenario (all five methods) with compression off and with
@@ -16,6 +38,14 @@ Two modes:
       the same transcript byte for byte, and so must a transparent relay in
       front of it: tests/tests/interop_grpcio.rs compares the two.
       Exits 2 with a message on stderr on any unexpected result.
+
+  interop.py calls --target HOST:PORT --server grpc-go|grpcio|grpc-js
+                   --case CASE [--count N] [--sync] [--deadline-ms MS]
+      Makes the same kind of call N times, one after the other, against any
+      of the three peer servers (messages encoded by hand, no .proto), and
+      prints one line per call; the same cases and output as
+      tests/node/client.js (see there): complete, cancel_before_response,
+      cancel_after_begin, cancel_after_first_response, deadline.
 
 Run with the venv that scripts/setup-python.sh creates (target/pyenv).
 The .proto is compiled with grpc_tools.protoc into a temporary directory
@@ -36,6 +66,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -127,7 +158,99 @@ def md_value_text(key: str, value) -> str:
     return str(value)
 
 
-def make_servicer(pb, pbg):
+_stdout_lock = threading.Lock()
+
+
+def emit(line: str) -> None:
+    """One whole line on stdout, at once."""
+    with _stdout_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+class ReflectionPrinter(grpc.ServerInterceptor):
+    """Prints ``REFLECTION <path>`` as each reflection stream arrives. (The
+    handlers print ``CALL <path>`` as they start, as grpc-go's and grpc-js's
+    do: a unary handler once its request has arrived.)"""
+
+    def intercept_service(self, continuation, handler_call_details):
+        method = handler_call_details.method
+        if method.startswith("/grpc.reflection."):
+            emit(f"REFLECTION {method}")
+        return continuation(handler_call_details)
+
+
+class Controls:
+    """What a call's x-delay-ms, x-after, x-stop and x-cancel ask of it."""
+
+    def __init__(self, context, server_ref, method: str):
+        md = {m.key: m.value for m in context.invocation_metadata()}
+        path = f"/{SERVICE}/{method}"
+        emit(f"CALL {path}")
+
+        def on_end():
+            # grpcio's own record of the call's end (a private field):
+            # "cancelled" when the call did not end with its status.
+            state = getattr(context, "_state", None)
+            if getattr(state, "client", None) == "cancelled":
+                emit(f"CANCELLED {path}")
+
+        if not context.add_callback(on_end):
+            # The call was over before its handler started.
+            on_end()
+
+        def number(key):
+            try:
+                return max(0, int(str(md.get(key, "0")).strip()))
+            except ValueError:
+                return 0
+
+        self.context = context
+        self.server_ref = server_ref
+        self.delay = number("x-delay-ms") / 1000.0
+        self.after = number("x-after")
+        self.stop = md.get("x-stop")
+        self.cancel = "x-cancel" in md
+        self.sent = 0
+
+    def pause(self) -> bool:
+        """Waits x-delay-ms; False (at once) when the call is over."""
+        end = time.monotonic() + self.delay
+        while self.context.is_active():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.01))
+        return False
+
+    def before_response(self) -> bool:
+        """Called before each response message: pauses, then does the
+        action when its turn has come. False when the call is over."""
+        if not self.pause():
+            return False
+        turn = self.sent == self.after
+        self.sent += 1
+        if not turn:
+            return True
+        if self.cancel:
+            print("interop.py: x-cancel: context.cancel()", file=sys.stderr, flush=True)
+            self.context.cancel()
+            return False
+        server = self.server_ref[0] if self.server_ref else None
+        if self.stop == "graceful" and server is not None:
+            print("interop.py: x-stop: stop(grace=60)", file=sys.stderr, flush=True)
+            server.stop(grace=60)
+        elif self.stop == "abrupt" and server is not None:
+            print("interop.py: x-stop: stop(grace=None)", file=sys.stderr, flush=True)
+            # stop(None) waits for every handler, this one included.
+            threading.Thread(target=server.stop, args=(None,), daemon=True).start()
+            while self.context.is_active():
+                time.sleep(0.01)
+            return False
+        return True
+
+
+def make_servicer(pb, pbg, server_ref=None):
     class Servicer(pbg.InteropServicer):
         @staticmethod
         def _begin(context, method: str):
@@ -167,6 +290,10 @@ def make_servicer(pb, pbg):
             )
 
         def Unary(self, request, context):
+            controls = Controls(context, server_ref, "Unary")
+            # Nothing is sent (response headers included) before the pause.
+            if not controls.before_response():
+                return pb.Msg()
             seen = self._begin(context, "Unary")
             resp = pb.Msg()
             resp.CopyFrom(request)
@@ -178,9 +305,14 @@ def make_servicer(pb, pbg):
             return resp
 
         def ServerStream(self, request, context):
-            seen = self._begin(context, "ServerStream")
+            controls = Controls(context, server_ref, "ServerStream")
+            seen = None
             n = request.count
             for i in range(n):
+                if not controls.before_response():
+                    return
+                if seen is None:
+                    seen = self._begin(context, "ServerStream")
                 resp = pb.Msg(
                     text=f"stream:{i}:{request.text}",
                     number=request.number * 1000 + i,
@@ -191,10 +323,12 @@ def make_servicer(pb, pbg):
                 if i == 0:
                     resp.labels.update(seen)
                 yield resp
+            if seen is None:
+                self._begin(context, "ServerStream")
             self._end(context, n)
 
         def ClientStream(self, request_iterator, context):
-            seen = self._begin(context, "ClientStream")
+            controls = Controls(context, server_ref, "ClientStream")
             total = 0
             texts = []
             values = []
@@ -206,6 +340,9 @@ def make_servicer(pb, pbg):
                 texts.append(req.text)
                 values.extend(req.values)
                 blob += req.blob
+            if not controls.before_response():
+                return pb.Msg()
+            seen = self._begin(context, "ClientStream")
             resp = pb.Msg(
                 text="|".join(texts),
                 number=total,
@@ -218,9 +355,14 @@ def make_servicer(pb, pbg):
             return resp
 
         def Bidi(self, request_iterator, context):
-            seen = self._begin(context, "Bidi")
+            controls = Controls(context, server_ref, "Bidi")
+            seen = None
             sent = 0
             for req in request_iterator:
+                if not controls.before_response():
+                    return
+                if seen is None:
+                    seen = self._begin(context, "Bidi")
                 resp = pb.Msg()
                 resp.CopyFrom(req)
                 resp.text = "bidi:" + req.text
@@ -229,9 +371,12 @@ def make_servicer(pb, pbg):
                     resp.labels.update(seen)
                 yield resp
                 sent += 1
+            if seen is None:
+                self._begin(context, "Bidi")
             self._end(context, sent)
 
         def Fail(self, request, context):
+            emit(f"CALL /{SERVICE}/Fail")
             self._begin(context, "Fail")
             context.set_trailing_metadata(
                 (
@@ -252,7 +397,7 @@ def status_details_bytes() -> bytes:
     return bytes([0x08, 3, 0x12, len(msg)]) + msg
 
 
-def run_server(reflection: bool = False) -> int:
+def run_server(reflection: bool = False, port: int = 0) -> int:
     pb, pbg = load_modules()
     stop = threading.Event()
 
@@ -272,10 +417,11 @@ def run_server(reflection: bool = False) -> int:
             pass
         stop.set()
 
-    # Enough workers for every concurrent streaming call plus headroom; the
-    # client runs calls one at a time.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    pbg.add_InteropServicer_to_server(make_servicer(pb, pbg), server)
+    # Enough workers for the tests' cancelled and held calls too (a held
+    # call keeps its worker until the client cancels it).
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), interceptors=(ReflectionPrinter(),))
+    server_ref = [server]
+    pbg.add_InteropServicer_to_server(make_servicer(pb, pbg, server_ref), server)
     if reflection:
         # grpcio's reflection serves v1alpha only.
         from grpc_reflection.v1alpha import reflection as grpc_reflection
@@ -285,13 +431,12 @@ def run_server(reflection: bool = False) -> int:
             grpc_reflection.SERVICE_NAME,
         )
         grpc_reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
-        die("could not bind 127.0.0.1:0")
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if bound == 0:
+        die(f"could not bind 127.0.0.1:{port}")
     server.start()
     threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
-    sys.stdout.write(f"PORT {port}\n")
-    sys.stdout.flush()
+    emit(f"PORT {bound}")
     while not stop.wait(0.2):
         pass
     server.stop(grace=0.5).wait()
@@ -537,6 +682,162 @@ def scenario_fail(pb, stub, comp, metadata, timeout):
     raise Unexpected("Fail returned OK")
 
 
+
+# ---------------------------------------------------------------------------
+# Calls: one case N times against any peer server (see the module docstring)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _bytes_field(tag: int, value) -> bytes:
+    value = value.encode() if isinstance(value, str) else value
+    return _varint(tag << 3 | 2) + _varint(len(value)) + value
+
+
+def _int_field(tag: int, n: int) -> bytes:
+    return _varint(tag << 3) + _varint(n)
+
+
+# Per server: the unary, client-streaming and bidi methods, and a request for
+# each (a bidi request asks for exactly one response).
+PEER_SERVERS = {
+    "grpc-go": {
+        "unary": "/grpc.testing.TestService/UnaryCall",
+        "client_stream": "/grpc.testing.TestService/StreamingInputCall",
+        "bidi": "/grpc.testing.TestService/FullDuplexCall",
+        "unary_request": _int_field(2, 8),  # SimpleRequest{response_size: 8}
+        "bidi_request": _bytes_field(2, _int_field(1, 8)),  # {response_parameters: [{size: 8}]}
+    },
+    "grpcio": {
+        "unary": f"/{SERVICE}/Unary",
+        "client_stream": f"/{SERVICE}/ClientStream",
+        "bidi": f"/{SERVICE}/Bidi",
+        "unary_request": _bytes_field(1, "grpcio"),  # Msg{text}
+        "bidi_request": _bytes_field(1, "grpcio"),
+    },
+    "grpc-js": {
+        "unary": "/harness.v1.Harness/Echo",
+        "client_stream": "/harness.v1.Harness/Sum",
+        "bidi": "/harness.v1.Harness/Chat",
+        "unary_request": _bytes_field(1, "grpcio"),  # EchoRequest{text}
+        "bidi_request": _bytes_field(1, "grpcio"),  # Line{text}
+    },
+}
+
+# How long a held call waits on the server: far beyond any test.
+HOLD = (("x-delay-ms", "10000"),)
+
+
+class _Requests:
+    """A request iterator fed by hand; close() ends it."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue()
+
+    def put(self, item) -> None:
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is None:
+            raise StopIteration
+        return item
+
+
+def run_calls(target: str, server: str, case: str, count: int, sync: bool, deadline_ms: int) -> int:
+    peer = PEER_SERVERS[server]
+    channel = grpc.insecure_channel(
+        target,
+        options=[("grpc.enable_retries", 0), ("grpc.enable_http_proxy", 0)],
+    )
+    try:
+        grpc.channel_ready_future(channel).result(timeout=10)
+    except grpc.FutureTimeoutError:
+        die(f"could not connect to {target} within 10s")
+    unary = channel.unary_unary(peer["unary"])
+    client_stream = channel.stream_unary(peer["client_stream"])
+    bidi = channel.stream_stream(peer["bidi"])
+
+    def begun(i: int) -> None:
+        emit(f"BEGUN {case} {i}")
+        if sync:
+            if not sys.stdin.readline():
+                die("stdin closed while waiting to cancel")
+        else:
+            time.sleep(0.1)
+
+    def outcome(call) -> tuple:
+        """(code, details) of a finished future or call."""
+        return call.code(), call.details() or ""
+
+    for i in range(count):
+        started = time.monotonic()
+        responses = 0
+        if case == "complete":
+            fut = unary.future(peer["unary_request"])
+            if fut.exception() is None:
+                responses = 1
+            code, details = outcome(fut)
+        elif case == "cancel_before_response":
+            fut = unary.future(peer["unary_request"], metadata=HOLD)
+            begun(i)
+            fut.cancel()
+            code, details = outcome(fut)
+        elif case == "cancel_after_begin":
+            requests = _Requests()
+            fut = client_stream.future(requests)
+            begun(i)
+            fut.cancel()
+            requests.close()
+            code, details = outcome(fut)
+        elif case == "cancel_after_first_response":
+            requests = _Requests()
+            call = bidi(requests)
+            requests.put(peer["bidi_request"])
+            try:
+                next(call)
+                responses = 1
+            except grpc.RpcError:
+                pass
+            call.cancel()
+            requests.close()
+            code, details = outcome(call)
+        elif case == "deadline":
+            fut = unary.future(peer["unary_request"], timeout=deadline_ms / 1000.0, metadata=HOLD)
+            fut.exception()
+            code, details = outcome(fut)
+        else:
+            die(f"unknown case {case}")
+        record = {
+            "case": case,
+            "i": i,
+            "code": code.name,
+            "codeNumber": code.value[0],
+            "details": details,
+            "responses": responses,
+            "ms": int((time.monotonic() - started) * 1000),
+        }
+        emit("RESULT " + json.dumps(record, sort_keys=True))
+    emit(f"DONE {count}")
+    channel.close()
+    return 0
+
 # ---------------------------------------------------------------------------
 
 
@@ -549,12 +850,26 @@ def main(argv=None) -> int:
         action="store_true",
         help="also serve gRPC Server Reflection (grpcio's: v1alpha only)",
     )
+    srv.add_argument("--port", type=int, default=0, help="port to listen on (default 0: ephemeral)")
     c = sub.add_parser("client", help="run all scenarios, print a JSON transcript")
     c.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
     c.add_argument("--timeout", type=float, default=30.0, help="per-call deadline in seconds (default 30)")
+    k = sub.add_parser("calls", help="one case N times against any peer server, a line per call")
+    k.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
+    k.add_argument("--server", required=True, choices=sorted(PEER_SERVERS), help="which peer server is behind it")
+    k.add_argument(
+        "--case",
+        required=True,
+        choices=["complete", "cancel_before_response", "cancel_after_begin", "cancel_after_first_response", "deadline"],
+    )
+    k.add_argument("--count", type=int, default=1)
+    k.add_argument("--sync", action="store_true", help="after BEGUN, wait for a line on stdin before cancelling")
+    k.add_argument("--deadline-ms", type=int, default=300, help="the deadline case's deadline (default 300)")
     args = parser.parse_args(argv)
     if args.mode == "server":
-        return run_server(args.reflection)
+        return run_server(args.reflection, args.port)
+    if args.mode == "calls":
+        return run_calls(args.target, args.server, args.case, args.count, args.sync, args.deadline_ms)
     return run_client(args.target, args.timeout)
 
 

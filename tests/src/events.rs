@@ -107,3 +107,81 @@ pub fn schema_for<'a>(events: &'a [pb::Event], service: &str) -> Option<&'a pb::
         .into_iter()
         .find(|d| !d.is_failure())
 }
+
+/// The calls whose `:path` ends with `method` that have ended, in start
+/// order, with their ends.
+pub fn ended_calls<'a>(events: &'a [pb::Event], method: &str) -> Vec<(u64, &'a pb::CallEnded)> {
+    calls_of(events, method)
+        .into_iter()
+        .filter_map(|id| ended(events, id).map(|end| (id, end)))
+        .collect()
+}
+
+/// A call's `endings` in words, for failure messages:
+/// `CLIENT RESET 8 @12.5ms, UPSTREAM TRAILERS 0 @12.9ms`.
+pub fn describe_endings(end: &pb::CallEnded) -> String {
+    if end.endings.is_empty() {
+        return "(no endings)".to_owned();
+    }
+    end.endings
+        .iter()
+        .map(|e| {
+            let side = e.side().as_str_name().trim_start_matches("END_SIDE_");
+            let kind = e.kind().as_str_name().trim_start_matches("END_KIND_");
+            let detail = if e.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", e.detail)
+            };
+            format!(
+                "{side} {kind} {} @{:.1}ms{detail}",
+                e.code,
+                e.offset_nanos as f64 / 1e6
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks what ended a call (format 1.2's `CallEnded.endings`): there is at
+/// least one ending, they are in offset order, and the first is `side` with
+/// one of `kinds` and, when given, `code`. The error says what there was.
+pub fn check_first_ending(
+    end: &pb::CallEnded,
+    side: pb::EndSide,
+    kinds: &[pb::EndKind],
+    code: Option<u32>,
+) -> Result<(), String> {
+    let what = || {
+        format!(
+            "endings [{}], grpc_status {:?}, relay_error {:?}",
+            describe_endings(end),
+            end.grpc_status,
+            end.relay_error
+        )
+    };
+    let Some(first) = end.endings.first() else {
+        return Err(format!("no endings: {}", what()));
+    };
+    if !end
+        .endings
+        .windows(2)
+        .all(|w| w[0].offset_nanos <= w[1].offset_nanos)
+    {
+        return Err(format!("endings out of order: {}", what()));
+    }
+    let wanted_kinds: Vec<&str> = kinds.iter().map(|k| k.as_str_name()).collect();
+    if first.side() != side
+        || !kinds.contains(&first.kind())
+        || code.is_some_and(|c| c != first.code)
+    {
+        return Err(format!(
+            "the first ending is not {} {} {}: {}",
+            side.as_str_name(),
+            wanted_kinds.join("|"),
+            code.map_or("(any code)".to_owned(), |c| c.to_string()),
+            what()
+        ));
+    }
+    Ok(())
+}

@@ -3,16 +3,19 @@
 //! Everything runs for real on `127.0.0.1:0`: a tonic [`backend`] whose
 //! behaviour each request controls, the relay itself started in-process
 //! ([`relay::TestRelay`]), a raw HTTP/2 client that sees exact bytes
-//! ([`raw`]), a WebSocket consumer of the live event stream ([`ws`]), and
-//! gRPC servers that are not tonic, as child processes ([`peer`]: grpc-go,
-//! grpc-js, grpcio), and capture files of any size for the tests
-//! ([`captures`]).
+//! ([`raw`]) and one on the `h2` crate that chooses every frame
+//! ([`h2_client`]: resets, half-closes, slow readers), a WebSocket
+//! consumer of the live event stream ([`ws`]), gRPC servers and clients
+//! that are not tonic, as child processes ([`peer`]: grpc-go, grpc-js,
+//! grpcio), and capture files of any size for the tests ([`captures`]).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
 pub mod browser;
 pub mod captures;
+pub mod endings;
 pub mod events;
+pub mod h2_client;
 pub mod inspector;
 pub mod layout;
 pub mod peer;

@@ -5,14 +5,25 @@
 //!
 //! Each peer prints `PORT <n>` once it listens, then one line per event
 //! (`REFLECTION <path>` when a reflection stream opens, `CALL <path>` for
-//! an application call; grpcio prints none). It exits when its stdin
-//! closes, so it cannot outlive the test; [`Peer`] also kills it on drop.
+//! an application call, `CANCELLED <path>` when one ended cancelled, as far
+//! as the server can tell). It exits when its stdin closes, so it cannot
+//! outlive the test; [`Peer`] also kills it on drop. [`Peer::start_on`]
+//! starts one on a given port (to start a server again where one was).
+//!
+//! Request metadata shapes a call on every peer (see each server's header
+//! for what its implementation allows): `x-fail`, `x-delay-ms` (a slow
+//! server), `x-after` with `x-stop` (the server stops, gracefully or not),
+//! `x-reset` (RST_STREAM: grpc-js with any code, grpc-go with `-http-server`
+//! only), `x-goaway` (grpc-js) and `x-cancel` (grpcio).
 //!
 //! [`unary`] calls any method with hand-written prost messages, for peers
 //! whose protos the tests do not compile; [`sample_call`] makes each peer's
-//! standard first call.
+//! standard first call; [`Kind::method`] and [`Kind::request`] name each
+//! peer's method of each [`Shape`] and encode a request for it.
+//! [`client_calls`] runs the client programs of grpc-js
+//! (`tests/node/client.js`) and grpcio (`interop.py calls`).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -47,6 +58,105 @@ impl Kind {
             Kind::Grpcio => "grpcio",
         }
     }
+
+    /// The method of this peer's test service for calls of `shape`.
+    pub fn method(self, shape: Shape) -> &'static str {
+        match (self, shape) {
+            (Kind::GrpcGo, Shape::Unary) => grpc_testing::UNARY_CALL,
+            (Kind::GrpcGo, Shape::ServerStream) => grpc_testing::STREAMING_OUTPUT_CALL,
+            (Kind::GrpcGo, Shape::ClientStream) => grpc_testing::STREAMING_INPUT_CALL,
+            (Kind::GrpcGo, Shape::Bidi) => grpc_testing::FULL_DUPLEX_CALL,
+            (Kind::Grpcio, Shape::Unary) => interop::UNARY,
+            (Kind::Grpcio, Shape::ServerStream) => interop::SERVER_STREAM,
+            (Kind::Grpcio, Shape::ClientStream) => interop::CLIENT_STREAM,
+            (Kind::Grpcio, Shape::Bidi) => interop::BIDI,
+            (Kind::GrpcJs, Shape::Unary) => harness::ECHO,
+            (Kind::GrpcJs, Shape::ServerStream) => harness::COUNT,
+            (Kind::GrpcJs, Shape::ClientStream) => harness::SUM,
+            (Kind::GrpcJs, Shape::Bidi) => harness::CHAT,
+        }
+    }
+
+    /// One encoded request message for a call of `shape`. A server stream
+    /// asks for `responses` responses; a bidi request is answered by exactly
+    /// one response; a unary or client-streaming call has one response.
+    /// grpc-go's responses (and client-streaming requests) carry `size`
+    /// bytes each; the others' sizes are their own (grpcio's third server
+    /// stream response is 1 MiB).
+    pub fn request(self, shape: Shape, responses: u32, size: u32) -> Vec<u8> {
+        use prost::Message as _;
+        let size = size as i32;
+        match (self, shape) {
+            (Kind::GrpcGo, Shape::Unary) => grpc_testing::SimpleRequest {
+                response_type: grpc_testing::UNCOMPRESSABLE,
+                response_size: size,
+                fill_username: false,
+            }
+            .encode_to_vec(),
+            (Kind::GrpcGo, Shape::ServerStream | Shape::Bidi) => {
+                let n = if shape == Shape::Bidi { 1 } else { responses };
+                grpc_testing::StreamingOutputCallRequest {
+                    response_type: grpc_testing::UNCOMPRESSABLE,
+                    response_parameters: (0..n)
+                        .map(|_| grpc_testing::ResponseParameters {
+                            size,
+                            interval_us: 0,
+                        })
+                        .collect(),
+                }
+                .encode_to_vec()
+            }
+            (Kind::GrpcGo, Shape::ClientStream) => grpc_testing::StreamingInputCallRequest {
+                payload: Some(grpc_testing::Payload {
+                    r#type: grpc_testing::UNCOMPRESSABLE,
+                    body: vec![0x5a; size.max(0) as usize],
+                }),
+            }
+            .encode_to_vec(),
+            (Kind::Grpcio, _) => interop::Msg {
+                text: "loom".into(),
+                count: if shape == Shape::ServerStream {
+                    responses as i32
+                } else {
+                    0
+                },
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            (Kind::GrpcJs, Shape::Unary) => harness::EchoRequest {
+                text: "loom".into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            (Kind::GrpcJs, Shape::ServerStream) => {
+                harness::CountRequest { count: responses }.encode_to_vec()
+            }
+            (Kind::GrpcJs, Shape::ClientStream) => harness::Number { value: 1 }.encode_to_vec(),
+            (Kind::GrpcJs, Shape::Bidi) => harness::Line {
+                text: "loom".into(),
+                seq: 0,
+            }
+            .encode_to_vec(),
+        }
+    }
+}
+
+/// The four kinds of gRPC call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    Unary,
+    ServerStream,
+    ClientStream,
+    Bidi,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 4] = [
+        Shape::Unary,
+        Shape::ServerStream,
+        Shape::ClientStream,
+        Shape::Bidi,
+    ];
 }
 
 /// The repository's root directory.
@@ -84,10 +194,75 @@ pub struct Peer {
     lines: Arc<Lines>,
 }
 
+/// A child's stdout, line by line, as it comes.
 #[derive(Default)]
 struct Lines {
     seen: Mutex<Vec<String>>,
+    /// The child closed its stdout.
+    closed: std::sync::atomic::AtomicBool,
     changed: Notify,
+}
+
+impl Lines {
+    fn push(&self, line: String) {
+        self.seen.lock().expect("lines lock").push(line);
+        self.changed.notify_waiters();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        let seen = self.seen.lock().expect("lines lock");
+        seen.iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    /// Line `index` (from 0), once there is one; `None` if the child closed
+    /// its stdout first or `limit` passed.
+    async fn nth(&self, index: usize, limit: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if let Some(line) = self.seen.lock().expect("lines lock").get(index) {
+                return Some(line.clone());
+            }
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.seen.lock().expect("lines lock").get(index).cloned();
+            }
+        }
+    }
+
+    /// Waits until the child closed its stdout (it exits); false after `limit`.
+    async fn wait_closed(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.closed.load(std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    async fn wait_for(&self, prefix: &str, n: usize, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if self.count(prefix) >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.count(prefix) >= n;
+            }
+        }
+    }
 }
 
 impl Peer {
@@ -118,9 +293,10 @@ impl Peer {
             .current_dir(&root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting the {} server: {e}", kind.name()));
+        forward_stderr(&mut child);
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let lines = Arc::new(Lines::default());
@@ -136,9 +312,9 @@ impl Peer {
                     }
                     continue;
                 }
-                sink.seen.lock().expect("lines lock").push(line);
-                sink.changed.notify_waiters();
+                sink.push(line);
             }
+            sink.close();
         });
         // From here on the guard owns the child, so any panic kills it.
         let mut peer = Peer {
@@ -167,24 +343,33 @@ impl Peer {
         peer
     }
 
+    /// Starts `kind` listening on `port` of 127.0.0.1 (0: any), with extra
+    /// `args`.
+    pub async fn start_on(kind: Kind, port: u16, args: &[&str]) -> Peer {
+        let port = port.to_string();
+        let addr = format!("127.0.0.1:{port}");
+        let mut all: Vec<&str> = match kind {
+            Kind::GrpcGo => vec!["-addr", &addr],
+            Kind::GrpcJs | Kind::Grpcio => vec!["--port", &port],
+        };
+        all.extend_from_slice(args);
+        Self::start(kind, &all).await
+    }
+
     /// Event lines that start with `prefix` (`REFLECTION`, `CALL /x/Y`).
     pub fn count(&self, prefix: &str) -> usize {
-        let seen = self.lines.seen.lock().expect("lines lock");
-        seen.iter().filter(|l| l.starts_with(prefix)).count()
+        self.lines.count(prefix)
     }
 
     /// Waits until `count(prefix) >= n`; false after `limit`.
     pub async fn wait_for(&self, prefix: &str, n: usize, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let notified = self.lines.changed.notified();
-            if self.count(prefix) >= n {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.count(prefix) >= n;
-            }
-        }
+        self.lines.wait_for(prefix, n, limit).await
+    }
+
+    /// Kills the server now (as a crash would), and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Every event line so far, for failure messages.
@@ -197,6 +382,229 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A case of the peers' client programs (see `tests/node/client.js`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCase {
+    /// A unary call, answered: OK.
+    Complete,
+    /// A unary call the server holds, cancelled once the server has it.
+    CancelBeforeResponse,
+    /// The interop case: a client stream cancelled once the server has it,
+    /// before any message.
+    CancelAfterBegin,
+    /// The interop case: bidi, one request, one response read, cancel.
+    CancelAfterFirstResponse,
+    /// A unary call with a 300 ms deadline that the server holds.
+    Deadline,
+}
+
+impl ClientCase {
+    pub const ALL: [ClientCase; 5] = [
+        ClientCase::Complete,
+        ClientCase::CancelBeforeResponse,
+        ClientCase::CancelAfterBegin,
+        ClientCase::CancelAfterFirstResponse,
+        ClientCase::Deadline,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientCase::Complete => "complete",
+            ClientCase::CancelBeforeResponse => "cancel_before_response",
+            ClientCase::CancelAfterBegin => "cancel_after_begin",
+            ClientCase::CancelAfterFirstResponse => "cancel_after_first_response",
+            ClientCase::Deadline => "deadline",
+        }
+    }
+
+    /// The shape of the case's calls.
+    pub fn shape(self) -> Shape {
+        match self {
+            ClientCase::CancelAfterBegin => Shape::ClientStream,
+            ClientCase::CancelAfterFirstResponse => Shape::Bidi,
+            _ => Shape::Unary,
+        }
+    }
+
+    /// The status every call of the case must end with, as grpc names it.
+    pub fn expected_code(self) -> &'static str {
+        match self {
+            ClientCase::Complete => "OK",
+            ClientCase::Deadline => "DEADLINE_EXCEEDED",
+            _ => "CANCELLED",
+        }
+    }
+
+    /// Whether the client waits for the server to have the call (`BEGUN`).
+    fn syncs(self) -> bool {
+        matches!(
+            self,
+            ClientCase::CancelBeforeResponse | ClientCase::CancelAfterBegin
+        )
+    }
+}
+
+/// One call of a client program, as it reported it.
+#[derive(Debug, Clone)]
+pub struct ClientResult {
+    pub i: usize,
+    /// The status code's name (`CANCELLED`).
+    pub code: String,
+    pub details: String,
+    pub responses: u64,
+    pub millis: u64,
+}
+
+/// How long a client program may take for one line of output.
+const CLIENT_LINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `client`'s client program (grpc-js: `tests/node/client.js`;
+/// grpcio: `interop.py calls`) against `target` (the relay, normally) in
+/// front of `server`: `count` calls of `case`, one after the other. A cancel
+/// "once begun" waits for `server` to print the call's `CALL` line. Returns
+/// what the client saw of each call; panics if it fails.
+pub async fn client_calls(
+    client: Kind,
+    target: SocketAddr,
+    server: &Peer,
+    case: ClientCase,
+    count: usize,
+) -> Vec<ClientResult> {
+    let root = workspace_root();
+    let mut command = match client {
+        Kind::GrpcJs => {
+            need(
+                root.join("tests/node/node_modules/@grpc/grpc-js"),
+                "grpc-js",
+            );
+            let mut c = Command::new("node");
+            c.arg(root.join("tests/node/client.js"));
+            c
+        }
+        Kind::Grpcio => {
+            let mut c = Command::new(python());
+            c.arg(root.join("tests/python/interop.py")).arg("calls");
+            c.env("PYTHONUNBUFFERED", "1");
+            c
+        }
+        Kind::GrpcGo => panic!("there is no grpc-go client program"),
+    };
+    let count_arg = count.to_string();
+    let target_arg = target.to_string();
+    let mut child = command
+        .args(["--target", &target_arg, "--server", server.kind.name()])
+        .args(["--case", case.name(), "--count", &count_arg, "--sync"])
+        .current_dir(&root)
+        // Talk to exactly this target, whatever proxy the environment names.
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("grpc_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting the {} client: {e}", client.name()));
+    forward_stderr(&mut child);
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let guard = Reaper(child);
+    let lines = Arc::new(Lines::default());
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.push(line);
+        }
+        sink.close();
+    });
+    let begun_prefix = format!("CALL {}", server.kind.method(case.shape()));
+    let begun_base = server.count(&begun_prefix);
+    let mut begun = 0;
+    let mut results = Vec::new();
+    for index in 0.. {
+        let Some(line) = lines.nth(index, CLIENT_LINE_TIMEOUT).await else {
+            panic!(
+                "the {} client ({} x{count}) stopped after {} results: {:?}",
+                client.name(),
+                case.name(),
+                results.len(),
+                lines.seen.lock().expect("lines lock")
+            );
+        };
+        if line.starts_with("BEGUN ") {
+            assert!(case.syncs(), "{line}");
+            begun += 1;
+            assert!(
+                server
+                    .wait_for(&begun_prefix, begun_base + begun, CLIENT_LINE_TIMEOUT)
+                    .await,
+                "the {} server never saw call {begun} of {}: {:?}",
+                server.kind.name(),
+                case.name(),
+                server.lines()
+            );
+            writeln!(stdin, "go").expect("write to the client");
+            stdin.flush().expect("flush");
+        } else if let Some(json) = line.strip_prefix("RESULT ") {
+            let v: serde_json::Value = serde_json::from_str(json).expect("a JSON result");
+            results.push(ClientResult {
+                i: v["i"].as_u64().expect("i") as usize,
+                code: v["code"].as_str().expect("code").to_owned(),
+                details: v["details"].as_str().unwrap_or("").to_owned(),
+                responses: v["responses"].as_u64().unwrap_or(0),
+                millis: v["ms"].as_u64().unwrap_or(0),
+            });
+        } else if line.starts_with("DONE ") {
+            break;
+        } else {
+            panic!("the {} client printed {line:?}", client.name());
+        }
+    }
+    drop(stdin);
+    assert!(
+        lines.wait_closed(CLIENT_LINE_TIMEOUT).await,
+        "the {} client did not exit after DONE",
+        client.name()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut guard = guard;
+        guard.0.wait()
+    })
+    .await
+    .expect("wait thread")
+    .expect("wait for the client");
+    assert!(status.success(), "the {} client: {status}", client.name());
+    assert_eq!(results.len(), count, "one result per call");
+    results
+}
+
+/// Copies a child's stderr to the test's, line by line. Not inherited: Node
+/// makes its stdio non-blocking, which, on a shared pipe, makes the test
+/// harness's own writes fail (EAGAIN).
+fn forward_stderr(child: &mut Child) {
+    let Some(stderr) = child.stderr.take() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+        }
+    });
+}
+
+/// Kills a child on drop (a wait after the kill reaps it).
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -253,7 +661,7 @@ pub async fn sample_call(kind: Kind, relay: SocketAddr) {
                 interop::Msg {
                     text: "hello".into(),
                     number: 1,
-                    mood: 0,
+                    ..Default::default()
                 },
                 &[],
             )
@@ -287,6 +695,9 @@ pub async fn sample_call(kind: Kind, relay: SocketAddr) {
 pub mod grpc_testing {
     pub const UNARY_CALL: &str = "/grpc.testing.TestService/UnaryCall";
     pub const EMPTY_CALL: &str = "/grpc.testing.TestService/EmptyCall";
+    pub const STREAMING_OUTPUT_CALL: &str = "/grpc.testing.TestService/StreamingOutputCall";
+    pub const STREAMING_INPUT_CALL: &str = "/grpc.testing.TestService/StreamingInputCall";
+    pub const FULL_DUPLEX_CALL: &str = "/grpc.testing.TestService/FullDuplexCall";
     pub const SERVICE: &str = "grpc.testing.TestService";
     /// `PayloadType.UNCOMPRESSABLE`.
     pub const UNCOMPRESSABLE: i32 = 1;
@@ -316,11 +727,38 @@ pub mod grpc_testing {
         #[prost(string, tag = "2")]
         pub username: String,
     }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ResponseParameters {
+        #[prost(int32, tag = "1")]
+        pub size: i32,
+        #[prost(int32, tag = "2")]
+        pub interval_us: i32,
+    }
+
+    /// StreamingOutputCall and FullDuplexCall: one response per parameter.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamingOutputCallRequest {
+        #[prost(int32, tag = "1")]
+        pub response_type: i32,
+        #[prost(message, repeated, tag = "2")]
+        pub response_parameters: Vec<ResponseParameters>,
+    }
+
+    /// Also the shape of `StreamingOutputCallResponse` (its payload is field 1).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamingInputCallRequest {
+        #[prost(message, optional, tag = "1")]
+        pub payload: Option<Payload>,
+    }
 }
 
 /// Hand-written messages of `harness.v1` (the grpc-js test service).
 pub mod harness {
     pub const ECHO: &str = "/harness.v1.Harness/Echo";
+    pub const COUNT: &str = "/harness.v1.Harness/Count";
+    pub const SUM: &str = "/harness.v1.Harness/Sum";
+    pub const CHAT: &str = "/harness.v1.Harness/Chat";
     pub const SERVICE: &str = "harness.v1.Harness";
     pub const MOOD_HAPPY: i32 = 1;
     pub const LEVEL_HIGH: i32 = 2;
@@ -352,11 +790,34 @@ pub mod harness {
         #[prost(int32, tag = "3")]
         pub level: i32,
     }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct CountRequest {
+        #[prost(uint32, tag = "1")]
+        pub count: u32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Number {
+        #[prost(int64, tag = "1")]
+        pub value: i64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Line {
+        #[prost(string, tag = "1")]
+        pub text: String,
+        #[prost(uint32, tag = "2")]
+        pub seq: u32,
+    }
 }
 
 /// Hand-written messages of `loom.interop.v1` (the grpcio test service).
 pub mod interop {
     pub const UNARY: &str = "/loom.interop.v1.Interop/Unary";
+    pub const SERVER_STREAM: &str = "/loom.interop.v1.Interop/ServerStream";
+    pub const CLIENT_STREAM: &str = "/loom.interop.v1.Interop/ClientStream";
+    pub const BIDI: &str = "/loom.interop.v1.Interop/Bidi";
     pub const SERVICE: &str = "loom.interop.v1.Interop";
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -365,6 +826,9 @@ pub mod interop {
         pub text: String,
         #[prost(int64, tag = "2")]
         pub number: i64,
+        /// ServerStream: how many responses.
+        #[prost(int32, tag = "6")]
+        pub count: i32,
         #[prost(int32, tag = "7")]
         pub mood: i32,
     }

@@ -1,5 +1,6 @@
 //! A raw HTTP/2 client: sends exactly the DATA frames it is given and
-//! returns exactly what came back, for byte-level comparisons.
+//! returns exactly what came back, for byte-level comparisons; hand-made
+//! frames; and an upstream of hand-made frames ([`GoawayUpstream`]).
 
 use std::net::SocketAddr;
 
@@ -148,4 +149,88 @@ pub mod frames {
     pub const CONTINUATION: u8 = 0x9;
     pub const END_STREAM: u8 = 0x1;
     pub const END_HEADERS: u8 = 0x4;
+}
+
+/// An HTTP/2 upstream of hand-made frames, for what no server library
+/// sends: it answers each request with response headers and one empty gRPC
+/// message, then a GOAWAY with `code` whose last stream is below the
+/// request's (the GOAWAY itself refuses the stream, after it was answered
+/// in part), and keeps the connection open. Node and h2 both raise such a
+/// last stream to the last one they processed.
+pub struct GoawayUpstream {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GoawayUpstream {
+    pub async fn start(code: u32) -> GoawayUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(goaway_connection(tcp, code));
+            }
+        });
+        GoawayUpstream { addr, task }
+    }
+}
+
+impl Drop for GoawayUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn goaway_connection(mut tcp: TcpStream, code: u32) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const DATA: u8 = 0x0;
+    const SETTINGS: u8 = 0x4;
+    const PING: u8 = 0x6;
+    const GOAWAY: u8 = 0x7;
+    const ACK: u8 = 0x1;
+    let mut preface = [0u8; 24];
+    if tcp.read_exact(&mut preface).await.is_err() {
+        return;
+    }
+    if tcp
+        .write_all(&frames::frame(SETTINGS, 0, 0, &[]))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let mut head = [0u8; 9];
+        if tcp.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        if tcp.read_exact(&mut payload).await.is_err() {
+            return;
+        }
+        let reply = match kind {
+            SETTINGS if flags & ACK == 0 => frames::frame(SETTINGS, ACK, 0, &[]),
+            PING if flags & ACK == 0 => frames::frame(PING, ACK, 0, &payload),
+            frames::HEADERS => {
+                // :status 200 (static index 8), content-type.
+                let mut block = vec![0x88];
+                block.extend(frames::literal("content-type", "application/grpc"));
+                let mut out = frames::frame(frames::HEADERS, frames::END_HEADERS, stream, &block);
+                out.extend(frames::frame(DATA, 0, stream, &grpc_frame(false, &[])));
+                let mut goaway = stream.saturating_sub(2).to_be_bytes().to_vec();
+                goaway.extend_from_slice(&code.to_be_bytes());
+                out.extend(frames::frame(GOAWAY, 0, 0, &goaway));
+                out
+            }
+            _ => continue,
+        };
+        if tcp.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
 }

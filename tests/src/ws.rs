@@ -74,6 +74,27 @@ impl WsClient {
         &self.events
     }
 
+    /// Read batches until `done` holds for the events so far: true, or
+    /// false once `limit` has passed (for tests that say themselves what
+    /// was missing; [`WsClient::until`] dumps every event).
+    pub async fn within(&mut self, limit: Duration, done: impl Fn(&[pb::Event]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&self.events) {
+            let Ok(next) = tokio::time::timeout_at(deadline, self.socket.next()).await else {
+                return false;
+            };
+            match next {
+                Some(Ok(Message::Binary(bytes))) => {
+                    self.events
+                        .extend(capture::decode_batch(&bytes).expect("a valid batch"));
+                }
+                Some(Ok(_)) => {}
+                other => panic!("websocket ended: {other:?}"),
+            }
+        }
+        true
+    }
+
     /// Whether the server closed the socket (within `limit`).
     pub async fn closed_within(&mut self, limit: Duration) -> bool {
         loop {

@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::capture::call::{Call, Ending};
 use crate::capture::tap::Tap;
+use crate::forward::late_reset::{LINGER, LateResets};
 use crate::forward::pump::{Pump, PumpEnd, PumpError};
 use crate::forward::route::Target;
 use crate::forward::upstream::{Checkout, Lease};
@@ -47,6 +48,7 @@ pub async fn run(
     mut respond: SendResponse<Bytes>,
     checkout: Checkout,
     retry: mpsc::UnboundedSender<Retry>,
+    late: LateResets,
 ) {
     let (mut parts, body) = request.into_parts();
     if let Some(refusal) = protocol::refuse_non_grpc(&parts) {
@@ -102,6 +104,7 @@ pub async fn run(
         else {
             return;
         };
+        let stream = respond.stream_id().as_u32();
         let flight = Flight {
             request_tap: Tap::new(
                 pb::Direction::Request,
@@ -116,7 +119,11 @@ pub async fn run(
             call,
             request: Pump::new(body, upstream),
             request_done: end,
+            ended_after_head: false,
             response: Phase::Head { response, respond },
+            linger: None,
+            late,
+            stream,
             _lease: lease,
         };
         flight.await;
@@ -222,9 +229,24 @@ struct Flight {
     /// stream's handle.
     request: Pump,
     request_done: bool,
+    /// The client ended its request after the response head came.
+    ended_after_head: bool,
     response: Phase,
+    /// Trailers forwarded, waiting for the client's late reset.
+    linger: Option<Linger>,
+    /// The connection's late resets, and this call's client stream.
+    late: LateResets,
+    stream: u32,
     /// The upstream connection's stream count, held until the call ends.
     _lease: Lease,
+}
+
+/// The upstream's end, forwarded but not yet recorded: the client may yet
+/// turn out to have cancelled before it saw it (see `late_reset`).
+struct Linger {
+    trailers: HeaderMap,
+    trailers_only: Option<http::StatusCode>,
+    until: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Future for Flight {
@@ -232,6 +254,9 @@ impl Future for Flight {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.linger.is_some() {
+            return this.poll_linger(cx);
+        }
         // The client first: its cancel wins a tie with the upstream's end.
         let reset = match &mut this.response {
             Phase::Head { respond, .. } => respond.poll_reset(cx),
@@ -248,6 +273,7 @@ impl Future for Flight {
                 Poll::Pending => {}
                 Poll::Ready(Ok(end)) => {
                     this.request_done = true;
+                    this.ended_after_head = matches!(this.response, Phase::Body(_));
                     this.request_tap.finish(&mut this.call);
                     if let PumpEnd::Trailers(trailers) = end {
                         let _ = this.request.send_trailers(trailers);
@@ -274,7 +300,13 @@ impl Future for Flight {
                         Ok(head) => {
                             let (parts, body) = head.into_parts();
                             let trailers_only = body.is_end_stream();
-                            if trailers_only {
+                            let lingers = trailers_only
+                                && lingers(this.request_done, this.ended_after_head, &this.call);
+                            if lingers {
+                                this.late.watch(this.stream);
+                                this.linger =
+                                    Some(Linger::new(parts.headers.clone(), Some(parts.status)));
+                            } else if trailers_only {
                                 this.call
                                     .end_with_trailers(&parts.headers, Some(parts.status));
                             } else {
@@ -282,6 +314,7 @@ impl Future for Flight {
                             }
                             let head = Response::from_parts(parts, ());
                             match respond.send_response(head, trailers_only) {
+                                Ok(_) if lingers => return this.poll_linger(cx),
                                 Ok(_) if trailers_only => return Poll::Ready(()),
                                 Ok(stream) => this.response = Phase::Body(Pump::new(body, stream)),
                                 Err(e) => {
@@ -307,6 +340,13 @@ impl Future for Flight {
                             this.response_tap.finish(&mut this.call);
                             match end {
                                 PumpEnd::Trailers(trailers) => {
+                                    if lingers(this.request_done, this.ended_after_head, &this.call)
+                                    {
+                                        let _ = pump.send_trailers(trailers.clone());
+                                        this.late.watch(this.stream);
+                                        this.linger = Some(Linger::new(trailers, None));
+                                        return this.poll_linger(cx);
+                                    }
                                     this.call.end_with_trailers(&trailers, None);
                                     let _ = pump.send_trailers(trailers);
                                 }
@@ -335,7 +375,54 @@ impl Future for Flight {
     }
 }
 
+/// Whether the upstream's end, now, may have crossed a client's cancel that
+/// ends the request first and resets the stream after: the request ended
+/// after the response head came, or was not one message (so not a unary or
+/// server-streaming call, which end their request at once).
+fn lingers(request_done: bool, ended_after_head: bool, call: &Call) -> bool {
+    request_done && (ended_after_head || call.messages(pb::Direction::Request) != 1)
+}
+
+impl Linger {
+    fn new(trailers: HeaderMap, trailers_only: Option<http::StatusCode>) -> Self {
+        Linger {
+            trailers,
+            trailers_only,
+            until: Box::pin(tokio::time::sleep(LINGER)),
+        }
+    }
+}
+
 impl Flight {
+    /// Records the upstream's end once the client's late reset came (its
+    /// cancel first, then the trailers) or the wait is over (the trailers).
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(linger) = &mut self.linger else {
+            return Poll::Ready(());
+        };
+        let reset = match self.late.poll(self.stream, cx) {
+            Poll::Ready(code) => Some(code),
+            Poll::Pending if linger.until.as_mut().poll(cx).is_ready() => None,
+            Poll::Pending => return Poll::Pending,
+        };
+        self.late.forget(self.stream);
+        if let Some(code) = reset.filter(|&code| code != u32::from(Reason::NO_ERROR)) {
+            let reason = Reason::from(code);
+            let mut ending = reset_ending(EndSide::Client, reason, self.call.deadline_passed());
+            ending.detail = format!(
+                "{} after ending its request, before the upstream's trailers reached it",
+                ending.detail
+            );
+            self.call.note_ending(ending);
+        }
+        let linger = self.linger.take();
+        if let Some(linger) = linger {
+            self.call
+                .end_with_trailers(&linger.trailers, linger.trailers_only);
+        }
+        Poll::Ready(())
+    }
+
     /// The client reset the call or went away: note it, then whatever the
     /// upstream had already sent (its end, crossing the cancel), then tell
     /// the upstream with a reset of its own.

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use crate::forward::Forwarder;
 use crate::forward::call::{self, Retry};
 use crate::forward::keepalive::KeepAlive;
+use crate::forward::late_reset::{FrameScanner, LateResets};
 use crate::forward::protocol::PREFACE;
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
 use crate::shutdown::Shutdown;
@@ -61,18 +62,26 @@ pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
         }
     }
     let is_h2 = first.starts_with(PREFACE);
+    let late = LateResets::default();
     let io: BoxIo = Box::new(Rewind {
         prefix: first.freeze(),
         io,
+        scanner: is_h2.then(|| FrameScanner::new(late.clone())),
     });
     if !is_h2 {
         fwd.http1.serve(io).await;
         return;
     }
-    serve_h2(fwd, io, stop, deadline).await;
+    serve_h2(fwd, io, late, stop, deadline).await;
 }
 
-async fn serve_h2(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: tokio::time::Instant) {
+async fn serve_h2(
+    fwd: Arc<Forwarder>,
+    io: BoxIo,
+    late: LateResets,
+    stop: Shutdown,
+    deadline: tokio::time::Instant,
+) {
     let handshake = h2::server::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -138,6 +147,7 @@ async fn serve_h2(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: toki
                             respond,
                             checkout,
                             retry_tx.clone(),
+                            late.clone(),
                         ));
                     }
                     Poll::Ready(Some(Err(e))) => {
@@ -167,10 +177,12 @@ async fn serve_h2(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: toki
     .await;
 }
 
-/// A byte stream with bytes already read from it put back in front.
+/// A byte stream with bytes already read from it put back in front, and
+/// (for HTTP/2) its frame headers watched for late resets.
 pub struct Rewind {
     prefix: Bytes,
     io: BoxIo,
+    scanner: Option<FrameScanner>,
 }
 
 impl AsyncRead for Rewind {
@@ -179,13 +191,19 @@ impl AsyncRead for Rewind {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        let before = buf.filled().len();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+        } else {
+            std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        if let Some(scanner) = &mut this.scanner {
+            scanner.scan(&buf.filled()[before..]);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

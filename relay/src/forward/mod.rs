@@ -27,6 +27,7 @@ pub mod call;
 pub mod connection;
 pub mod header_limit;
 pub mod keepalive;
+pub mod late_reset;
 pub mod listen;
 pub mod protocol;
 pub mod pump;

@@ -6,6 +6,10 @@
 
 mod browser;
 mod browser_peers;
+mod call_end;
+mod call_end_interop;
+mod call_end_load;
+mod call_end_upstream;
 mod capture_golden;
 mod decode;
 mod failures;
