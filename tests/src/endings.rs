@@ -9,15 +9,43 @@
 use std::time::Duration;
 
 use loom_shared::pb::{self, EndKind, EndSide};
+use tokio::time::timeout;
 
 use crate::TestRelay;
 use crate::events::{self, check_first_ending, describe_endings};
-use crate::h2_client::{Call, Conn, Windows};
+use crate::h2_client::{Call, Conn, Outcome, Windows};
 use crate::peer::{Kind, Peer, Shape};
 use crate::ws::WsClient;
 
 /// How long anything in these tests may take (they take far less).
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// HTTP/2 CANCEL, what a gRPC client resets a stream with.
+pub const CANCEL: u32 = 8;
+
+/// One test for each server that is not tonic, each running `$case(kind)`:
+/// `each_server!(case: case_against_grpc_go, case_against_grpcio,
+/// case_against_grpc_js);` (the names spelled out, so that they can be
+/// searched for).
+#[macro_export]
+macro_rules! each_server {
+    ($case:ident: $grpc_go:ident, $grpcio:ident, $grpc_js:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $grpc_go() {
+            $case($crate::peer::Kind::GrpcGo).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $grpcio() {
+            $case($crate::peer::Kind::Grpcio).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $grpc_js() {
+            $case($crate::peer::Kind::GrpcJs).await;
+        }
+    };
+}
 
 /// A peer behind the relay, a client connection to the relay and its events.
 pub struct Rig {
@@ -62,6 +90,21 @@ impl Rig {
         self.conn.start(self.method(shape), metadata).await
     }
 
+    /// A call of `shape` with one request (see [`Kind::request`]), then
+    /// half-closed, read to its end: what the client saw.
+    pub async fn unary(
+        &self,
+        shape: Shape,
+        metadata: &[(&str, &str)],
+        responses: u32,
+        size: u32,
+    ) -> Outcome {
+        let request = self.request(shape, responses, size);
+        self.conn
+            .unary(self.method(shape), metadata, &request)
+            .await
+    }
+
     /// Waits until the peer has seen `n` calls of `shape` in all.
     pub async fn upstream_has(&self, shape: Shape, n: usize) {
         let prefix = format!("CALL {}", self.method(shape));
@@ -79,6 +122,11 @@ impl Rig {
     pub async fn upstream_cancelled(&self, shape: Shape, n: usize) -> bool {
         let prefix = format!("CANCELLED {}", self.method(shape));
         self.peer.wait_for(&prefix, n, LIMIT).await
+    }
+
+    /// The end of the first call of `shape`, once it has ended.
+    pub async fn end(&mut self, shape: Shape) -> pb::CallEnded {
+        self.ends(shape, 1).await.remove(0)
     }
 
     /// The ends of the first `n` calls of `shape`, once they have ended.
@@ -137,6 +185,31 @@ impl Findings {
         self.0.push(what);
     }
 
+    /// The client saw `messages` messages, then `status`.
+    pub fn outcome(&mut self, call: &str, out: &Outcome, status: u32, messages: usize) {
+        self.check(
+            out.grpc_status() == Some(status) && out.messages.len() == messages,
+            || {
+                format!(
+                    "{call}: want {messages} message(s), then status {status}; got {}",
+                    out.summary()
+                )
+            },
+        );
+    }
+
+    /// The next message of `call` arrives (within `LIMIT`): whether it did;
+    /// if not, notes what came instead.
+    pub async fn message(&mut self, what: &str, call: &mut Call) -> bool {
+        match timeout(LIMIT, call.message()).await {
+            Ok(Ok(Some(_))) => true,
+            other => {
+                self.0.push(format!("{what}: {other:?}"));
+                false
+            }
+        }
+    }
+
     /// The first of `end.endings` must be `side` with one of `kinds` (and
     /// `code`, when given); see [`check_first_ending`].
     pub fn ending(
@@ -150,6 +223,32 @@ impl Findings {
         if let Err(e) = check_first_ending(end, side, kinds, code) {
             self.0.push(format!("{call}: {e}"));
         }
+    }
+
+    /// The upstream's trailers, with `code`, ended the call first.
+    pub fn trailers(&mut self, call: &str, end: &pb::CallEnded, code: u32) {
+        self.ending(
+            call,
+            end,
+            EndSide::Upstream,
+            &[EndKind::Trailers],
+            Some(code),
+        );
+    }
+
+    /// The upstream answered the call: its trailers, with `code`, ended it
+    /// first, and `code` is the captured `grpc_status`.
+    pub fn answered(&mut self, call: &str, end: &pb::CallEnded, code: u32) {
+        self.trailers(call, end, code);
+        self.status(call, end, Some(code));
+    }
+
+    /// The client's reset (CANCEL), read as `kind` (RESET, or DEADLINE at or
+    /// after the call's deadline), ended the call first, and no
+    /// `grpc_status` was captured.
+    pub fn client_reset(&mut self, call: &str, end: &pb::CallEnded, kind: EndKind) {
+        self.ending(call, end, EndSide::Client, &[kind], Some(CANCEL));
+        self.status(call, end, None);
     }
 
     /// Like [`Findings::ending`], with several acceptable firsts (a race

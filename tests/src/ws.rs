@@ -51,25 +51,12 @@ impl WsClient {
         limit: Duration,
         done: impl Fn(&[pb::Event]) -> bool,
     ) -> &[pb::Event] {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !done(&self.events) {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "timed out waiting; have {} events: {:#?}",
-                        self.events.len(),
-                        self.events
-                    )
-                });
-            match next {
-                Some(Ok(Message::Binary(bytes))) => {
-                    self.events
-                        .extend(capture::decode_batch(&bytes).expect("a valid batch"));
-                }
-                Some(Ok(_)) => {}
-                other => panic!("websocket ended: {other:?}"),
-            }
+        if !self.within(limit, done).await {
+            panic!(
+                "timed out waiting; have {} events: {:#?}",
+                self.events.len(),
+                self.events
+            );
         }
         &self.events
     }

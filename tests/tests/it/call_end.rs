@@ -13,43 +13,20 @@ use std::time::Duration;
 
 use h2::Reason;
 use loom_shared::pb::{EndKind, EndSide};
-use loom_tests::endings::{Findings, LIMIT, Rig};
+use loom_tests::each_server;
+use loom_tests::endings::{CANCEL, Findings, LIMIT, Rig};
 use loom_tests::peer::{Kind, Shape};
-use tokio::time::{timeout, timeout_at};
-
-/// HTTP/2 CANCEL, what a gRPC client resets a stream with.
-const CANCEL: u32 = 8;
+use tokio::time::timeout_at;
 
 /// Every kind of call completes, with the upstream's trailers as its end.
 async fn every_kind_completes(kind: Kind) {
     let mut rig = Rig::start(kind, &[]).await;
     let mut found = Findings::new();
 
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::Unary),
-            &[],
-            &rig.request(Shape::Unary, 1, 16),
-        )
-        .await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.len() == 1,
-        || format!("unary: {}", out.summary()),
-    );
-
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[],
-            &rig.request(Shape::ServerStream, 3, 16),
-        )
-        .await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.len() == 3,
-        || format!("server stream: {}", out.summary()),
-    );
+    let out = rig.unary(Shape::Unary, &[], 1, 16).await;
+    found.outcome("unary", &out, 0, 1);
+    let out = rig.unary(Shape::ServerStream, &[], 3, 16).await;
+    found.outcome("server stream", &out, 0, 3);
 
     let mut call = rig.call(Shape::ClientStream, &[]).await;
     for _ in 0..3 {
@@ -57,50 +34,30 @@ async fn every_kind_completes(kind: Kind) {
     }
     call.half_close();
     let out = call.finish_within(LIMIT).await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.len() == 1,
-        || format!("client stream: {}", out.summary()),
-    );
+    found.outcome("client stream", &out, 0, 1);
 
     // Ping-pong: each echo arrives before the next request goes.
     let mut call = rig.call(Shape::Bidi, &[]).await;
     for i in 0..2 {
         call.send(&rig.request(Shape::Bidi, 1, 16));
-        match timeout(LIMIT, call.message()).await {
-            Ok(Ok(Some(_))) => {}
-            other => found.fail(format!("bidi echo {i}: {other:?}")),
-        }
+        found.message(&format!("bidi echo {i}"), &mut call).await;
     }
     call.half_close();
     let out = call.finish_within(LIMIT).await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.is_empty(),
-        || format!("bidi: {}", out.summary()),
-    );
+    found.outcome("bidi", &out, 0, 0);
 
     for shape in Shape::ALL {
-        let end = &rig.ends(shape, 1).await[0];
-        let call = format!("{shape:?}");
-        found.status(&call, end, Some(0));
-        found.ending(&call, end, EndSide::Upstream, &[EndKind::Trailers], Some(0));
+        let end = rig.end(shape).await;
+        found.answered(&format!("{shape:?}"), &end, 0);
     }
     found.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_completes_against_grpc_go() {
-    every_kind_completes(Kind::GrpcGo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_completes_against_grpcio() {
-    every_kind_completes(Kind::Grpcio).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_completes_against_grpc_js() {
-    every_kind_completes(Kind::GrpcJs).await;
-}
+each_server!(
+    every_kind_completes: every_kind_completes_against_grpc_go,
+    every_kind_completes_against_grpcio,
+    every_kind_completes_against_grpc_js
+);
 
 /// A unary call with `grpc-timeout: <deadline>m` that the server holds; the
 /// client resets it (CANCEL) `reset_after` after it started, as a gRPC
@@ -149,14 +106,12 @@ async fn deadlines(kind: Kind) {
     let ends = rig
         .ends(Shape::Unary, if server_enforces { 2 } else { 3 })
         .await;
-    let client_deadline: (EndSide, &[EndKind], Option<u32>) =
-        (EndSide::Client, &[EndKind::Deadline], Some(CANCEL));
     if server_enforces {
         found.ending_either(
             "reset at the deadline",
             &ends[0],
             &[
-                client_deadline,
+                (EndSide::Client, &[EndKind::Deadline], Some(CANCEL)),
                 (EndSide::Upstream, &[EndKind::Trailers], Some(4)),
             ],
         );
@@ -166,38 +121,18 @@ async fn deadlines(kind: Kind) {
             found.status("reset at the deadline", &ends[0], None);
         }
     } else {
-        let (side, kinds, code) = client_deadline;
-        found.ending("reset at the deadline", &ends[0], side, kinds, code);
-        found.status("reset at the deadline", &ends[0], None);
-        found.ending("reset after the deadline", &ends[2], side, kinds, code);
-        found.status("reset after the deadline", &ends[2], None);
+        found.client_reset("reset at the deadline", &ends[0], EndKind::Deadline);
+        found.client_reset("reset after the deadline", &ends[2], EndKind::Deadline);
     }
-    let call = "reset before the deadline";
-    found.ending(
-        call,
-        &ends[1],
-        EndSide::Client,
-        &[EndKind::Reset],
-        Some(CANCEL),
-    );
-    found.status(call, &ends[1], None);
+    found.client_reset("reset before the deadline", &ends[1], EndKind::Reset);
     found.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadlines_against_grpc_go() {
-    deadlines(Kind::GrpcGo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadlines_against_grpcio() {
-    deadlines(Kind::Grpcio).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadlines_against_grpc_js() {
-    deadlines(Kind::GrpcJs).await;
-}
+each_server!(
+    deadlines: deadlines_against_grpc_go,
+    deadlines_against_grpcio,
+    deadlines_against_grpc_js
+);
 
 /// The client cancels (RST_STREAM CANCEL) at each point of a call: before
 /// the response headers (bidi, the server holding its answer), after the
@@ -218,9 +153,8 @@ async fn client_cancels(kind: Kind) {
     // After the first response.
     let mut call = rig.call(Shape::Bidi, &[]).await;
     call.send(&rig.request(Shape::Bidi, 1, 16));
-    match timeout(LIMIT, call.message()).await {
-        Ok(Ok(Some(_))) => call.reset(Reason::CANCEL),
-        other => found.fail(format!("the first response: {other:?}")),
+    if found.message("the first response", &mut call).await {
+        call.reset(Reason::CANCEL);
     }
 
     // In the middle of a client stream.
@@ -245,8 +179,7 @@ async fn client_cancels(kind: Kind) {
         ("in the middle of a client stream", &client_stream[0]),
         ("after half-closing", &unary[0]),
     ] {
-        found.ending(call, end, EndSide::Client, &[EndKind::Reset], Some(CANCEL));
-        found.status(call, end, None);
+        found.client_reset(call, end, EndKind::Reset);
     }
     for (shape, n) in [
         (Shape::Bidi, 2),
@@ -266,17 +199,8 @@ async fn client_cancels(kind: Kind) {
     found.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_cancels_at_each_point_against_grpc_go() {
-    client_cancels(Kind::GrpcGo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_cancels_at_each_point_against_grpcio() {
-    client_cancels(Kind::Grpcio).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_cancels_at_each_point_against_grpc_js() {
-    client_cancels(Kind::GrpcJs).await;
-}
+each_server!(
+    client_cancels: client_cancels_at_each_point_against_grpc_go,
+    client_cancels_at_each_point_against_grpcio,
+    client_cancels_at_each_point_against_grpc_js
+);

@@ -12,11 +12,37 @@ use std::time::{Duration, Instant};
 use loom_shared::pb::{EndKind, EndSide};
 use loom_tests::endings::{Findings, LIMIT, Rig};
 use loom_tests::events::check_first_ending;
-use loom_tests::h2_client::Windows;
+use loom_tests::h2_client::{Outcome, Windows};
 use loom_tests::peer::{Kind, Peer, Shape};
+use tokio::time::error::Elapsed;
 use tokio::time::timeout;
 
 const STREAMS: usize = 1000;
+
+/// How long a call may take beside a stream that is not read.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// A call beside a stream that is not read completed with `messages`
+/// messages, or took over [`PROMPTLY`]: whether it finished in time.
+fn promptly(
+    found: &mut Findings,
+    call: &str,
+    out: Result<Outcome, Elapsed>,
+    messages: usize,
+) -> bool {
+    match out {
+        Ok(out) => {
+            found.outcome(call, &out, 0, messages);
+            true
+        }
+        Err(_) => {
+            found.fail(format!(
+                "{call} took over {PROMPTLY:?} while another stream was not read"
+            ));
+            false
+        }
+    }
+}
 
 /// A thousand bidi calls on one connection, all open at once: each sends a
 /// request and reads its echo, then waits until every other one has too,
@@ -26,14 +52,7 @@ async fn a_thousand_concurrent_streams_on_one_connection() {
     let mut rig = Rig::start(Kind::GrpcGo, &[]).await;
     let mut found = Findings::new();
     // One call first, so that the relay's SETTINGS have arrived.
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::Unary),
-            &[],
-            &rig.request(Shape::Unary, 1, 8),
-        )
-        .await;
+    let out = rig.unary(Shape::Unary, &[], 1, 8).await;
     assert_eq!(out.grpc_status(), Some(0), "{}", out.summary());
     let allowed = rig.conn.max_concurrent_streams();
     assert!(
@@ -142,60 +161,23 @@ async fn a_slow_reader_holds_back_only_its_own_stream() {
         .expect("the slow stream's headers");
 
     let started = Instant::now();
-    let promptly = Duration::from_secs(10);
     for i in 0..40 {
-        let out = timeout(
-            promptly,
-            rig.conn.unary(
-                rig.method(Shape::Unary),
-                &[],
-                &rig.request(Shape::Unary, 1, 1024),
-            ),
-        )
-        .await;
-        match out {
-            Ok(out) if out.grpc_status() == Some(0) && out.messages.len() == 1 => {}
-            Ok(out) => found.fail(format!("unary call {i}: {}", out.summary())),
-            Err(_) => {
-                found.fail(format!(
-                    "unary call {i} took over {promptly:?} while one stream was not read"
-                ));
-                break;
-            }
+        let out = timeout(PROMPTLY, rig.unary(Shape::Unary, &[], 1, 1024)).await;
+        if !promptly(&mut found, &format!("unary call {i}"), out, 1) {
+            break;
         }
     }
-    let out = timeout(
-        promptly,
-        rig.conn.unary(
-            rig.method(Shape::ServerStream),
-            &[],
-            &rig.request(Shape::ServerStream, 16, PIECE),
-        ),
-    )
-    .await;
-    match out {
-        Ok(out) if out.grpc_status() == Some(0) && out.messages.len() == 16 => {}
-        Ok(out) => found.fail(format!("the 1 MiB stream: {}", out.summary())),
-        Err(_) => found.fail(format!(
-            "the 1 MiB stream took over {promptly:?} while another was not read"
-        )),
-    }
+    let out = timeout(PROMPTLY, rig.unary(Shape::ServerStream, &[], 16, PIECE)).await;
+    promptly(&mut found, "the 1 MiB stream", out, 16);
     eprintln!(
         "the other calls took {:?} beside the unread stream",
         started.elapsed()
     );
 
     let out = slow.finish_within(LIMIT).await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.len() == BIG as usize,
-        || format!("the slow stream, read at last: {}", out.summary()),
-    );
+    found.outcome("the slow stream, read at last", &out, 0, BIG as usize);
     let ends = rig.ends(Shape::ServerStream, 2).await;
-    for (call, end) in [
-        ("the slow stream", &ends[0]),
-        ("the 1 MiB stream", &ends[1]),
-    ] {
-        found.ending(call, end, EndSide::Upstream, &[EndKind::Trailers], Some(0));
-    }
+    found.trailers("the slow stream", &ends[0], 0);
+    found.trailers("the 1 MiB stream", &ends[1], 0);
     found.finish();
 }

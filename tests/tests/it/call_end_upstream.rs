@@ -9,30 +9,15 @@
 //! capture's `CallEnded.endings` (format 1.2) says who ended it and how.
 
 use loom_shared::pb::{self, EndKind, EndSide};
-use loom_tests::TestRelay;
 use loom_tests::endings::{Findings, LIMIT, Rig};
-use loom_tests::events;
-use loom_tests::h2_client::{Conn, Outcome, Windows};
+use loom_tests::h2_client::{Conn, Windows};
 use loom_tests::peer::{Kind, Peer, Shape};
 use loom_tests::raw::GoawayUpstream;
 use loom_tests::ws::WsClient;
-use tokio::time::timeout;
+use loom_tests::{TestRelay, each_server, events};
 
 /// UNAVAILABLE.
 const UNAVAILABLE: u32 = 14;
-
-/// The client got `messages` messages, then UNAVAILABLE (from the relay).
-fn unavailable_after(found: &mut Findings, call: &str, out: &Outcome, messages: usize) {
-    found.check(
-        out.grpc_status() == Some(UNAVAILABLE) && out.messages.len() == messages,
-        || {
-            format!(
-                "{call}: want {messages} messages, then UNAVAILABLE; got {}",
-                out.summary()
-            )
-        },
-    );
-}
 
 /// The capture says the upstream ended the call with `kinds` (and `code`),
 /// and that the relay told the client UNAVAILABLE.
@@ -58,61 +43,30 @@ fn broken_by_upstream(
 async fn upstream_resets_from_grpc_js() {
     let mut rig = Rig::start(Kind::GrpcJs, &[]).await;
     let mut found = Findings::new();
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-reset", "2"), ("x-after", "1")],
-            &rig.request(Shape::ServerStream, 3, 0),
-        )
-        .await;
-    unavailable_after(&mut found, "INTERNAL_ERROR mid-stream", &out, 1);
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::Unary),
-            &[("x-reset", "7")],
-            &rig.request(Shape::Unary, 1, 0),
-        )
-        .await;
-    unavailable_after(&mut found, "REFUSED_STREAM", &out, 0);
+    let resets = [
+        ("INTERNAL_ERROR mid-stream", Shape::ServerStream, 2),
+        ("REFUSED_STREAM", Shape::Unary, 7),
+        ("CANCEL from the upstream", Shape::Bidi, 8),
+    ];
+    let after_one = [("x-reset", "2"), ("x-after", "1")];
+    let out = rig.unary(Shape::ServerStream, &after_one, 3, 0).await;
+    found.outcome(resets[0].0, &out, UNAVAILABLE, 1);
+    let out = rig.unary(Shape::Unary, &[("x-reset", "7")], 1, 0).await;
+    found.outcome(resets[1].0, &out, UNAVAILABLE, 0);
     let mut call = rig
         .call(Shape::Bidi, &[("x-reset", "8"), ("x-after", "1")])
         .await;
     call.send(&rig.request(Shape::Bidi, 1, 0));
-    match timeout(LIMIT, call.message()).await {
-        Ok(Ok(Some(_))) => {}
-        other => found.fail(format!("the first echo: {other:?}")),
-    }
+    found.message("the first echo", &mut call).await;
     // The second echo is where the server resets.
     call.send(&rig.request(Shape::Bidi, 1, 0));
     let out = call.finish_within(LIMIT).await;
-    unavailable_after(&mut found, "CANCEL from the upstream", &out, 0);
+    found.outcome(resets[2].0, &out, UNAVAILABLE, 0);
 
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
-    broken_by_upstream(
-        &mut found,
-        "INTERNAL_ERROR mid-stream",
-        end,
-        &[EndKind::Reset],
-        Some(2),
-    );
-    let end = &rig.ends(Shape::Unary, 1).await[0];
-    broken_by_upstream(
-        &mut found,
-        "REFUSED_STREAM",
-        end,
-        &[EndKind::Reset],
-        Some(7),
-    );
-    let end = &rig.ends(Shape::Bidi, 1).await[0];
-    broken_by_upstream(
-        &mut found,
-        "CANCEL from the upstream",
-        end,
-        &[EndKind::Reset],
-        Some(8),
-    );
+    for (call, shape, code) in resets {
+        let end = rig.end(shape).await;
+        broken_by_upstream(&mut found, call, &end, &[EndKind::Reset], Some(code));
+    }
     found.finish();
 }
 
@@ -122,23 +76,12 @@ async fn upstream_resets_from_grpc_js() {
 async fn upstream_reset_from_grpc_go_on_x_net_http2() {
     let mut rig = Rig::start(Kind::GrpcGo, &["-http-server"]).await;
     let mut found = Findings::new();
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-reset", "2"), ("x-after", "1")],
-            &rig.request(Shape::ServerStream, 3, 8),
-        )
-        .await;
-    unavailable_after(&mut found, "INTERNAL_ERROR mid-stream", &out, 1);
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
-    broken_by_upstream(
-        &mut found,
-        "INTERNAL_ERROR mid-stream",
-        end,
-        &[EndKind::Reset],
-        Some(2),
-    );
+    let call = "INTERNAL_ERROR mid-stream";
+    let after_one = [("x-reset", "2"), ("x-after", "1")];
+    let out = rig.unary(Shape::ServerStream, &after_one, 3, 8).await;
+    found.outcome(call, &out, UNAVAILABLE, 1);
+    let end = rig.end(Shape::ServerStream).await;
+    broken_by_upstream(&mut found, call, &end, &[EndKind::Reset], Some(2));
     found.finish();
 }
 
@@ -150,25 +93,20 @@ async fn upstream_reset_from_grpc_go_on_x_net_http2() {
 async fn upstream_goaway_and_close_mid_call_from_grpc_js() {
     let mut rig = Rig::start(Kind::GrpcJs, &[]).await;
     let mut found = Findings::new();
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-goaway", "2"), ("x-after", "1")],
-            &rig.request(Shape::ServerStream, 5, 0),
-        )
-        .await;
-    unavailable_after(&mut found, "GOAWAY and close", &out, 1);
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
+    let call = "GOAWAY and close";
+    let after_one = [("x-goaway", "2"), ("x-after", "1")];
+    let out = rig.unary(Shape::ServerStream, &after_one, 5, 0).await;
+    found.outcome(call, &out, UNAVAILABLE, 1);
+    let end = rig.end(Shape::ServerStream).await;
     found.ending_either(
-        "GOAWAY and close",
-        end,
+        call,
+        &end,
         &[
             (EndSide::Upstream, &[EndKind::Goaway], Some(2)),
             (EndSide::Upstream, &[EndKind::Disconnect], None),
         ],
     );
-    found.status("GOAWAY and close", end, Some(UNAVAILABLE));
+    found.status(call, &end, Some(UNAVAILABLE));
     found.finish();
 }
 
@@ -186,7 +124,7 @@ async fn upstream_goaway_covering_the_call() {
         let conn = Conn::connect(relay.relay_addr).await;
         let call = format!("GOAWAY {code} covering the call");
         let out = conn.unary("/raw.Upstream/Call", &[], b"").await;
-        unavailable_after(&mut found, &call, &out, 1);
+        found.outcome(&call, &out, UNAVAILABLE, 1);
         let ended = ws
             .within(LIMIT, |events| {
                 !events::ended_calls(events, "/raw.Upstream/Call").is_empty()
@@ -202,89 +140,54 @@ async fn upstream_goaway_covering_the_call() {
     found.finish();
 }
 
-/// How a call ends when its server stops abruptly.
-enum Abrupt {
-    /// The connection breaks: the relay answers UNAVAILABLE.
-    Broken(&'static [EndKind]),
-    /// The server answers the call itself first, with this status.
-    Status(u32),
-}
-
 /// The server stops after one response of a two-response server stream:
 /// gracefully (GOAWAY), the call finishes and the next one finds nobody
 /// there; abruptly, the call dies with the connection, or the server ends
 /// it. (Small responses only: grpcio, stopped gracefully, closes its
 /// connection once its handlers are done, and a large response still on
 /// the way is then cut by the TCP reset; grpcio's third is 1 MiB.)
-async fn upstream_stops(kind: Kind, abrupt: Abrupt) {
+async fn upstream_stops(kind: Kind) {
     let mut found = Findings::new();
     let slowly = ("x-delay-ms", "50");
 
     let mut rig = Rig::start(kind, &[]).await;
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-stop", "graceful"), ("x-after", "1"), slowly],
-            &rig.request(Shape::ServerStream, 2, 8),
-        )
-        .await;
-    found.check(
-        out.grpc_status() == Some(0) && out.messages.len() == 2,
-        || format!("graceful stop: the call should finish; {}", out.summary()),
-    );
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::Unary),
-            &[],
-            &rig.request(Shape::Unary, 1, 8),
-        )
-        .await;
-    unavailable_after(&mut found, "after a graceful stop", &out, 0);
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
-    found.ending(
-        "graceful stop",
-        end,
-        EndSide::Upstream,
-        &[EndKind::Trailers],
-        Some(0),
-    );
-    let end = &rig.ends(Shape::Unary, 1).await[0];
-    broken_by_upstream(
-        &mut found,
-        "after a graceful stop",
-        end,
-        &[EndKind::Disconnect],
-        None,
-    );
+    let graceful = [("x-stop", "graceful"), ("x-after", "1"), slowly];
+    let out = rig.unary(Shape::ServerStream, &graceful, 2, 8).await;
+    found.outcome("graceful stop: the call should finish", &out, 0, 2);
+    let out = rig.unary(Shape::Unary, &[], 1, 8).await;
+    found.outcome("after a graceful stop", &out, UNAVAILABLE, 0);
+    let end = rig.end(Shape::ServerStream).await;
+    found.trailers("graceful stop", &end, 0);
+    let end = rig.end(Shape::Unary).await;
+    let call = "after a graceful stop";
+    broken_by_upstream(&mut found, call, &end, &[EndKind::Disconnect], None);
 
     let mut rig = Rig::start(kind, &[]).await;
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-stop", "abrupt"), ("x-after", "1"), slowly],
-            &rig.request(Shape::ServerStream, 2, 8),
-        )
-        .await;
-    unavailable_after(&mut found, "abrupt stop", &out, 1);
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
-    match abrupt {
-        Abrupt::Broken(kinds) => broken_by_upstream(&mut found, "abrupt stop", end, kinds, None),
-        Abrupt::Status(code) => {
-            found.ending(
-                "abrupt stop",
-                end,
-                EndSide::Upstream,
-                &[EndKind::Trailers],
-                Some(code),
-            );
-            found.status("abrupt stop", end, Some(code));
+    let abrupt = [("x-stop", "abrupt"), ("x-after", "1"), slowly];
+    let out = rig.unary(Shape::ServerStream, &abrupt, 2, 8).await;
+    found.outcome("abrupt stop", &out, UNAVAILABLE, 1);
+    let end = rig.end(Shape::ServerStream).await;
+    let call = "abrupt stop";
+    match kind {
+        // grpcio's stop without grace ends the calls under way itself, with
+        // UNAVAILABLE.
+        Kind::Grpcio => found.answered(call, &end, UNAVAILABLE),
+        // grpc-go's Stop closes connections without a GOAWAY.
+        Kind::GrpcGo => broken_by_upstream(&mut found, call, &end, &[EndKind::Disconnect], None),
+        // grpc-js's forceShutdown sends GOAWAY (CANCEL) and closes.
+        Kind::GrpcJs => {
+            let kinds = [EndKind::Goaway, EndKind::Disconnect];
+            broken_by_upstream(&mut found, call, &end, &kinds, None);
         }
     }
     found.finish();
 }
+
+each_server!(
+    upstream_stops: upstream_stops_grpc_go,
+    upstream_stops_grpcio,
+    upstream_stops_grpc_js
+);
 
 /// grpcio cancels a call itself (`ServicerContext.cancel()`) after one
 /// response. grpc core sends that as trailers (CANCELLED), not as a reset:
@@ -293,46 +196,13 @@ async fn upstream_stops(kind: Kind, abrupt: Abrupt) {
 async fn upstream_cancel_from_grpcio_is_its_status() {
     let mut rig = Rig::start(Kind::Grpcio, &[]).await;
     let mut found = Findings::new();
-    let out = rig
-        .conn
-        .unary(
-            rig.method(Shape::ServerStream),
-            &[("x-cancel", "1"), ("x-after", "1")],
-            &rig.request(Shape::ServerStream, 3, 0),
-        )
-        .await;
-    found.check(
-        out.grpc_status() == Some(1) && out.messages.len() == 1,
-        || format!("want 1 message, then CANCELLED; got {}", out.summary()),
-    );
-    let end = &rig.ends(Shape::ServerStream, 1).await[0];
     let call = "the server's cancel";
-    found.ending(call, end, EndSide::Upstream, &[EndKind::Trailers], Some(1));
-    found.status(call, end, Some(1));
+    let after_one = [("x-cancel", "1"), ("x-after", "1")];
+    let out = rig.unary(Shape::ServerStream, &after_one, 3, 0).await;
+    found.outcome(call, &out, 1, 1);
+    let end = rig.end(Shape::ServerStream).await;
+    found.answered(call, &end, 1);
     found.finish();
-}
-
-/// grpcio's stop without grace ends the calls under way itself, with
-/// UNAVAILABLE.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_stops_grpcio() {
-    upstream_stops(Kind::Grpcio, Abrupt::Status(UNAVAILABLE)).await;
-}
-
-/// grpc-go's Stop closes connections without a GOAWAY.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_stops_grpc_go() {
-    upstream_stops(Kind::GrpcGo, Abrupt::Broken(&[EndKind::Disconnect])).await;
-}
-
-/// grpc-js's forceShutdown sends GOAWAY (CANCEL) and closes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_stops_grpc_js() {
-    upstream_stops(
-        Kind::GrpcJs,
-        Abrupt::Broken(&[EndKind::Goaway, EndKind::Disconnect]),
-    )
-    .await;
 }
 
 /// The upstream dies; a call while it is down is UNAVAILABLE (the upstream
@@ -342,62 +212,29 @@ async fn upstream_restarts(kind: Kind) {
     let peer = Peer::start(kind, &[]).await;
     let port = peer.addr.port();
     let mut rig = Rig::around(peer, Windows::default()).await;
-    let call = |rig: &Rig| {
-        let conn = rig.conn.clone();
-        let path = rig.method(Shape::Unary);
-        let request = rig.request(Shape::Unary, 1, 8);
-        async move { conn.unary(path, &[], &request).await }
-    };
-    let out = call(&rig).await;
+    let out = rig.unary(Shape::Unary, &[], 1, 8).await;
     found.check(out.grpc_status() == Some(0), || {
         format!("before: {}", out.summary())
     });
     rig.peer.kill();
-    let out = call(&rig).await;
-    unavailable_after(&mut found, "while it is down", &out, 0);
+    let out = rig.unary(Shape::Unary, &[], 1, 8).await;
+    found.outcome("while it is down", &out, UNAVAILABLE, 0);
     rig.peer = Peer::start_on(kind, port, &[]).await;
-    let out = call(&rig).await;
+    let out = rig.unary(Shape::Unary, &[], 1, 8).await;
     found.check(out.grpc_status() == Some(0), || {
         format!("the first call after the restart: {}", out.summary())
     });
 
     let ends = rig.ends(Shape::Unary, 3).await;
-    found.ending(
-        "before",
-        &ends[0],
-        EndSide::Upstream,
-        &[EndKind::Trailers],
-        Some(0),
-    );
-    broken_by_upstream(
-        &mut found,
-        "while it is down",
-        &ends[1],
-        &[EndKind::Disconnect],
-        None,
-    );
-    found.ending(
-        "after the restart",
-        &ends[2],
-        EndSide::Upstream,
-        &[EndKind::Trailers],
-        Some(0),
-    );
-    found.status("after the restart", &ends[2], Some(0));
+    found.trailers("before", &ends[0], 0);
+    let call = "while it is down";
+    broken_by_upstream(&mut found, call, &ends[1], &[EndKind::Disconnect], None);
+    found.answered("after the restart", &ends[2], 0);
     found.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_restarts_grpc_go() {
-    upstream_restarts(Kind::GrpcGo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_restarts_grpcio() {
-    upstream_restarts(Kind::Grpcio).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_restarts_grpc_js() {
-    upstream_restarts(Kind::GrpcJs).await;
-}
+each_server!(
+    upstream_restarts: upstream_restarts_grpc_go,
+    upstream_restarts_grpcio,
+    upstream_restarts_grpc_js
+);
