@@ -36,6 +36,33 @@ impl RawReply {
     }
 }
 
+impl RawReply {
+    /// `grpc-status` (from the trailers, or the headers of a trailers-only
+    /// response) and the percent-decoded `grpc-message`.
+    pub fn grpc_status(&self) -> (Option<String>, String) {
+        let map = self.trailers.as_ref().unwrap_or(&self.headers);
+        let status = map
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let message = map
+            .get("grpc-message")
+            .map(|v| loom_shared::header::percent_decode_grpc_message(v.to_str().unwrap_or("")))
+            .unwrap_or_default();
+        (status, message)
+    }
+}
+
+/// The body of a Probe unary call saying `text`, as one DATA frame.
+pub fn probe_unary_body(text: &str) -> Vec<Vec<u8>> {
+    use prost::Message as _;
+    let payload = crate::probe::ProbeRequest {
+        text: text.into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    vec![grpc_frame(false, &payload)]
+}
+
 /// A gRPC length-prefixed message.
 pub fn grpc_frame(compressed: bool, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(payload.len() + 5);

@@ -15,35 +15,11 @@ use loom_shared::pb::{Direction, event::Kind};
 use loom_tests::TestRelay;
 use loom_tests::backend::Backend;
 use loom_tests::events::{calls_of, ended, messages};
-use loom_tests::probe::ProbeRequest;
 use loom_tests::raw::{self, grpc_frame};
-use prost::Message as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 const UNARY: &str = "/loom.test.v1.Probe/Unary";
-
-fn unary_body(text: &str) -> Vec<Vec<u8>> {
-    let payload = ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
-    .encode_to_vec();
-    vec![grpc_frame(false, &payload)]
-}
-
-fn grpc_status(reply: &raw::RawReply) -> (Option<String>, String) {
-    // Trailers-only responses carry the status in the headers.
-    let map = reply.trailers.as_ref().unwrap_or(&reply.headers);
-    let status = map
-        .get("grpc-status")
-        .map(|v| v.to_str().unwrap_or("").to_owned());
-    let message = map
-        .get("grpc-message")
-        .map(|v| loom_shared::header::percent_decode_grpc_message(v.to_str().unwrap_or("")))
-        .unwrap_or_default();
-    (status, message)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_gives_unavailable_then_recovers() {
@@ -53,13 +29,13 @@ async fn upstream_down_gives_unavailable_then_recovers() {
     drop(parked);
     let relay = TestRelay::start(addr).await;
 
-    let reply = raw::call(relay.relay_addr, UNARY, &[], unary_body("down")).await;
+    let reply = raw::call(relay.relay_addr, UNARY, &[], raw::probe_unary_body("down")).await;
     assert_eq!(reply.status, 200);
     assert!(
         reply.trailers.is_none() && reply.body.is_empty(),
         "trailers-only"
     );
-    let (status, message) = grpc_status(&reply);
+    let (status, message) = reply.grpc_status();
     assert_eq!(status.as_deref(), Some("14"), "UNAVAILABLE");
     assert!(
         message.contains(&addr.to_string()),
@@ -68,8 +44,8 @@ async fn upstream_down_gives_unavailable_then_recovers() {
 
     // The upstream comes back on the same port; the relay reconnects.
     let backend = Backend::start_on(TcpListener::bind(addr).await.expect("rebind")).await;
-    let reply = raw::call(relay.relay_addr, UNARY, &[], unary_body("up")).await;
-    assert_eq!(grpc_status(&reply).0.as_deref(), Some("0"));
+    let reply = raw::call(relay.relay_addr, UNARY, &[], raw::probe_unary_body("up")).await;
+    assert_eq!(reply.grpc_status().0.as_deref(), Some("0"));
 
     let events = relay.capture_events().await;
     let ids = calls_of(&events, "/Unary");
@@ -131,7 +107,12 @@ async fn upstream_reset_mid_call_becomes_unavailable_trailers() {
     // crash, and could be the one that `notify_one` wakes.
     let relay = TestRelay::start_with(upstream, |c| c.reflection = false).await;
     let mut ws = loom_tests::ws::WsClient::connect(relay.ui_addr).await;
-    let call = tokio::spawn(raw::call(relay.relay_addr, UNARY, &[], unary_body("x")));
+    let call = tokio::spawn(raw::call(
+        relay.relay_addr,
+        UNARY,
+        &[],
+        raw::probe_unary_body("x"),
+    ));
     // Crash only once the first response message has passed the relay.
     ws.until(Duration::from_secs(10), |evs| {
         evs.iter().any(|e| matches!(&e.kind, Some(Kind::Message(m)) if m.direction == Direction::Response as i32))
@@ -149,7 +130,7 @@ async fn upstream_reset_mid_call_becomes_unavailable_trailers() {
     );
     let trailers = reply.trailers.as_ref().expect("synthesized trailers");
     assert_eq!(trailers["grpc-status"], "14");
-    let (_, message) = grpc_status(&reply);
+    let (_, message) = reply.grpc_status();
     assert!(message.contains(&upstream.to_string()), "{message}");
 
     let events = relay.capture_events().await;
@@ -229,15 +210,15 @@ async fn malformed_framing_is_recorded_and_harms_no_other_stream() {
         vec![b"GET / HTTP/1.1\r\n\r\n".to_vec()],
     )
     .await;
-    assert_ne!(grpc_status(&bad).0.as_deref(), Some("0"));
+    assert_ne!(bad.grpc_status().0.as_deref(), Some("0"));
     // A truncated message: the prefix promises 100 bytes, 3 arrive.
     let mut truncated = vec![0, 0, 0, 0, 100];
     truncated.extend_from_slice(b"abc");
     let cut = raw::call(relay.relay_addr, UNARY, &[], vec![truncated]).await;
-    assert_ne!(grpc_status(&cut).0.as_deref(), Some("0"));
+    assert_ne!(cut.grpc_status().0.as_deref(), Some("0"));
     // A good call still works.
-    let good = raw::call(relay.relay_addr, UNARY, &[], unary_body("fine")).await;
-    assert_eq!(grpc_status(&good).0.as_deref(), Some("0"));
+    let good = raw::call(relay.relay_addr, UNARY, &[], raw::probe_unary_body("fine")).await;
+    assert_eq!(good.grpc_status().0.as_deref(), Some("0"));
 
     let events = ws
         .until(Duration::from_secs(10), |evs| {

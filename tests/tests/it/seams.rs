@@ -20,29 +20,12 @@ use loom_relay::forward::upstream::{BoxIo, Connect, Connecting};
 use loom_relay::{Config, RelayError};
 use loom_shared::pb::event::Kind;
 use loom_tests::backend::Backend;
-use loom_tests::probe::ProbeRequest;
-use loom_tests::raw::{self, grpc_frame};
-use prost::Message as _;
+use loom_tests::raw;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::sync::oneshot;
 
 const UNARY: &str = "/loom.test.v1.Probe/Unary";
-
-fn unary_body(text: &str) -> Vec<Vec<u8>> {
-    let payload = ProbeRequest {
-        text: text.into(),
-        ..Default::default()
-    }
-    .encode_to_vec();
-    vec![grpc_frame(false, &payload)]
-}
-
-fn status_of(reply: &raw::RawReply) -> Option<String> {
-    let map = reply.trailers.as_ref().unwrap_or(&reply.headers);
-    map.get("grpc-status")
-        .map(|v| v.to_str().unwrap_or("").to_owned())
-}
 
 /// A relay run with `listener` and `seams`; stopped by the sender.
 async fn start(
@@ -105,8 +88,8 @@ async fn a_unix_socket_listener_serves_calls() {
     let (ui, stopper, task) = start(config, UnixSocket(listener, name), Seams::default()).await;
 
     let io = UnixStream::connect(&path).await.expect("connect");
-    let reply = raw::call_over(io, "loom.sock", UNARY, &[], unary_body("unix")).await;
-    assert_eq!(status_of(&reply).as_deref(), Some("0"));
+    let reply = raw::call_over(io, "loom.sock", UNARY, &[], raw::probe_unary_body("unix")).await;
+    assert_eq!(reply.grpc_status().0.as_deref(), Some("0"));
 
     let (status, _, body) = loom_tests::relay::get(ui, "/healthz", &[]).await;
     assert_eq!(status, http::StatusCode::OK);
@@ -154,8 +137,14 @@ async fn a_connector_of_our_own_reaches_the_upstream() {
     let addr = listener.local_addr().expect("addr");
     let (_, stopper, task) = start(config, listener, seams).await;
     for i in 0..3 {
-        let reply = raw::call(addr, UNARY, &[], unary_body(&format!("redirected {i}"))).await;
-        assert_eq!(status_of(&reply).as_deref(), Some("0"));
+        let reply = raw::call(
+            addr,
+            UNARY,
+            &[],
+            raw::probe_unary_body(&format!("redirected {i}")),
+        )
+        .await;
+        assert_eq!(reply.grpc_status().0.as_deref(), Some("0"));
     }
     // Three client connections, one upstream connection each.
     assert_eq!(opened.load(Ordering::SeqCst), 3);
@@ -196,8 +185,14 @@ async fn a_route_of_our_own_picks_the_upstream_per_call() {
     let (ui, stopper, task) = start(config, listener, seams).await;
 
     for (backend, header) in [("a", &b"a"[..]), ("b", b"b"), ("a", b"a")] {
-        let reply = raw::call(addr, UNARY, &[("x-backend", header)], unary_body(backend)).await;
-        assert_eq!(status_of(&reply).as_deref(), Some("0"));
+        let reply = raw::call(
+            addr,
+            UNARY,
+            &[("x-backend", header)],
+            raw::probe_unary_body(backend),
+        )
+        .await;
+        assert_eq!(reply.grpc_status().0.as_deref(), Some("0"));
     }
     let bytes = {
         let (status, _, body) = loom_tests::relay::get(
@@ -279,8 +274,8 @@ async fn an_http1_handler_of_our_own_gets_http1_connections() {
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.ends_with("hello from http/1.1"), "{answer}");
     // HTTP/2 on the same port is still forwarded.
-    let reply = raw::call(addr, UNARY, &[], unary_body("h2")).await;
-    assert_eq!(status_of(&reply).as_deref(), Some("0"));
+    let reply = raw::call(addr, UNARY, &[], raw::probe_unary_body("h2")).await;
+    assert_eq!(reply.grpc_status().0.as_deref(), Some("0"));
     stop(stopper, task).await;
     backend.stop().await;
 }
