@@ -277,15 +277,18 @@ async function main() {
     );
   }
   emit(`DONE ${opts.count}`);
-  // Let the last cancel's RST_STREAM go out: close the channel (GOAWAY) and
-  // let the process end by itself, not process.exit, which drops what is
-  // still queued on the socket and makes the last call a disconnect.
-  client.close();
   if (stdinLines) {
     stdinLines.removeAllListeners('close');
     stdinLines.close();
   }
   process.stdin.destroy();
+  // Node sends a cancel's RST_STREAM a few milliseconds after the call's
+  // END_STREAM; closing the channel at once would drop the last one.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Let the last cancel's RST_STREAM go out: close the channel (GOAWAY) and
+  // let the process end by itself, not process.exit, which drops what is
+  // still queued on the socket and makes the last call a disconnect.
+  client.close();
   setTimeout(() => process.exit(0), 2000).unref();
 }
 

@@ -126,7 +126,35 @@ pub async fn run(
             stream,
             _lease: lease,
         };
-        flight.await;
+        let mut flight = flight;
+        (&mut flight).await;
+        // The upstream's stream and its slot on the connection go now; the
+        // call waits on for the client's late reset, holding the client's
+        // stream only (so that `h2` reads the client's connection on, for
+        // that reset, even once the client has said goodbye).
+        let Flight {
+            call,
+            linger,
+            late,
+            stream,
+            request,
+            response,
+            ..
+        } = flight;
+        if let Some(linger) = linger {
+            let answer = match response {
+                Phase::Body(pump) => Some(pump.into_send()),
+                Phase::Head { .. } => None,
+            };
+            Lingering {
+                call,
+                linger,
+                late,
+                stream,
+                _client: (request.into_recv(), answer),
+            }
+            .await;
+        }
     }
     .instrument(span)
     .await
@@ -254,9 +282,6 @@ impl Future for Flight {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.linger.is_some() {
-            return this.poll_linger(cx);
-        }
         // The client first: its cancel wins a tie with the upstream's end.
         let reset = match &mut this.response {
             Phase::Head { respond, .. } => respond.poll_reset(cx),
@@ -314,7 +339,7 @@ impl Future for Flight {
                             }
                             let head = Response::from_parts(parts, ());
                             match respond.send_response(head, trailers_only) {
-                                Ok(_) if lingers => return this.poll_linger(cx),
+                                Ok(_) if lingers => return Poll::Ready(()),
                                 Ok(_) if trailers_only => return Poll::Ready(()),
                                 Ok(stream) => this.response = Phase::Body(Pump::new(body, stream)),
                                 Err(e) => {
@@ -345,7 +370,7 @@ impl Future for Flight {
                                         let _ = pump.send_trailers(trailers.clone());
                                         this.late.watch(this.stream);
                                         this.linger = Some(Linger::new(trailers, None));
-                                        return this.poll_linger(cx);
+                                        return Poll::Ready(());
                                     }
                                     this.call.end_with_trailers(&trailers, None);
                                     let _ = pump.send_trailers(trailers);
@@ -393,36 +418,45 @@ impl Linger {
     }
 }
 
-impl Flight {
+/// A call whose upstream end was forwarded, waiting for the client's late
+/// reset with nothing else held.
+struct Lingering {
+    call: Call,
+    linger: Linger,
+    late: LateResets,
+    stream: u32,
+    _client: (RecvStream, Option<SendStream<Bytes>>),
+}
+
+impl Future for Lingering {
+    type Output = ();
+
     /// Records the upstream's end once the client's late reset came (its
     /// cancel first, then the trailers) or the wait is over (the trailers).
-    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(linger) = &mut self.linger else {
-            return Poll::Ready(());
-        };
-        let reset = match self.late.poll(self.stream, cx) {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let reset = match this.late.poll(this.stream, cx) {
             Poll::Ready(code) => Some(code),
-            Poll::Pending if linger.until.as_mut().poll(cx).is_ready() => None,
+            Poll::Pending if this.linger.until.as_mut().poll(cx).is_ready() => None,
             Poll::Pending => return Poll::Pending,
         };
-        self.late.forget(self.stream);
+        this.late.forget(this.stream);
         if let Some(code) = reset.filter(|&code| code != u32::from(Reason::NO_ERROR)) {
             let reason = Reason::from(code);
-            let mut ending = reset_ending(EndSide::Client, reason, self.call.deadline_passed());
+            let mut ending = reset_ending(EndSide::Client, reason, this.call.deadline_passed());
             ending.detail = format!(
                 "{} after ending its request, before the upstream's trailers reached it",
                 ending.detail
             );
-            self.call.note_ending(ending);
+            this.call.note_ending(ending);
         }
-        let linger = self.linger.take();
-        if let Some(linger) = linger {
-            self.call
-                .end_with_trailers(&linger.trailers, linger.trailers_only);
-        }
+        this.call
+            .end_with_trailers(&this.linger.trailers, this.linger.trailers_only);
         Poll::Ready(())
     }
+}
 
+impl Flight {
     /// The client reset the call or went away: note it, then whatever the
     /// upstream had already sent (its end, crossing the cancel), then tell
     /// the upstream with a reset of its own.

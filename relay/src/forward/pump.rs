@@ -58,6 +58,16 @@ impl Pump {
         &mut self.recv
     }
 
+    /// The stream read from, the other let go.
+    pub fn into_recv(self) -> RecvStream {
+        self.recv
+    }
+
+    /// The stream written to, the other let go.
+    pub fn into_send(self) -> SendStream<Bytes> {
+        self.send
+    }
+
     /// Forward what there is; `tap` sees each received chunk once.
     pub fn poll(
         &mut self,
