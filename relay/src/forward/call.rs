@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::capture::call::{Call, Ending};
 use crate::capture::tap::Tap;
+use crate::forward::ending::{client_error, client_reset, reset_ending, upstream_ending};
 use crate::forward::late_reset::{LINGER, LateResets};
 use crate::forward::pump::{Pump, PumpEnd, PumpError};
 use crate::forward::route::Target;
@@ -521,81 +522,4 @@ fn grpc_status(headers: &HeaderMap) -> Option<u32> {
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
-}
-
-/// The client's reset, as seen by `poll_reset` (an error: its connection).
-fn client_reset(reset: Result<Reason, h2::Error>, deadline_passed: bool) -> Ending {
-    match reset {
-        Ok(reason) => reset_ending(EndSide::Client, reason, deadline_passed),
-        Err(e) => client_error(&e, deadline_passed),
-    }
-}
-
-/// What a client-side stream error says about how the client ended.
-fn client_error(e: &h2::Error, deadline_passed: bool) -> Ending {
-    match e.reason() {
-        Some(reason) if e.is_reset() && e.is_remote() => {
-            reset_ending(EndSide::Client, reason, deadline_passed)
-        }
-        Some(reason) if e.is_go_away() && e.is_remote() => Ending::new(
-            EndSide::Client,
-            EndKind::Goaway,
-            u32::from(reason),
-            format!("the client's connection went away (GOAWAY {reason:?})"),
-        ),
-        Some(reason) if e.is_reset() => Ending::new(
-            EndSide::Relay,
-            EndKind::Reset,
-            u32::from(reason),
-            format!("the relay reset the client's stream ({reason:?})"),
-        ),
-        _ => Ending::new(
-            EndSide::Client,
-            EndKind::Disconnect,
-            0,
-            format!("the client's connection failed: {e}"),
-        ),
-    }
-}
-
-fn reset_ending(side: EndSide, reason: Reason, deadline_passed: bool) -> Ending {
-    let who = match side {
-        EndSide::Client => "the client",
-        _ => "the upstream",
-    };
-    if deadline_passed && side == EndSide::Client {
-        return Ending::new(
-            side,
-            EndKind::Deadline,
-            u32::from(reason),
-            format!("the client reset the stream ({reason:?}) once its deadline had passed"),
-        );
-    }
-    Ending::new(
-        side,
-        EndKind::Reset,
-        u32::from(reason),
-        format!("{who} reset the stream ({reason:?})"),
-    )
-}
-
-/// What an upstream-side error says about how the upstream ended.
-fn upstream_ending(e: &h2::Error) -> Ending {
-    match e.reason() {
-        Some(reason) if e.is_reset() && e.is_remote() => {
-            reset_ending(EndSide::Upstream, reason, false)
-        }
-        Some(reason) if e.is_go_away() => Ending::new(
-            EndSide::Upstream,
-            EndKind::Goaway,
-            u32::from(reason),
-            format!("its connection went away (GOAWAY {reason:?})"),
-        ),
-        _ => Ending::new(
-            EndSide::Upstream,
-            EndKind::Disconnect,
-            0,
-            crate::forward::upstream::describe(e),
-        ),
-    }
 }

@@ -14,7 +14,8 @@
 //! - [`call`]: one call: the refusals the relay makes itself
 //!   ([`header_limit`], [`status`]), the upstream stream, both directions
 //!   moved by a [`pump::Pump`] through the capture tap, and how it ended,
-//!   as each side saw it.
+//!   as each side saw it ([`ending`]: what an HTTP/2 error says of that;
+//!   [`late_reset`]: a client's reset that crosses the trailers).
 //! - [`upstream`]: the [`upstream::Connect`] seam and the per-target pool;
 //!   [`route`]: which target serves a call (one upstream now).
 //!
@@ -25,6 +26,7 @@
 
 pub mod call;
 pub mod connection;
+pub mod ending;
 pub mod header_limit;
 pub mod keepalive;
 pub mod late_reset;
