@@ -17,6 +17,8 @@
 //!   files use, and repairing sets whose imports do not match (as some
 //!   servers' reflection sends them).
 //! - [`redact`]: removing secret header values before events leave the relay.
+//! - [`h2frame`]: following an HTTP/2 byte stream's frame headers as it
+//!   goes by (the relay's watch for a client's late resets).
 //! - [`header`]: small header and metadata helpers (`-bin` names,
 //!   `grpc-message` percent-coding).
 //! - [`access`]: who may use the relay's UI port, as both sides see it:
@@ -40,6 +42,7 @@ pub mod capture;
 pub mod descriptor;
 pub mod engine;
 pub mod event;
+pub mod h2frame;
 pub mod header;
 pub mod pb;
 pub mod redact;

@@ -22,10 +22,11 @@ use tokio::sync::mpsc;
 use crate::forward::Forwarder;
 use crate::forward::call::{self, Retry};
 use crate::forward::keepalive::KeepAlive;
-use crate::forward::late_reset::{FrameScanner, LateResets};
+use crate::forward::late_reset::LateResets;
 use crate::forward::protocol::PREFACE;
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
 use crate::shutdown::Shutdown;
+use loom_shared::h2frame::FrameScanner;
 
 /// The most request metadata the relay takes from a client.
 const MAX_CLIENT_HEADER_LIST: u32 = 1 << 20;
@@ -66,7 +67,7 @@ pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
     let io: BoxIo = Box::new(Rewind {
         prefix: first.freeze(),
         io,
-        scanner: is_h2.then(|| FrameScanner::new(late.clone())),
+        scanner: is_h2.then(|| (FrameScanner::new(), late.clone())),
     });
     if !is_h2 {
         fwd.http1.serve(io).await;
@@ -182,7 +183,7 @@ async fn serve_h2(
 pub struct Rewind {
     prefix: Bytes,
     io: BoxIo,
-    scanner: Option<FrameScanner>,
+    scanner: Option<(FrameScanner, LateResets)>,
 }
 
 impl AsyncRead for Rewind {
@@ -200,8 +201,10 @@ impl AsyncRead for Rewind {
         } else {
             std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
         }
-        if let Some(scanner) = &mut this.scanner {
-            scanner.scan(&buf.filled()[before..]);
+        if let Some((scanner, late)) = &mut this.scanner {
+            scanner.scan(&buf.filled()[before..], |stream, code| {
+                late.note(stream, code)
+            });
         }
         Poll::Ready(Ok(()))
     }
