@@ -49,6 +49,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         (any::<i64>(), ".{0,20}", ".{0,10}", headers(), ".{0,10}").prop_map(
             |(start, path, authority, headers, upstream)| {
                 Kind::CallStarted(pb::CallStarted {
+                    client_tls: None,
                     start_unix_nanos: start,
                     path,
                     authority,
@@ -109,6 +110,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                     endings,
                 )| {
                     Kind::CallEnded(pb::CallEnded {
+                        upstream_tls: None,
                         offset_nanos,
                         trailers,
                         grpc_status,

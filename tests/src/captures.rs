@@ -106,6 +106,7 @@ fn probe_unary(
         pb::Event::new(
             id,
             pb::CallStarted {
+                client_tls: None,
                 start_unix_nanos: start,
                 path: format!("/{PROBE_SERVICE}/Unary"),
                 authority: "127.0.0.1:9999".into(),

@@ -117,6 +117,7 @@ impl Call {
         hub.emit(pb::Event::new(
             id,
             pb::CallStarted {
+                client_tls: None,
                 start_unix_nanos,
                 path,
                 authority: parts

@@ -13,6 +13,7 @@ pub fn every_kind() -> Vec<pb::Event> {
         pb::Event::new(
             1,
             pb::CallStarted {
+                client_tls: None,
                 start_unix_nanos: 1_700_000_000_123_456_789,
                 path: "/echo.Echo/Say".into(),
                 authority: "localhost:7000".into(),
@@ -57,6 +58,7 @@ pub fn every_kind() -> Vec<pb::Event> {
         pb::Event::new(
             1,
             pb::CallEnded {
+                upstream_tls: None,
                 offset_nanos: 3_000,
                 trailers: vec![header("grpc-status", "0")],
                 grpc_status: Some(0),
@@ -78,6 +80,7 @@ pub fn every_kind() -> Vec<pb::Event> {
         pb::Event::new(
             2,
             pb::CallEnded {
+                upstream_tls: None,
                 offset_nanos: 9,
                 trailers: vec![header("grpc-status", "14")],
                 grpc_status: Some(14),

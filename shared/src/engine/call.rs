@@ -267,6 +267,7 @@ impl CallRecord {
         let started = self.started.as_ref()?;
         let summary = &self.summary;
         Some(pb::CallStarted {
+            client_tls: None,
             start_unix_nanos: summary.timing.start_unix_nanos.unwrap_or_default(),
             path: summary.path.to_string(),
             authority: summary.authority.to_string(),

@@ -155,6 +155,7 @@ fn event() -> impl Strategy<Value = pb::Event> {
     ];
     let started = (path, vec(header(), 0..4), any::<i64>()).prop_map(|(path, headers, start)| {
         pb::event::Kind::CallStarted(pb::CallStarted {
+            client_tls: None,
             start_unix_nanos: start,
             path,
             authority: "a:1".into(),

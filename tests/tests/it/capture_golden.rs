@@ -61,6 +61,7 @@ fn expected_events() -> Vec<pb::Event> {
         pb::Event {
             call_id: 1,
             kind: Some(Kind::CallStarted(pb::CallStarted {
+                client_tls: None,
                 start_unix_nanos: 1_700_000_000_000_000_000,
                 path: "/echo.Echo/Say".into(),
                 authority: "localhost:7000".into(),
@@ -117,6 +118,7 @@ fn expected_events() -> Vec<pb::Event> {
         pb::Event {
             call_id: 1,
             kind: Some(Kind::CallEnded(pb::CallEnded {
+                upstream_tls: None,
                 offset_nanos: 2_500_000,
                 trailers: vec![header("grpc-status", "0")],
                 grpc_status: Some(0),
@@ -133,6 +135,7 @@ fn expected_events() -> Vec<pb::Event> {
         pb::Event {
             call_id: 2,
             kind: Some(Kind::CallStarted(pb::CallStarted {
+                client_tls: None,
                 start_unix_nanos: 1_700_000_000_500_000_000,
                 path: "/echo.Echo/Fail".into(),
                 authority: "localhost:7000".into(),
@@ -145,6 +148,7 @@ fn expected_events() -> Vec<pb::Event> {
         pb::Event {
             call_id: 2,
             kind: Some(Kind::CallEnded(pb::CallEnded {
+                upstream_tls: None,
                 offset_nanos: 900_000,
                 trailers: vec![
                     header("grpc-status", "3"),

@@ -429,6 +429,7 @@ const UPSTREAM: &str = "http://127.0.0.1:50051";
 
 fn started(path: &str, start: i64, headers: Vec<pb::Header>) -> pb::CallStarted {
     pb::CallStarted {
+        client_tls: None,
         start_unix_nanos: start,
         path: path.into(),
         authority: "localhost:9999".into(),

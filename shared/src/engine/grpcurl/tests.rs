@@ -7,6 +7,7 @@ use crate::header::header;
 
 fn started(headers: Vec<pb::Header>) -> pb::CallStarted {
     pb::CallStarted {
+        client_tls: None,
         start_unix_nanos: 1,
         path: "/loom.enginetest.Sampler/Get".into(),
         authority: "localhost:9999".into(),

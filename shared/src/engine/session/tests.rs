@@ -20,6 +20,7 @@ fn ev(id: u64, kind: impl Into<Kind>) -> pb::Event {
 
 fn started(path: &str, headers: Vec<pb::Header>) -> pb::CallStarted {
     pb::CallStarted {
+        client_tls: None,
         start_unix_nanos: 1_700_000_000_000_000_000,
         path: path.into(),
         authority: "relay:9999".into(),

@@ -87,6 +87,7 @@ fn started(id: u64, headers: Vec<pb::Header>) -> pb::Event {
     pb::Event::new(
         id,
         pb::CallStarted {
+            client_tls: None,
             start_unix_nanos: START + id as i64 * 1_000_000_000,
             path: "/echo.Echo/Say".into(),
             authority: "localhost:7000".into(),
