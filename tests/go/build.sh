@@ -6,7 +6,7 @@
 # Offline, GOPATH mode, against the Debian packages golang-go and
 # golang-google-grpc-dev (sources under /usr/share/gocode). The Go build cache
 # lives in <repo>/target/gocache, so nothing outside the repo is written
-# except OUTPUT. Skips the build when OUTPUT is newer than main.go.
+# except OUTPUT. Skips the build when OUTPUT is newer than every tests/go/*.go.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +42,14 @@ out="${1:-${root}/target/loom-grpc-go}"
 [[ "${out}" == /* ]] || out="${PWD}/${out}"   # the build runs in tests/go
 gopath=/usr/share/gocode
 
-if [[ -x "${out}" && "${out}" -nt "${here}/main.go" ]]; then
+up_to_date() {
+    [[ -x "${out}" ]] || return 1
+    local src
+    for src in "${here}"/*.go; do
+        [[ "${out}" -nt "${src}" ]] || return 1
+    done
+}
+if up_to_date; then
     exit 0
 fi
 

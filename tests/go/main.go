@@ -1,8 +1,9 @@
-// Command loom-grpc-go is a grpc-go test server for Loom's integration tests.
+// Command loom-grpc-go is a grpc-go test server (and, with -client, a test
+// client) for Loom's integration tests.
 //
 // The Rust tests start it as a child process so the relay is exercised
 // against a gRPC implementation that is not tonic. It serves, in plaintext
-// HTTP/2 on -addr (default 127.0.0.1:0, an ephemeral port):
+// HTTP/2 (or over TLS: see below) on -addr (default 127.0.0.1:0, an ephemeral port):
 //
 //   - grpc.testing.TestService (grpc-go's generated test protos), every
 //     method deterministic: payload bodies are byte i%251 for i in 0..size;
@@ -39,6 +40,11 @@
 // (prior-knowledge HTTP/2 on each accepted connection) instead of grpc-go's
 // own HTTP/2 transport. x-stop is not available there.
 //
+// TLS: -tls-cert FILE -tls-key FILE serve TLS instead of plaintext
+// (credentials.NewTLS: ALPN h2; with -http-server the listener does the
+// handshake, ALPN h2, before x/net/http2), and -tls-client-ca FILE requires
+// a client certificate signed by a CA in FILE (RequireAndVerifyClientCert).
+//
 // Stdout protocol (one line per event, written immediately; nothing else):
 //
 //	PORT <n>                       once, when listening
@@ -51,11 +57,34 @@
 // Diagnostics go to stderr. The process exits when stdin reaches EOF (so it
 // cannot outlive the test that started it) or on SIGTERM/SIGINT.
 //
+// Client mode: loom-grpc-go -client TARGET [-tls-ca FILE [-server-name N]
+// [-tls-cert FILE -tls-key FILE]] [-timeout D] makes one call of each kind
+// of grpc.testing.TestService against a loom-grpc-go server at TARGET (or a
+// relay in front of one), one after the other, each with deadline D
+// (default 10s): UnaryCall, StreamingOutputCall (3 responses),
+// StreamingInputCall (3 requests) and FullDuplexCall (3 ping-pongs). No
+// -tls-ca: plaintext. -tls-ca: TLS (ALPN h2) trusting the CA certificates
+// in FILE, verifying the name N (default: TARGET's host, which grpc-go
+// also sends as SNI and :authority; with N, N is both), and presenting
+// -tls-cert when given. Calls never wait for the connection to be ready, so
+// a failed handshake fails each call at once (UNAVAILABLE, the handshake's
+// error in the message). Stdout, one line each:
+//
+//	OK <full method name> <responses received>
+//	FAIL <full method name> <code name> <message>
+//	TLS version=<TLS1.3> alpn=<h2, or - for none> server=<leaf's CN>
+//	                               after the first call, when it saw TLS
+//	TLS none                       after the first call, otherwise
+//
+// The exit code is 0 when every call succeeded, 1 when any failed, 2 on
+// bad flags. Client mode reads no stdin.
+//
 // Build (GOPATH mode, no network): tests/go/build.sh [output].
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -75,6 +104,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -88,6 +118,8 @@ var (
 	reflectionDelay = flag.Duration("reflection-delay", 0, "delay before each reflection stream's first response")
 	noReflection    = flag.Bool("no-reflection", false, "do not register server reflection")
 	httpServer      = flag.Bool("http-server", false, "serve through ServeHTTP on golang.org/x/net/http2 instead of grpc-go's transport")
+	clientTarget    = flag.String("client", "", "client mode: make one call of each kind against this target, then exit")
+	callTimeout     = flag.Duration("timeout", 10*time.Second, "client mode: each call's deadline")
 )
 
 // server is the one grpc.Server, for x-stop.
@@ -418,20 +450,39 @@ func (w *resettableWriter) Flush() {
 	atomic.AddInt32(&w.sw.flushes, 1)
 }
 
-// serveHTTP2 serves s through ServeHTTP on x/net/http2, prior knowledge.
-func serveHTTP2(lis net.Listener, s *grpc.Server) {
-	h2 := &http2.Server{}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// resettableHandler is s.ServeHTTP with x-reset's switch on each request.
+func resettableHandler(s *grpc.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &resetSwitch{}
 		ctx := context.WithValue(r.Context(), resetKey{}, sw)
 		s.ServeHTTP(&resettableWriter{ResponseWriter: w, sw: sw}, r.WithContext(ctx))
 	})
+}
+
+// serveHTTP2 serves s through ServeHTTP on x/net/http2: prior knowledge,
+// or behind TLS (ALPN h2) when cfg is not nil. A TLS connection's handshake
+// completes before x/net/http2 sees it, which checks the negotiated version
+// and cipher suite first.
+func serveHTTP2(lis net.Listener, s *grpc.Server, cfg *tls.Config) {
+	h2 := &http2.Server{}
+	handler := resettableHandler(s)
 	for {
 		conn, err := lis.Accept()
 		if err != nil {
 			return
 		}
-		go h2.ServeConn(conn, &http2.ServeConnOpts{Handler: handler})
+		go func() {
+			if cfg != nil {
+				tc := tls.Server(conn, cfg)
+				if err := tc.Handshake(); err != nil {
+					log.Printf("loom-grpc-go: TLS handshake from %s: %v", conn.RemoteAddr(), err)
+					conn.Close()
+					return
+				}
+				conn = tc
+			}
+			h2.ServeConn(conn, &http2.ServeConnOpts{Handler: handler})
+		}()
 	}
 }
 
@@ -449,12 +500,24 @@ func (d *delayedStream) SendMsg(m interface{}) error {
 func main() {
 	flag.Parse()
 	log.SetOutput(os.Stderr)
+	if *clientTarget != "" {
+		os.Exit(runClient(*clientTarget, *callTimeout))
+	}
+	tlsConfig, err := serverTLS()
+	if err != nil {
+		log.Printf("loom-grpc-go: %v", err)
+		os.Exit(2)
+	}
 
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatalf("loom-grpc-go: listen %s: %v", *addr, err)
 	}
-	s := grpc.NewServer(grpc.UnaryInterceptor(unaryInterceptor), grpc.StreamInterceptor(streamInterceptor))
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(unaryInterceptor), grpc.StreamInterceptor(streamInterceptor)}
+	if tlsConfig != nil && !*httpServer {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	s := grpc.NewServer(opts...)
 	server = s
 	pb.RegisterTestServiceServer(s, testServer{})
 	hs := health.NewServer()
@@ -480,7 +543,7 @@ func main() {
 	}()
 	go func() {
 		if *httpServer {
-			serveHTTP2(lis, s)
+			serveHTTP2(lis, s, tlsConfig)
 			return
 		}
 		// After x-stop, Serve returns nil and the process waits for stdin.

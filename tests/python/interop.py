@@ -4,6 +4,7 @@
 Three modes:
 
   interop.py server [--reflection] [--port N]
+                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
       Serves loom.interop.v1.Interop (interop.proto beside this file), and
       with --reflection grpcio's Server Reflection (v1alpha only), on
       127.0.0.1:<ephemeral> (or port N, to start a server again where one
@@ -13,7 +14,10 @@ Three modes:
       reflection stream arrives, ``CANCELLED <method path>`` when a
       call of Interop ends cancelled (by the client's reset, its deadline or
       its connection closing), and serves until stdin reaches EOF or
-      SIGTERM/SIGINT arrives.
+      SIGTERM/SIGINT arrives. With --tls-cert and --tls-key it serves TLS
+      (ALPN h2) instead of plaintext, with that certificate chain and key
+      (PEM); with --tls-client-ca too, every client must present a
+      certificate signed by a CA in that PEM file.
 
       Request metadata that shapes a call (for the tests of how calls end):
         x-delay-ms: N     wait N ms before each response message (Unary and
@@ -31,7 +35,7 @@ Three modes:
                           grpc core's choice. grpcio has no way to send an
                           RST_STREAM of a chosen code.
 
-  interop.py client --target HOST:PORT
+  interop.py client --target HOST:PORT [TLS]
       Runs every scenario (all five methods) with compression off and with
       gzip, checks the responses are what the server is specified to send,
       and prints a canonical JSON transcript to stdout. The same target gives
@@ -40,12 +44,24 @@ Three modes:
       Exits 2 with a message on stderr on any unexpected result.
 
   interop.py calls --target HOST:PORT --server grpc-go|grpcio|grpc-js
-                   --case CASE [--count N] [--sync] [--deadline-ms MS]
+                   --case CASE [--count N] [--sync] [--deadline-ms MS] [TLS]
       Makes the same kind of call N times, one after the other, against any
       of the three peer servers (messages encoded by hand, no .proto), and
       prints one line per call; the same cases and output as
       tests/node/client.js (see there): complete, cancel_before_response,
       cancel_after_begin, cancel_after_first_response, deadline.
+
+  TLS, for both client modes (without it: plaintext):
+      --tls-ca FILE            speak TLS, trusting the CA certificates in FILE
+      --tls-server-name NAME   the name to verify in the server's certificate
+                               (grpc.ssl_target_name_override, also the
+                               :authority); default: the target's host
+      --tls-cert FILE --tls-key FILE
+                               present this client certificate (PEM)
+      With TLS a client does not die when the channel fails to connect: it
+      waits until the channel is ready or has failed once, then makes its
+      calls, so a failed handshake shows as each call's UNAVAILABLE, the
+      handshake's error in its details.
 
 Run with the venv that scripts/setup-python.sh creates (target/pyenv).
 The .proto is compiled with grpc_tools.protoc into a temporary directory
@@ -146,6 +162,80 @@ def load_modules():
     import interop_pb2_grpc  # noqa: E402  (generated)
 
     return interop_pb2, interop_pb2_grpc
+
+
+# ---------------------------------------------------------------------------
+# TLS
+
+
+def read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        die(f"reading {path}: {e}")
+
+
+def server_credentials(cert: str | None, key: str | None, client_ca: str | None):
+    """TLS credentials for the server, or None for plaintext."""
+    if not cert and not key:
+        if client_ca:
+            die("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if not (cert and key):
+        die("--tls-cert and --tls-key go together")
+    ca = read_file(client_ca) if client_ca else None
+    return grpc.ssl_server_credentials(
+        ((read_file(key), read_file(cert)),),
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
+def add_tls_client_args(parser) -> None:
+    parser.add_argument("--tls-ca", help="speak TLS, trusting the CA certificates in this PEM file")
+    parser.add_argument("--tls-server-name", help="the name to verify in the server's certificate")
+    parser.add_argument("--tls-cert", help="present this client certificate (PEM)")
+    parser.add_argument("--tls-key", help="the client certificate's private key (PEM)")
+
+
+def open_channel(target: str, options: list, args, timeout: float):
+    """A channel to target, ready: plaintext, or TLS as args' --tls-* say.
+
+    Plaintext: dies unless the channel is ready within timeout. TLS: returns
+    once the channel is ready or has failed to connect once (see the module
+    docstring).
+    """
+    if not getattr(args, "tls_ca", None):
+        if args and (args.tls_server_name or args.tls_cert or args.tls_key):
+            die("--tls-server-name, --tls-cert and --tls-key need --tls-ca")
+        channel = grpc.insecure_channel(target, options=options)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            die(f"could not connect to {target} within {timeout}s")
+        return channel
+    if bool(args.tls_cert) != bool(args.tls_key):
+        die("--tls-cert and --tls-key go together")
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=read_file(args.tls_ca),
+        private_key=read_file(args.tls_key) if args.tls_key else None,
+        certificate_chain=read_file(args.tls_cert) if args.tls_cert else None,
+    )
+    if args.tls_server_name:
+        options = [*options, ("grpc.ssl_target_name_override", args.tls_server_name)]
+    channel = grpc.secure_channel(target, creds, options=options)
+    settled = threading.Event()
+
+    def on_change(state):
+        if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+            settled.set()
+
+    channel.subscribe(on_change, try_to_connect=True)
+    if not settled.wait(timeout):
+        die(f"could not connect to {target} within {timeout}s")
+    channel.unsubscribe(on_change)
+    return channel
 
 
 # ---------------------------------------------------------------------------
@@ -397,7 +487,8 @@ def status_details_bytes() -> bytes:
     return bytes([0x08, 3, 0x12, len(msg)]) + msg
 
 
-def run_server(reflection: bool = False, port: int = 0) -> int:
+def run_server(reflection: bool = False, port: int = 0, tls=None) -> int:
+    """Serves until stdin closes; tls: grpc.ServerCredentials, or None."""
     pb, pbg = load_modules()
     stop = threading.Event()
 
@@ -431,7 +522,10 @@ def run_server(reflection: bool = False, port: int = 0) -> int:
             grpc_reflection.SERVICE_NAME,
         )
         grpc_reflection.enable_server_reflection(names, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    else:
+        bound = server.add_secure_port(f"127.0.0.1:{port}", tls)
     if bound == 0:
         die(f"could not bind 127.0.0.1:{port}")
     server.start()
@@ -488,22 +582,16 @@ def md_dict(md) -> dict:
     return {m.key: m.value for m in md or ()}
 
 
-def run_client(target: str, timeout: float) -> int:
+def run_client(target: str, timeout: float, tls_args=None) -> int:
     pb, pbg = load_modules()
     # One channel per target, shared by every call; compression is per call.
-    channel = grpc.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-            ("grpc.enable_retries", 0),
-            # No proxy from the environment: talk to exactly this target.
-            ("grpc.enable_http_proxy", 0),
-        ],
-    )
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-    except grpc.FutureTimeoutError:
-        die(f"could not connect to {target} within {timeout}s")
+    options = [
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        ("grpc.enable_retries", 0),
+        # No proxy from the environment: talk to exactly this target.
+        ("grpc.enable_http_proxy", 0),
+    ]
+    channel = open_channel(target, options, tls_args, timeout)
     stub = pbg.InteropStub(channel)
 
     calls = []
@@ -760,16 +848,12 @@ class _Requests:
         return item
 
 
-def run_calls(target: str, server: str, case: str, count: int, sync: bool, deadline_ms: int) -> int:
+def run_calls(
+    target: str, server: str, case: str, count: int, sync: bool, deadline_ms: int, tls_args=None
+) -> int:
     peer = PEER_SERVERS[server]
-    channel = grpc.insecure_channel(
-        target,
-        options=[("grpc.enable_retries", 0), ("grpc.enable_http_proxy", 0)],
-    )
-    try:
-        grpc.channel_ready_future(channel).result(timeout=10)
-    except grpc.FutureTimeoutError:
-        die(f"could not connect to {target} within 10s")
+    options = [("grpc.enable_retries", 0), ("grpc.enable_http_proxy", 0)]
+    channel = open_channel(target, options, tls_args, 10)
     unary = channel.unary_unary(peer["unary"])
     client_stream = channel.stream_unary(peer["client_stream"])
     bidi = channel.stream_stream(peer["bidi"])
@@ -851,9 +935,13 @@ def main(argv=None) -> int:
         help="also serve gRPC Server Reflection (grpcio's: v1alpha only)",
     )
     srv.add_argument("--port", type=int, default=0, help="port to listen on (default 0: ephemeral)")
+    srv.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    srv.add_argument("--tls-key", help="the --tls-cert certificate's private key (PEM)")
+    srv.add_argument("--tls-client-ca", help="require client certificates signed by a CA in this PEM file")
     c = sub.add_parser("client", help="run all scenarios, print a JSON transcript")
     c.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
     c.add_argument("--timeout", type=float, default=30.0, help="per-call deadline in seconds (default 30)")
+    add_tls_client_args(c)
     k = sub.add_parser("calls", help="one case N times against any peer server, a line per call")
     k.add_argument("--target", required=True, help="HOST:PORT of the server or relay")
     k.add_argument("--server", required=True, choices=sorted(PEER_SERVERS), help="which peer server is behind it")
@@ -865,12 +953,14 @@ def main(argv=None) -> int:
     k.add_argument("--count", type=int, default=1)
     k.add_argument("--sync", action="store_true", help="after BEGUN, wait for a line on stdin before cancelling")
     k.add_argument("--deadline-ms", type=int, default=300, help="the deadline case's deadline (default 300)")
+    add_tls_client_args(k)
     args = parser.parse_args(argv)
     if args.mode == "server":
-        return run_server(args.reflection, args.port)
+        tls = server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
+        return run_server(args.reflection, args.port, tls)
     if args.mode == "calls":
-        return run_calls(args.target, args.server, args.case, args.count, args.sync, args.deadline_ms)
-    return run_client(args.target, args.timeout)
+        return run_calls(args.target, args.server, args.case, args.count, args.sync, args.deadline_ms, args)
+    return run_client(args.target, args.timeout, args)
 
 
 if __name__ == "__main__":

@@ -61,13 +61,7 @@ impl Backend {
     pub async fn start_on(listener: TcpListener) -> Backend {
         let addr = listener.local_addr().expect("backend addr");
         let observed = Arc::new(Observed::default());
-        let service = ProbeServer::new(ProbeService {
-            observed: observed.clone(),
-        })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+        let service = probe_service(observed.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -98,7 +92,17 @@ impl Backend {
     }
 }
 
-struct ProbeService {
+/// The probe service, reporting to `observed` (also served over TLS by
+/// [`crate::tls_backend`]).
+pub(crate) fn probe_service(observed: Arc<Observed>) -> ProbeServer<ProbeService> {
+    ProbeServer::new(ProbeService { observed })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
+}
+
+pub(crate) struct ProbeService {
     observed: Arc<Observed>,
 }
 

@@ -7,7 +7,9 @@
 //! ([`h2_client`]: resets, half-closes, slow readers), a WebSocket
 //! consumer of the live event stream ([`ws`]), gRPC servers and clients
 //! that are not tonic, as child processes ([`peer`]: grpc-go, grpc-js,
-//! grpcio), and capture files of any size for the tests ([`captures`]).
+//! grpcio; with TLS: [`peer_tls`]), capture files of any size for the
+//! tests ([`captures`]), and for TLS a test PKI ([`pki`]) and the probe
+//! backend over TLS with rustls clients for it ([`tls_backend`]).
 //! Readiness is awaited, never slept for.
 
 pub mod backend;
@@ -19,11 +21,14 @@ pub mod h2_client;
 pub mod inspector;
 pub mod layout;
 pub mod peer;
+pub mod peer_tls;
+pub mod pki;
 pub mod process;
 pub mod raw;
 pub mod reflection;
 pub mod relay;
 pub mod static_files;
+pub mod tls_backend;
 pub mod ws;
 
 /// The probe test service.

@@ -21,7 +21,9 @@
 //! standard first call; [`Kind::method`] and [`Kind::request`] name each
 //! peer's method of each [`Shape`] and encode a request for it.
 //! [`client_calls`] runs the client programs of grpc-js
-//! (`tests/node/client.js`) and grpcio (`interop.py calls`).
+//! (`tests/node/client.js`) and grpcio (`interop.py calls`). TLS for the
+//! servers and clients (grpc-go's client mode too) is in
+//! [`crate::peer_tls`].
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -165,7 +167,7 @@ pub fn workspace_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
-fn need(path: PathBuf, what: &str) -> PathBuf {
+pub(crate) fn need(path: PathBuf, what: &str) -> PathBuf {
     assert!(
         path.exists(),
         "{what}: {} is missing. Run `scripts/setup.sh test` (from {}), then the tests again.",
@@ -473,6 +475,19 @@ pub async fn client_calls(
     case: ClientCase,
     count: usize,
 ) -> Vec<ClientResult> {
+    client_calls_with(client, target, server, case, count, &[]).await
+}
+
+/// [`client_calls`] with extra arguments for the client program (its TLS
+/// flags: [`crate::peer_tls::ClientTls::args`]).
+pub async fn client_calls_with(
+    client: Kind,
+    target: SocketAddr,
+    server: &Peer,
+    case: ClientCase,
+    count: usize,
+    extra: &[String],
+) -> Vec<ClientResult> {
     let root = workspace_root();
     let mut command = match client {
         Kind::GrpcJs => {
@@ -494,16 +509,13 @@ pub async fn client_calls(
     };
     let count_arg = count.to_string();
     let target_arg = target.to_string();
-    let mut child = command
+    command
         .args(["--target", &target_arg, "--server", server.kind.name()])
         .args(["--case", case.name(), "--count", &count_arg, "--sync"])
-        .current_dir(&root)
-        // Talk to exactly this target, whatever proxy the environment names.
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("grpc_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
+        .args(extra)
+        .current_dir(&root);
+    without_proxy(&mut command);
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -571,16 +583,24 @@ pub async fn client_calls(
         "the {} client did not exit after DONE",
         client.name()
     );
-    let status = tokio::task::spawn_blocking(move || {
-        let mut guard = guard;
-        guard.0.wait()
-    })
-    .await
-    .expect("wait thread")
-    .expect("wait for the client");
+    let status = guard.wait().await;
     assert!(status.success(), "the {} client: {status}", client.name());
     assert_eq!(results.len(), count, "one result per call");
     results
+}
+
+/// Makes a client talk to exactly its target, whatever proxy the
+/// environment names.
+pub(crate) fn without_proxy(command: &mut Command) {
+    for name in [
+        "http_proxy",
+        "https_proxy",
+        "grpc_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+    ] {
+        command.env_remove(name);
+    }
 }
 
 /// Copies a child's stderr to the test's, line by line. Not inherited: Node
@@ -599,7 +619,17 @@ fn forward_stderr(child: &mut Child) {
 }
 
 /// Kills a child on drop (a wait after the kill reaps it).
-struct Reaper(Child);
+pub(crate) struct Reaper(pub(crate) Child);
+
+impl Reaper {
+    /// Waits for the child to exit, off the runtime's threads.
+    pub(crate) async fn wait(mut self) -> std::process::ExitStatus {
+        tokio::task::spawn_blocking(move || self.0.wait())
+            .await
+            .expect("wait thread")
+            .expect("wait for the child")
+    }
+}
 
 impl Drop for Reaper {
     fn drop(&mut self) {

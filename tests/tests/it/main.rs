@@ -26,4 +26,5 @@ mod record;
 mod reflection;
 mod seams;
 mod search;
+mod tls_peers;
 mod ui_api;
