@@ -1,5 +1,5 @@
 //! One call in full: overview, timing, status and its decoded details,
-//! how each side ended it, metadata, every message (decoded JSON, or raw: hex and the schema-less
+//! how each side ended it, each hop's TLS, metadata, every message (decoded JSON, or raw: hex and the schema-less
 //! view), and the actions: copy as grpcurl, download the call.
 
 use leptos::prelude::*;
@@ -14,6 +14,7 @@ use crate::json_view::JsonView;
 use crate::rows::{duration_text, status_cell, status_title};
 use crate::schemas;
 use crate::state::{AppState, Source, use_state};
+use crate::tls::{CertificateView, HopView};
 
 #[component]
 pub fn Detail(id: u64) -> impl IntoView {
@@ -56,6 +57,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
     let grpcurl = state.session.with_value(|s| s.grpcurl(id));
     let json_line = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
     let (status, status_class) = status_cell(&d.summary);
+    let hops = crate::tls::hops(&d, state.now_ms.get_untracked());
     let schema_line = match (&d.method, &d.summary.method) {
         (Ok(m), _) if m.source.is_none() => "bundled with Loom".to_owned(),
         (_, Some(path)) => {
@@ -93,6 +95,8 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
                     <ul>{errors.into_iter().map(|e| view! { <li class="note">{e}</li> }).collect_view()}</ul>
                 }
             })}
+            <h3>"Connections"</h3>
+            <Connections hops=hops/>
             {grpcurl_block(state, id)}
             <h3>"Request metadata"</h3>
             <Headers headers=d.request_headers.clone()/>
@@ -168,6 +172,52 @@ fn Overview(
             <span>"encoding"</span>
             <span>{format!("request {} · response {}", d.request_encoding, d.response_encoding)}</span>
             {s.incomplete.then(|| view! { <span>"capture"</span> <span class="note">"incomplete: some events of this call were not captured"</span> })}
+        </div>
+    }
+}
+
+/// Each hop (format 1.3): cleartext, or what TLS negotiated and the
+/// certificates presented, their validity as of the call.
+#[component]
+fn Connections(hops: [HopView; 2]) -> impl IntoView {
+    hops.into_iter()
+        .map(|hop| {
+            let class = if hop.secure { "hop-tls" } else { "hop-plain" };
+            view! {
+                <div class="hop" data-test=hop.test_id>
+                    <div class="hop-head">
+                        <span class="hop-name">{hop.name}</span>
+                        <span class=class>{hop.summary}</span>
+                    </div>
+                    {hop.certificates.into_iter().map(certificate).collect_view()}
+                </div>
+            }
+        })
+        .collect_view()
+}
+
+fn certificate(c: CertificateView) -> impl IntoView {
+    view! {
+        <div class="hop-cert">
+            <div class="hop-role">{c.role}</div>
+            <div class="kv">
+                <span>"subject"</span>
+                <span>{c.subject}</span>
+                <span>"issuer"</span>
+                <span>{c.issuer}</span>
+                <span>"names"</span>
+                <span>{c.names}</span>
+                <span>"valid from"</span>
+                <span class="mono">{c.not_before}</span>
+                <span>"valid until"</span>
+                <span>
+                    <span class="mono">{c.not_after}</span>
+                    " — "
+                    <span class=c.validity.state.class() data-test="cert-validity">{c.validity.text}</span>
+                </span>
+                <span>"SHA-256"</span>
+                <span class="mono">{c.sha256}</span>
+            </div>
         </div>
     }
 }

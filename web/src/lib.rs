@@ -12,7 +12,7 @@
 //! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`endings`],
-//!   [`schemas`], [`protos`], [`diagnosis`], [`relay_url`], [`search`]:
+//!   [`tls`], [`schemas`], [`protos`], [`diagnosis`], [`relay_url`], [`search`]:
 //!   view-model logic, native and tested natively (`search::run`, which
 //!   drives live search with timers, is wasm only).
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
@@ -38,6 +38,7 @@ pub mod rows;
 pub mod schemas;
 pub mod search;
 pub mod stats;
+pub mod tls;
 pub mod viewport;
 
 #[cfg(target_arch = "wasm32")]

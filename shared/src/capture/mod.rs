@@ -48,7 +48,7 @@ pub const VERSION_MAJOR: u16 = 1;
 
 /// The format minor version this build writes. Minor versions only add
 /// fields, so a reader accepts any minor version of its major version.
-pub const VERSION_MINOR: u16 = 2;
+pub const VERSION_MINOR: u16 = 3;
 
 /// Length of the file header: [`MAGIC`], then the major and minor version as
 /// little-endian `u16`s.
@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(
             file_header(),
             [
-                0x89, b'L', b'O', b'O', b'M', b'\r', b'\n', 0x1a, b'\n', 0x01, 0x00, 0x02, 0x00
+                0x89, b'L', b'O', b'O', b'M', b'\r', b'\n', 0x1a, b'\n', 0x01, 0x00, 0x03, 0x00
             ]
         );
     }

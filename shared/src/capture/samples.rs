@@ -13,7 +13,23 @@ pub fn every_kind() -> Vec<pb::Event> {
         pb::Event::new(
             1,
             pb::CallStarted {
-                client_tls: None,
+                // The client's TLS, ended by the relay with a certificate
+                // its local CA minted.
+                client_tls: Some(pb::TlsSession {
+                    version: "TLSv1.3".into(),
+                    alpn: "h2".into(),
+                    cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+                    sni: "localhost".into(),
+                    server_certificate: Some(pb::Certificate {
+                        subject: "CN=localhost".into(),
+                        issuer: "CN=Loom local CA".into(),
+                        not_before_unix_seconds: 1_699_913_600,
+                        not_after_unix_seconds: 1_707_776_000,
+                        names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+                        sha256: "5d41402abc4b2a76b9719d911017c592".repeat(2),
+                    }),
+                    client_certificate: None,
+                }),
                 start_unix_nanos: 1_700_000_000_123_456_789,
                 path: "/echo.Echo/Say".into(),
                 authority: "localhost:7000".into(),
@@ -58,7 +74,29 @@ pub fn every_kind() -> Vec<pb::Event> {
         pb::Event::new(
             1,
             pb::CallEnded {
-                upstream_tls: None,
+                // Mutual TLS to the upstream: both sides' certificates.
+                upstream_tls: Some(pb::TlsSession {
+                    version: "TLSv1.2".into(),
+                    alpn: "h2".into(),
+                    cipher_suite: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into(),
+                    sni: "api.internal.example".into(),
+                    server_certificate: Some(pb::Certificate {
+                        subject: "CN=api.internal.example, O=Example Corp".into(),
+                        issuer: "CN=Example Issuing CA 2, O=Example Corp".into(),
+                        not_before_unix_seconds: 1_690_000_000,
+                        not_after_unix_seconds: 1_721_536_000,
+                        names: vec!["api.internal.example".into(), "10.0.0.7".into()],
+                        sha256: "9f86d081884c7d659a2feaa0c55ad015".repeat(2),
+                    }),
+                    client_certificate: Some(pb::Certificate {
+                        subject: "CN=loom-relay, OU=Platform".into(),
+                        issuer: "CN=Example Client CA".into(),
+                        not_before_unix_seconds: 1_698_796_800,
+                        not_after_unix_seconds: 1_699_999_999,
+                        names: vec![],
+                        sha256: "2c26b46b68ffc68ff99b453c1d304134".repeat(2),
+                    }),
+                }),
                 offset_nanos: 3_000,
                 trailers: vec![header("grpc-status", "0")],
                 grpc_status: Some(0),

@@ -122,6 +122,9 @@ pub(crate) struct Started {
     pub scheme: Arc<str>,
     pub method: Arc<str>,
     pub headers: Vec<pb::Header>,
+    /// The client's TLS (format 1.3), shared with every call that had the
+    /// same; `None`: cleartext.
+    pub client_tls: Option<Arc<pb::TlsSession>>,
 }
 
 /// A call's decoded messages, by index, and what they were decoded with
@@ -152,7 +155,13 @@ pub(crate) struct CallRecord {
     pub started: Option<Started>,
     pub response_headers: Option<pb::ResponseHeaders>,
     pub messages: Vec<pb::Message>,
+    /// The `CallEnded` as captured, but for its `upstream_tls`, which is
+    /// kept shared in `upstream_tls` ([`CallRecord::ended_event`] puts it
+    /// back).
     pub ended: Option<pb::CallEnded>,
+    /// The upstream's TLS (format 1.3), shared with every call that had the
+    /// same; `None`: cleartext, no connection, or the call has not ended.
+    pub upstream_tls: Option<Arc<pb::TlsSession>>,
     pub summary: CallSummary,
     /// Decoded messages, once the call was viewed: boxed, because most calls
     /// of a big capture never are.
@@ -168,6 +177,7 @@ impl CallRecord {
             response_headers: None,
             messages: Vec::new(),
             ended: None,
+            upstream_tls: None,
             summary: CallSummary::new(id, &names.empty()),
             cache: None,
             search: None,
@@ -192,6 +202,7 @@ impl CallRecord {
                     scheme: names.host(&started.scheme),
                     method: names.host(&started.method),
                     headers: started.headers,
+                    client_tls: started.client_tls.map(|tls| names.tls(tls)),
                 });
                 self.refresh_kind(schema);
             }
@@ -223,9 +234,10 @@ impl CallRecord {
                     self.refresh_kind(schema);
                 }
             }
-            Kind::CallEnded(ended) => {
+            Kind::CallEnded(mut ended) => {
                 summary.timing.ended = Some(ended.offset_nanos);
                 summary.status = Some(CallStatus::from_ended(&ended));
+                self.upstream_tls = ended.upstream_tls.take().map(|tls| names.tls(tls));
                 self.ended = Some(ended);
             }
             Kind::Descriptors(_) | Kind::Gap(_) => {}
@@ -267,7 +279,7 @@ impl CallRecord {
         let started = self.started.as_ref()?;
         let summary = &self.summary;
         Some(pb::CallStarted {
-            client_tls: None,
+            client_tls: started.client_tls.as_deref().cloned(),
             start_unix_nanos: summary.timing.start_unix_nanos.unwrap_or_default(),
             path: summary.path.to_string(),
             authority: summary.authority.to_string(),
@@ -276,6 +288,13 @@ impl CallRecord {
             scheme: started.scheme.to_string(),
             method: started.method.to_string(),
         })
+    }
+
+    /// The `CallEnded` event as captured.
+    pub(crate) fn ended_event(&self) -> Option<pb::CallEnded> {
+        let mut ended = self.ended.clone()?;
+        ended.upstream_tls = self.upstream_tls.as_deref().cloned();
+        Some(ended)
     }
 
     /// Message `index`'s position among the messages of its direction.

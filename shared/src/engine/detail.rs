@@ -11,6 +11,7 @@ use super::compression::Encoding;
 use super::message::MessageView;
 use super::metadata::HeaderView;
 use super::schema::ResolvedMethod;
+use super::tls::{self, Hop, Security};
 use crate::pb;
 
 /// A call with its messages decoded. Built by [`super::Session::detail`].
@@ -46,6 +47,14 @@ pub struct CallDetail {
     /// ended it (format 1.2; empty for older files and open calls). See
     /// [`super::ending`] for them in words.
     pub endings: Vec<pb::CallEnding>,
+    /// TLS between the client and the relay (format 1.3); `None`: cleartext,
+    /// or the call's start was not captured. [`CallDetail::security`] tells
+    /// which.
+    pub client_tls: Option<Arc<pb::TlsSession>>,
+    /// TLS between the relay and the upstream (format 1.3); `None`:
+    /// cleartext, no connection was made, or the call has not ended.
+    /// [`CallDetail::security`] tells which.
+    pub upstream_tls: Option<Arc<pb::TlsSession>>,
     /// The request headers' `grpc-encoding` (identity when absent).
     pub request_encoding: Encoding,
     /// The response headers' `grpc-encoding` (identity when absent).
@@ -72,6 +81,23 @@ impl CallDetail {
             .filter(|m| m.direction == pb::Direction::Response)
     }
 
+    /// How `hop` was secured, as far as the capture says (see
+    /// [`Security::of`]).
+    pub fn security(&self, hop: Hop) -> Security<'_> {
+        let s = &self.summary;
+        match hop {
+            Hop::Client => Security::of(
+                hop,
+                self.client_tls.as_deref(),
+                s.timing.start_unix_nanos.is_some(),
+                &s.upstream,
+            ),
+            Hop::Upstream => {
+                Security::of(hop, self.upstream_tls.as_deref(), s.is_ended(), &s.upstream)
+            }
+        }
+    }
+
     /// The call as one JSON object (a line of `loom decode`'s output):
     ///
     /// `id`, `method` (`package.Service/Method`), `path`, `kind`,
@@ -79,7 +105,8 @@ impl CallDetail {
     /// and nanosecond offsets), `status` (`code`, `name`, `message`,
     /// `details`, `relayError`, `byClient` when the client ended the call;
     /// `null` while in progress), `endings` (when the capture has them: see
-    /// [`super::ending::to_json`]), `schema` (where it
+    /// [`super::ending::to_json`]), `tls` (when a hop had TLS: `client`
+    /// and `upstream`, each when it had, see [`tls::to_json`]), `schema` (where it
     /// came from) or `schemaNote` (why there is none), `requestMetadata`,
     /// `responseHeaders`, `trailers`, `requests`, `responses` (see
     /// [`MessageView::to_json`]), and, when there are any,
@@ -102,6 +129,10 @@ impl CallDetail {
                 "endings".into(),
                 self.endings.iter().map(super::ending::to_json).collect(),
             );
+        }
+        if let Some(hops) = tls::hops_json(self.client_tls.as_deref(), self.upstream_tls.as_deref())
+        {
+            out.insert("tls".into(), hops);
         }
         match &self.method {
             Ok(method) => {

@@ -17,7 +17,8 @@
 //! - [`CallDetail`]: one call, decoded: headers ([`HeaderView`]), messages
 //!   ([`MessageView`], each a [`Body`]), status ([`CallStatus`] and its
 //!   decoded details), how each side ended it (format 1.2's endings),
-//!   timing ([`Timing`]). `to_json` gives `loom decode`'s
+//!   how each hop was secured (format 1.3's TLS sessions, [`Hop`],
+//!   [`Security`]), timing ([`Timing`]). `to_json` gives `loom decode`'s
 //!   output line.
 //! - [`Schema`]: every `Descriptors` event merged into one pool with the
 //!   bundled `google.rpc` and well-known types; problems and reflection
@@ -29,6 +30,8 @@
 //! - [`compression`]: `grpc-encoding` (gzip, deflate, zstd), size-capped.
 //! - [`status`]: code names, `google.rpc.Status` details.
 //! - [`ending`]: how each side ended a call (format 1.2), in words.
+//! - [`tls`]: each hop's TLS (format 1.3): what a missing session means,
+//!   and its JSON.
 //! - [`grpcurl`]: "copy as grpcurl".
 //!
 //! Everything decodes untrusted bytes: nothing panics on bad input, nesting
@@ -51,6 +54,7 @@ pub mod schema;
 mod session;
 pub mod status;
 mod time;
+pub mod tls;
 pub mod wire;
 
 #[cfg(test)]
@@ -72,7 +76,8 @@ pub use schema::{
 };
 pub use session::{Change, CompleteError, Counts, Search, Session};
 pub use status::{CallStatus, code_name, describe_code, parse_code};
-pub use time::{Timing, rfc3339};
+pub use time::{Timing, rfc3339, rfc3339_seconds};
+pub use tls::{Hop, Security};
 pub use wire::{WireField, WireLimits, WireMessage, WireValue, decode_wire};
 
 /// The reflection library the engine's types come from (descriptors in

@@ -340,6 +340,8 @@ impl Session {
                 .map(|e| decode_details(pool, &e.grpc_status_details, &self.options)),
             protocol_errors: ended.map(|e| e.protocol_errors.clone()).unwrap_or_default(),
             endings: ended.map(|e| e.endings.clone()).unwrap_or_default(),
+            client_tls: started.and_then(|s| s.client_tls.clone()),
+            upstream_tls: call.upstream_tls.clone(),
             request_encoding: call.encoding(true),
             response_encoding: call.encoding(false),
             messages,

@@ -85,11 +85,22 @@ fn min_some(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 pub fn rfc3339(unix_nanos: i64) -> String {
     let secs = unix_nanos.div_euclid(1_000_000_000);
     let nanos = unix_nanos.rem_euclid(1_000_000_000);
+    format!("{}.{nanos:09}Z", date_time(secs))
+}
+
+/// Seconds since the Unix epoch as RFC 3339 in UTC, to the second:
+/// `2023-11-14T22:13:20Z` (a certificate's validity).
+pub fn rfc3339_seconds(unix_seconds: i64) -> String {
+    format!("{}Z", date_time(unix_seconds))
+}
+
+/// `2023-11-14T22:13:20`: the date and time of day of a Unix time.
+fn date_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         of_day / 3600,
         of_day % 3600 / 60,
         of_day % 60
@@ -129,6 +140,11 @@ mod tests {
         // Extremes do not panic.
         let _ = rfc3339(i64::MIN);
         let _ = rfc3339(i64::MAX);
+        assert_eq!(rfc3339_seconds(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339_seconds(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_seconds(-1), "1969-12-31T23:59:59Z");
+        let _ = rfc3339_seconds(i64::MIN);
+        let _ = rfc3339_seconds(i64::MAX);
     }
 
     #[test]

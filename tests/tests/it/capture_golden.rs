@@ -1,7 +1,8 @@
 //! Golden capture files, one set per format version: the checked-in
 //! fixtures must keep decoding to exactly the events built here, so a format
 //! change that would break old captures fails this test. 1.0 and 1.1 are
-//! here; 1.2 (how each side ended a call) is in [`endings`].
+//! here; 1.2 (how each side ended a call) is in [`endings`], 1.3 (TLS per
+//! hop) in [`tls`].
 //!
 //! To (re)write the fixtures after an intended change:
 //!
@@ -20,6 +21,7 @@ use loom_shared::header::{header, percent_decode_grpc_message};
 use loom_shared::pb::{self, event::Kind};
 
 mod endings;
+mod tls;
 
 const BASIC: &str = "capture-v1.0-basic.loom";
 const TRUNCATED: &str = "capture-v1.0-truncated.loom";
@@ -262,6 +264,7 @@ fn load(name: &str) -> Vec<u8> {
             std::fs::write(fixture(SCHEMAS), schemas_bytes()).unwrap();
             std::fs::write(fixture(TRUNCATED), truncated_bytes()).unwrap();
             std::fs::write(fixture(endings::ENDINGS), endings::endings_bytes()).unwrap();
+            std::fs::write(fixture(tls::TLS), tls::tls_bytes()).unwrap();
         });
     }
     let path = fixture(name);
@@ -271,6 +274,28 @@ fn load(name: &str) -> Vec<u8> {
             path.display()
         )
     })
+}
+
+/// Reads fixture `name` of format `1.minor` and checks it: its header says
+/// that version, it decodes to `events` with nothing cut off, and the
+/// encoder still writes it byte for byte (re-run with LOOM_UPDATE_GOLDEN=1
+/// only if that change is intended).
+fn read_fixture(name: &str, minor: u16, events: &[pb::Event]) -> capture::Capture {
+    let bytes = load(name);
+    let [lo, hi] = minor.to_le_bytes();
+    assert_eq!(
+        bytes[capture::HEADER_LEN - 4..capture::HEADER_LEN],
+        [0x01, 0x00, lo, hi],
+        "{name}: version 1.{minor}"
+    );
+    let capture = capture::read_capture(&bytes).unwrap();
+    assert_eq!((capture.version, capture.truncated), ((1, minor), None));
+    assert_eq!(capture.events, events, "{name}");
+    assert!(
+        bytes == file_of_version(minor, events),
+        "encoding of {name} changed"
+    );
+    capture
 }
 
 #[test]
@@ -301,14 +326,7 @@ fn basic_fixture_decodes_to_the_expected_events() {
 
 #[test]
 fn schemas_fixture_has_typed_origins() {
-    let bytes = load(SCHEMAS);
-    let capture = capture::read_capture(&bytes).unwrap();
-    assert_eq!(capture.version, (1, 1));
-    assert_eq!(capture.events, schemas_events());
-    assert!(
-        bytes == schemas_bytes(),
-        "encoding of the 1.1 fixture changed"
-    );
+    let capture = read_fixture(SCHEMAS, 1, &schemas_events());
     let sets: Vec<&pb::Descriptors> = capture
         .events
         .iter()

@@ -55,8 +55,8 @@ impl Session {
             if let Some(h) = headers {
                 put(pb::Event::new(id, h));
             }
-            if let Some(ended) = &call.ended {
-                put(pb::Event::new(id, ended.clone()));
+            if let Some(ended) = call.ended_event() {
+                put(pb::Event::new(id, ended));
             }
         }
         out

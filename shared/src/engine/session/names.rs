@@ -2,16 +2,25 @@
 //! `:path` (with its split form and the name a list shows) and each distinct
 //! authority or upstream. A call's summary holds reference-counted pointers
 //! to them, so a million calls of a few methods cost a few strings, not
-//! three million.
+//! three million. The TLS sessions of a call's two hops (format 1.3) are
+//! shared the same way: every call over connections to one server has the
+//! same facts.
 //!
 //! Not a general interner: nothing is ever forgotten (a session's distinct
 //! names are few; a capture with a distinct path per call costs what it
-//! did before), and only the summary's names go through it.
+//! did before), and only the summary's names go through it. TLS sessions,
+//! which cannot be hashed, are looked up among the last
+//! [`RECENT_TLS_SESSIONS`] distinct ones only, so a capture with a distinct
+//! session per call costs what it would unshared, and no more time.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::engine::schema::MethodPath;
+use crate::pb;
+
+/// How many distinct TLS sessions [`Names::tls`] remembers.
+pub(crate) const RECENT_TLS_SESSIONS: usize = 16;
 
 /// A `:path` and what is derived from it, shared by every call of it.
 #[derive(Debug, Clone)]
@@ -27,6 +36,8 @@ pub(crate) struct PathNames {
 pub(crate) struct Names {
     paths: HashMap<Arc<str>, PathNames, foldhash::fast::RandomState>,
     hosts: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    /// The last distinct TLS sessions seen, newest last.
+    tls: VecDeque<Arc<pb::TlsSession>>,
     empty: Arc<str>,
 }
 
@@ -35,6 +46,7 @@ impl Default for Names {
         Names {
             paths: HashMap::default(),
             hosts: HashSet::default(),
+            tls: VecDeque::new(),
             empty: Arc::from(""),
         }
     }
@@ -75,6 +87,19 @@ impl Names {
         shared
     }
 
+    /// The shared copy of a TLS session's facts.
+    pub(crate) fn tls(&mut self, session: pb::TlsSession) -> Arc<pb::TlsSession> {
+        if let Some(shared) = self.tls.iter().rev().find(|s| ***s == session) {
+            return shared.clone();
+        }
+        let shared = Arc::new(session);
+        if self.tls.len() == RECENT_TLS_SESSIONS {
+            self.tls.pop_front();
+        }
+        self.tls.push_back(shared.clone());
+        shared
+    }
+
     /// The services of every method path seen, sorted, once each.
     pub(crate) fn services(&self) -> BTreeSet<&str> {
         self.paths
@@ -105,6 +130,20 @@ mod tests {
         assert_eq!(&*raw.name, "/not-a-method");
         assert!(raw.method.is_none());
         assert!(Arc::ptr_eq(&names.host("h:1"), &names.host("h:1")));
+        let tls = |sni: &str| pb::TlsSession {
+            sni: sni.into(),
+            ..Default::default()
+        };
+        let a = names.tls(tls("a"));
+        assert!(Arc::ptr_eq(&a, &names.tls(tls("a"))));
+        assert!(!Arc::ptr_eq(&a, &names.tls(tls("b"))));
+        // Only the recent ones are remembered; the rest are still equal.
+        for n in 0..RECENT_TLS_SESSIONS {
+            names.tls(tls(&n.to_string()));
+        }
+        let again = names.tls(tls("a"));
+        assert!(!Arc::ptr_eq(&a, &again) && a == again);
+        assert_eq!(names.tls.len(), RECENT_TLS_SESSIONS);
         names.path("/pkg.Other/Put");
         names.path("/pkg.Svc/Put");
         assert_eq!(

@@ -4,8 +4,8 @@
 //! Each call's searchable text is built once, the first time a search
 //! reaches the call: its method path, authority, every header and trailer
 //! (`name: value`), its status (name and message, relay error), how each
-//! side ended it (`rst_stream cancel`, `trailers ok`, their details), and
-//! each message decoded (canonical JSON without default values, whatever
+//! side ended it (`rst_stream cancel`, `trailers ok`, their details), each
+//! hop's TLS (version, SNI, certificate subjects), and each message decoded (canonical JSON without default values, whatever
 //! the view shows; or the schema-less view with its note), joined with
 //! `\u{1f}` and lower-cased: one boxed string per call, kept on the call.
 //! It is dropped when an event of that call arrives, and rebuilt when the
@@ -176,6 +176,14 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
     for ending in call.ended.iter().flat_map(|e| e.endings.iter()) {
         field(&ending::what(ending));
         field(&ending.detail);
+    }
+    let client_tls = call.started.as_ref().and_then(|s| s.client_tls.as_deref());
+    for tls in client_tls.into_iter().chain(call.upstream_tls.as_deref()) {
+        field(&tls.version);
+        field(&tls.sni);
+        for cert in tls.server_certificate.iter().chain(&tls.client_certificate) {
+            field(&cert.subject);
+        }
     }
     let context = CallContext::new(call, schema, options);
     for ((i, message), ordinal) in call.messages.iter().enumerate().zip(call.ordinals()) {

@@ -9,7 +9,9 @@ use loom_shared::engine::{Session, ending};
 use loom_shared::header::header;
 use loom_shared::pb::{self, EndKind, EndSide};
 
-use super::{BASIC, SCHEMAS, TRUNCATED, UPSTREAM, expected_events, file_of_version, load};
+use super::{
+    BASIC, SCHEMAS, TRUNCATED, UPSTREAM, expected_events, file_of_version, load, read_fixture,
+};
 
 pub(super) const ENDINGS: &str = "capture-v1.2-endings.loom";
 
@@ -295,19 +297,7 @@ fn statuses(session: &Session) -> Vec<(u64, String)> {
 
 #[test]
 fn endings_fixture_reads_back_with_its_endings() {
-    let bytes = load(ENDINGS);
-    assert_eq!(
-        bytes[capture::HEADER_LEN - 4..capture::HEADER_LEN],
-        [0x01, 0x00, 0x02, 0x00],
-        "version 1.2"
-    );
-    let capture = capture::read_capture(&bytes).unwrap();
-    assert_eq!((capture.version, capture.truncated), ((1, 2), None));
-    assert_eq!(capture.events, endings_events());
-    assert!(
-        bytes == endings_bytes(),
-        "encoding of the 1.2 fixture changed"
-    );
+    let capture = read_fixture(ENDINGS, 2, &endings_events());
 
     let ends: Vec<(u64, &pb::CallEnded)> = capture
         .events
