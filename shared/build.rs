@@ -21,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.bytes(["."]);
     config.btree_map(["."]);
+    // TLS facts are rare and large: boxed, a cleartext call pays a pointer.
+    config.boxed(".loom.capture.v1.CallStarted.client_tls");
+    config.boxed(".loom.capture.v1.CallEnded.upstream_tls");
     config.enable_type_names();
     config.type_name_domain([".google.rpc"], "type.googleapis.com");
     config.compile_fds(fds)?;

@@ -11,6 +11,8 @@
 //! - [`reflection`]: schemas from the upstream's server reflection, fetched
 //!   in the background with single-flight caching; [`schema`]: schemas from
 //!   local files. Both become descriptor events.
+//! - [`tls`]: TLS to upstreams and on the listen port (the local CA, key
+//!   logs, what each session was); the forward path's transports.
 //! - [`demo`]: the built-in demo backend and traffic generator (`loom demo`).
 //! - `capture::hub`: where the forward path hands off events without ever
 //!   blocking; its consumers are the store (bounded, in memory), the
@@ -34,6 +36,7 @@ pub mod message_api;
 pub mod reflection;
 pub mod schema;
 pub mod shutdown;
+pub mod tls;
 pub mod ui;
 
 use std::collections::HashMap;
@@ -62,6 +65,8 @@ pub enum RelayError {
     Listener(std::io::Error),
     #[error("cannot start the forward path's threads: {0}")]
     Workers(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot start the demo backend on a loopback port: {0}")]
     DemoBackend(std::io::Error),
     #[error("the relay's {task} task failed: {why}")]
@@ -144,6 +149,18 @@ pub async fn run_with(
             );
         }
     }
+    let key_log: Option<Arc<dyn rustls::KeyLog>> = match &config.key_log {
+        Some(path) => Some(Arc::new(tls::keylog::KeyLogFile::open(path)?)),
+        None => None,
+    };
+    let connect: Arc<dyn forward::upstream::Connect> = match seams.connect {
+        Some(connect) => connect,
+        None => Arc::new(tls::client::TlsConnect::new(
+            &config.upstream_tls,
+            key_log.clone(),
+        )?),
+    };
+    let listen_tls = tls::server::ListenTlsServer::new(&config.listen_tls, key_log)?.map(Arc::new);
     let hub = capture::hub::Hub::new(&capture::hub::HubConfig {
         store_bytes: config.max_capture_bytes,
         schema_bytes: config.max_schema_bytes,
@@ -154,6 +171,7 @@ pub async fn run_with(
         &config,
         hub.clone(),
         local_services,
+        connect.clone(),
     )?);
     let recorder = match &config.record {
         Some(path) => {
@@ -186,7 +204,8 @@ pub async fn run_with(
         route: seams
             .route
             .unwrap_or_else(|| Arc::new(forward::route::OneUpstream::new(config.upstream.clone()))),
-        connect: seams.connect,
+        connect: connect.clone(),
+        tls: listen_tls,
         http1: seams.http1.unwrap_or_else(|| {
             Arc::new(forward::protocol::Http1Refusal::new(
                 &config.upstream.to_string(),
@@ -202,13 +221,13 @@ pub async fn run_with(
     // What request metadata the upstream accepts: read now, then now and then.
     let limits = {
         let limit = header_limit;
-        let authority = config.upstream.authority().to_string();
-        limit.refresh(&authority).await;
+        let upstream = config.upstream.clone();
+        limit.refresh(&*connect, &upstream).await;
         let mut stop = serving.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(forward::header_limit::REPROBE_EVERY) => limit.refresh(&authority).await,
+                    () = tokio::time::sleep(forward::header_limit::REPROBE_EVERY) => limit.refresh(&*connect, &upstream).await,
                     () = stop.wait() => break,
                 }
             }
@@ -236,6 +255,7 @@ pub async fn run_with(
         partial,
         downloads: Arc::new(tokio::sync::Semaphore::new(ui::MAX_DOWNLOADS)),
         live_preview_bytes: config.live_preview_bytes,
+        tls: tls::health(&config),
     });
     let mut access = access::Access::new(ui_addr, config.allow_origins.clone());
     if let Some(token) = &config.pairing_token {

@@ -54,6 +54,8 @@ pub struct UiState {
     pub downloads: Arc<Semaphore>,
     /// Larger messages reach WebSocket clients as previews (0: never).
     pub live_preview_bytes: usize,
+    /// How each hop is secured (`crate::tls::health`).
+    pub tls: serde_json::Value,
 }
 
 pub fn router(state: Arc<UiState>, access: Arc<Access>) -> Router {
@@ -150,6 +152,7 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "upstream": state.upstream,
         "relay": state.relay_addr.to_string(),
+        "tls": state.tls,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "events_emitted": state.hub.emitted(),
         "websocket_clients": state.ws_clients.load(Ordering::Relaxed),

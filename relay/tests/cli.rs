@@ -445,7 +445,11 @@ fn help_documents_every_flag_and_env_twin() {
 fn bad_flag_values_give_one_line_and_exit_2() {
     let cases: &[(&[&str], &[&str])] = &[
         (&["--listen", "nope"], &["--listen", "nope"]),
-        (&["--upstream", "https://x:1"], &["https://x:1", "TLS"]),
+        (
+            &["--upstream", "ftp://x:1"],
+            &["ftp://x:1", "https://host:port"],
+        ),
+        (&["--upstream-cert", "c.pem"], &["--upstream-key"]),
         (&["--upstream", "localhost"], &["localhost", "no port"]),
         (
             &["--max-capture-bytes", "12parsecs"],

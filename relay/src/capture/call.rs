@@ -89,6 +89,8 @@ pub struct Call {
     endings: Vec<pb::CallEnding>,
     /// Framing problems seen in either direction, reported at the end.
     problems: Vec<String>,
+    /// TLS on the upstream connection the call went out on.
+    upstream_tls: Option<Arc<pb::TlsSession>>,
     messages: [u64; 2],
     pub span: tracing::Span,
 }
@@ -99,6 +101,7 @@ impl Call {
         hub: &Hub,
         parts: &http::request::Parts,
         upstream: &Arc<str>,
+        client_tls: Option<&pb::TlsSession>,
         stopping: &Stopping,
     ) -> Call {
         let id = hub.next_call_id();
@@ -117,7 +120,7 @@ impl Call {
         hub.emit(pb::Event::new(
             id,
             pb::CallStarted {
-                client_tls: None,
+                client_tls: client_tls.cloned().map(Box::new),
                 start_unix_nanos,
                 path,
                 authority: parts
@@ -141,6 +144,7 @@ impl Call {
             deadline,
             endings: Vec::new(),
             problems: Vec::new(),
+            upstream_tls: None,
             messages: [0, 0],
             span,
         }
@@ -344,6 +348,7 @@ impl Call {
         }
         self.ended = true;
         ended.protocol_errors = std::mem::take(&mut self.problems);
+        ended.upstream_tls = self.upstream_tls.as_deref().cloned().map(Box::new);
         let ended = ended.with_endings(std::mem::take(&mut self.endings));
         tracing::debug!(
             parent: &self.span,
@@ -355,6 +360,11 @@ impl Call {
             "call ended"
         );
         self.emit(Kind::CallEnded(ended));
+    }
+
+    /// The call went out on a connection with this TLS session.
+    pub fn set_upstream_tls(&mut self, tls: Option<Arc<pb::TlsSession>>) {
+        self.upstream_tls = tls;
     }
 
     fn emit(&self, kind: Kind) {

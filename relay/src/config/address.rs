@@ -8,16 +8,47 @@ use http::Uri;
 
 use super::ConfigError;
 
-/// The server calls are forwarded to.
+/// The server calls are forwarded to: `http://host:port` (cleartext
+/// HTTP/2) or `https://host:port` (TLS with ALPN `h2`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Upstream {
     uri: Uri,
 }
 
 impl Upstream {
-    /// `http://host:port`, as shown to users and recorded in captures.
+    /// `scheme://host:port/`, as shown to users and recorded in captures.
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// The upstream speaks TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.uri.scheme() == Some(&http::uri::Scheme::HTTPS)
+    }
+
+    /// `http` or `https`: the `:scheme` of calls forwarded to it.
+    pub fn scheme(&self) -> http::uri::Scheme {
+        if self.is_tls() {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        }
+    }
+
+    /// `http://host:port/` whatever the scheme: for a client given its own
+    /// way to connect, that must not attempt TLS itself.
+    pub fn cleartext_uri(&self) -> Uri {
+        format!("http://{}/", self.authority())
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:1/"))
+    }
+
+    /// The host, without brackets around an IPv6 address.
+    pub fn host(&self) -> &str {
+        let host = self.authority().host();
+        host.strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host)
     }
 
     pub fn authority(&self) -> &http::uri::Authority {
@@ -43,7 +74,7 @@ impl From<SocketAddr> for Upstream {
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}", self.authority())
+        write!(f, "{}://{}", self.scheme(), self.authority())
     }
 }
 
@@ -60,11 +91,11 @@ impl FromStr for Upstream {
         let uri: Uri = with_scheme
             .parse()
             .map_err(|_| ConfigError::BadUpstream(s.to_owned()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(ConfigError::TlsUpstream(s.to_owned())),
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
             _ => return Err(ConfigError::BadUpstream(s.to_owned())),
-        }
+        };
         let authority = uri
             .authority()
             .filter(|a| !a.host().is_empty())
@@ -79,7 +110,7 @@ impl FromStr for Upstream {
             return Err(ConfigError::UpstreamPath(s.to_owned()));
         }
         let uri = Uri::builder()
-            .scheme("http")
+            .scheme(scheme)
             .authority(authority.clone())
             .path_and_query("/")
             .build()
@@ -172,10 +203,13 @@ mod tests {
         assert_eq!(u.authority().as_str(), "backend.local:8080");
         let u: Upstream = "[::1]:50051".parse().unwrap();
         assert_eq!(u.to_string(), "http://[::1]:50051");
-        assert_eq!(
-            "https://a:1".parse::<Upstream>(),
-            Err(ConfigError::TlsUpstream("https://a:1".into()))
-        );
+        let u: Upstream = "https://api.example:443".parse().unwrap();
+        assert!(u.is_tls());
+        assert_eq!(u.to_string(), "https://api.example:443");
+        assert_eq!(u.host(), "api.example");
+        let u: Upstream = "https://[::1]:8443".parse().unwrap();
+        assert_eq!(u.host(), "::1");
+        assert!(!"a:1".parse::<Upstream>().unwrap().is_tls());
         assert_eq!(
             "localhost".parse::<Upstream>(),
             Err(ConfigError::NoPort("localhost".into()))

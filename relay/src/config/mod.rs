@@ -7,9 +7,11 @@
 //! - [`hosted`]: hosted copies of the inspector (`--hosted-ui`) and the
 //!   per-run pairing token they present.
 //! - [`units`]: sizes and durations as written on a command line.
+//! - [`tls`]: TLS to the upstream and on the listen port.
 
 pub mod address;
 pub mod hosted;
+pub mod tls;
 pub mod units;
 
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 pub use address::{Origin, Upstream};
 pub use hosted::{HostedUi, PairingToken};
+pub use tls::{Identity, ListenTls, UpstreamTls};
 pub use units::{ByteSize, Period, UnitError};
 
 /// Every default, once: [`Config::new`] and the command line use these.
@@ -104,6 +107,13 @@ pub struct Config {
     pub descriptor_sets: Vec<PathBuf>,
     /// Local .proto files or directories, compiled in-process.
     pub protos: Vec<PathBuf>,
+    /// TLS to `https://` upstreams (reflection included).
+    pub upstream_tls: UpstreamTls,
+    /// TLS on the listen port.
+    pub listen_tls: ListenTls,
+    /// Append both hops' TLS secrets here, in the NSS key log format
+    /// (`SSLKEYLOGFILE`), for Wireshark.
+    pub key_log: Option<PathBuf>,
     /// Import paths for `protos` (default: each one's own directory).
     pub proto_includes: Vec<PathBuf>,
 }
@@ -144,6 +154,9 @@ impl Config {
             descriptor_sets: Vec::new(),
             protos: Vec::new(),
             proto_includes: Vec::new(),
+            upstream_tls: UpstreamTls::default(),
+            listen_tls: ListenTls::default(),
+            key_log: None,
         }
     }
 
@@ -156,6 +169,26 @@ impl Config {
         }
         if !self.hosted_ui.is_empty() && self.pairing_token.is_none() {
             return Err(ConfigError::NoPairingToken);
+        }
+        if self.listen_tls.tls_only && !self.listen_tls.enabled() {
+            return Err(ConfigError::TlsOnlyWithoutCertificate);
+        }
+        let tls = &self.upstream_tls;
+        let tls_flag = [
+            (tls.ca.is_some(), "--upstream-ca"),
+            (tls.insecure, "--upstream-insecure"),
+            (tls.identity.is_some(), "--upstream-cert"),
+            (tls.server_name.is_some(), "--upstream-server-name"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag));
+        if let Some(flag) = tls_flag
+            && !self.upstream.is_tls()
+        {
+            return Err(ConfigError::TlsFlagWithoutTls(
+                flag,
+                self.upstream.to_string(),
+            ));
         }
         for (flag, value) in [
             ("--max-capture-bytes", self.max_capture_bytes),
@@ -175,10 +208,10 @@ impl Config {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("upstream `{0}` is not a valid address: expected host:port or http://host:port")]
+    #[error(
+        "upstream `{0}` is not a valid address: expected host:port, http://host:port or https://host:port"
+    )]
     BadUpstream(String),
-    #[error("upstream `{0}` uses TLS (https); Loom speaks cleartext HTTP/2 to upstreams for now")]
-    TlsUpstream(String),
     #[error("upstream `{0}` has no port")]
     NoPort(String),
     #[error("upstream `{0}` has a path; give only scheme, host and port")]
@@ -201,4 +234,10 @@ pub enum ConfigError {
     SamePort(SocketAddr),
     #[error("{0} must be more than zero")]
     ZeroBudget(&'static str),
+    #[error("--listen-tls-only needs a certificate to serve: a local CA folder or --listen-cert")]
+    TlsOnlyWithoutCertificate,
+    #[error(
+        "{0} is for TLS upstreams, but the upstream `{1}` is cleartext: write it as https://host:port"
+    )]
+    TlsFlagWithoutTls(&'static str, String),
 }

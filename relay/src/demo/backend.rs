@@ -43,13 +43,43 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A running demo backend. Dropping it stops it abruptly; prefer [`stop`](Self::stop).
 pub struct DemoBackend {
     pub addr: SocketAddr,
+    /// Serving TLS, with a certificate signed by this CA (PEM file).
+    pub tls_ca: Option<std::path::PathBuf>,
     stop: crate::shutdown::Stop,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl DemoBackend {
-    /// Serve on `listener` until stopped.
+    /// Serve cleartext HTTP/2 on `listener` until stopped.
     pub async fn start(listener: TcpListener) -> DemoBackend {
+        Self::serve(listener, None).await
+    }
+
+    /// Serve TLS (ALPN `h2`) on `listener` with `leaf`, a certificate that
+    /// `ca` (a PEM file) signed, until stopped.
+    pub async fn start_tls(
+        listener: TcpListener,
+        leaf: Arc<rustls::sign::CertifiedKey>,
+        ca: std::path::PathBuf,
+    ) -> DemoBackend {
+        let mut config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map(|b| {
+                b.with_no_client_auth()
+                    .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)))
+            })
+            .expect("rustls' default protocol versions are valid with its own provider");
+        config.alpn_protocols = vec![crate::tls::ALPN_H2.to_vec()];
+        let mut backend = Self::serve(
+            listener,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await;
+        backend.tls_ca = Some(ca);
+        backend
+    }
+
+    async fn serve(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> DemoBackend {
         // A bound listener always has a local address.
         let addr = listener
             .local_addr()
@@ -71,24 +101,34 @@ impl DemoBackend {
             .expect("the demo descriptor set is valid");
         let mut shutdown = stopped;
         let task = tokio::spawn(async move {
-            let served = tonic::transport::Server::builder()
+            let router = tonic::transport::Server::builder()
                 .layer(DemoMetadataLayer::default())
                 .add_service(inventory)
                 .add_service(reflection_v1)
-                .add_service(reflection_v1alpha)
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async move {
-                        shutdown.wait().await;
-                    },
-                )
-                .await;
+                .add_service(reflection_v1alpha);
+            let stopped = async move {
+                shutdown.wait().await;
+            };
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let served = match tls {
+                None => router.serve_with_incoming_shutdown(incoming, stopped).await,
+                Some(acceptor) => {
+                    router
+                        .serve_with_incoming_shutdown(handshakes(incoming, acceptor), stopped)
+                        .await
+                }
+            };
             if let Err(e) = served {
                 tracing::warn!("the demo backend failed: {e}");
             }
         });
         tracing::debug!("demo backend serving on {addr}");
-        DemoBackend { addr, stop, task }
+        DemoBackend {
+            addr,
+            tls_ca: None,
+            stop,
+            task,
+        }
     }
 
     /// Stop accepting, end open Watch streams, give other in-flight calls a
@@ -111,6 +151,33 @@ impl Drop for DemoBackend {
         self.stop.stop();
         self.task.abort();
     }
+}
+
+/// The TLS streams of `incoming`'s connections, each handshake on a task of
+/// its own (one slow client holds up no other); failed ones are logged.
+fn handshakes(
+    mut incoming: TcpIncoming,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl futures_util::Stream<
+    Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+> {
+    use futures_util::StreamExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(accepted) = incoming.next().await {
+            let Ok(tcp) = accepted else { continue };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match acceptor.accept(tcp).await {
+                    Ok(tls) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Err(e) => tracing::debug!("demo backend: TLS handshake failed: {e}"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// Adds the demo headers and trailer to Inventory responses (reflection is

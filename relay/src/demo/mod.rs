@@ -25,10 +25,12 @@ mod tests;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::forward::upstream::{Connect, TcpConnect};
 pub use backend::DemoBackend;
 pub use traffic::generate_traffic;
 
@@ -47,9 +49,16 @@ pub const SERVICE_NAME: &str = "loom.demo.v1.Inventory";
 /// How long the traffic generator may take to stop before the relay drains.
 const TRAFFIC_STOP: Duration = Duration::from_secs(2);
 
-/// The upstream address of a started backend.
+/// The upstream address of a started backend: `https://` when it serves
+/// TLS.
 pub fn upstream_of(backend: &DemoBackend) -> crate::Upstream {
-    crate::Upstream::from(backend.addr)
+    let cleartext = crate::Upstream::from(backend.addr);
+    match &backend.tls_ca {
+        None => cleartext,
+        Some(_) => format!("https://{}", backend.addr)
+            .parse()
+            .unwrap_or(cleartext),
+    }
 }
 
 /// Run the relay (configured for `backend`, see [`upstream_of`]) with
@@ -63,9 +72,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::RelayError> {
     let relay_addr = listener.local_addr().map_err(crate::RelayError::Listener)?;
-    let relay = reachable(relay_addr);
+    let relay = crate::Upstream::from(reachable(relay_addr));
+    // A TLS backend: the traffic reaches the relay over TLS too, trusting
+    // the CA that signs both hops' certificates.
+    let (relay, connect): (crate::Upstream, Arc<dyn Connect>) = match &backend.tls_ca {
+        None => (relay, Arc::new(TcpConnect)),
+        Some(ca) => {
+            let tls = crate::config::UpstreamTls {
+                ca: Some(ca.clone()),
+                ..Default::default()
+            };
+            let connect = crate::tls::client::TlsConnect::new(&tls, None)?;
+            let relay = format!("https://{}", relay.authority())
+                .parse()
+                .unwrap_or(relay);
+            (relay, Arc::new(connect))
+        }
+    };
     let (stop_traffic, traffic_stop) = crate::shutdown::signal();
-    let mut traffic = tokio::spawn(generate_traffic(relay, traffic_stop));
+    let mut traffic = tokio::spawn(generate_traffic(relay, connect, traffic_stop));
     let abort_traffic = traffic.abort_handle();
     let stop_on_shutdown = stop_traffic.clone();
     let shutdown = async move {
@@ -97,8 +122,33 @@ pub fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// What `loom demo` prints when it starts.
-pub fn banner(ui: SocketAddr, relay: SocketAddr, backend: SocketAddr) -> String {
+/// What `loom demo` prints when it starts; `ca` is the CA's certificate
+/// when both hops are TLS (`loom demo --tls`).
+pub fn banner(
+    ui: SocketAddr,
+    relay: SocketAddr,
+    backend: SocketAddr,
+    ca: Option<&std::path::Path>,
+) -> String {
+    if let Some(ca) = ca {
+        let ca = ca.display();
+        return format!(
+            "\
+Loom demo is running, over TLS on both hops.
+
+  Inspector:  http://{ui}/
+  Relay:      {relay}   (TLS; point gRPC clients here, trusting the CA below)
+  Backend:    {backend}   ({SERVICE_NAME}, TLS, with server reflection)
+  CA:         {ca}   (Loom's local CA: `loom ca` says how to trust it)
+
+Demo traffic flows through the relay about every second. Try your own calls:
+
+  grpcurl -cacert {ca} {relay} list
+  grpcurl -cacert {ca} -d '{{\"id\":\"sku-1\"}}' {relay} {SERVICE_NAME}/GetItem
+
+Press Ctrl-C to stop."
+        );
+    }
     format!(
         "\
 Loom demo is running.

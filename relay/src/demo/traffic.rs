@@ -1,7 +1,7 @@
 //! The demo's traffic generator: a varied call about every second and one
 //! long-lived Watch stream, so the inspector always has something to show.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -14,6 +14,8 @@ use tonic::{Code, Request, Status};
 use super::backend::{MAX_MESSAGE_BYTES, REQUEST_ID_HEADER};
 use super::catalog::{self, ITEM_COUNT};
 use super::pb::{self, inventory_client::InventoryClient, watch_request::Command};
+use crate::config::Upstream;
+use crate::forward::upstream::{Connect, ConnectService};
 use crate::shutdown::Shutdown;
 
 /// Time between two calls.
@@ -29,14 +31,14 @@ const WATCH_DRAIN: Duration = Duration::from_millis(500);
 
 type Client = InventoryClient<Channel>;
 
-/// Call the demo service at `target` until `stop` turns true (or its sender
+/// Call the demo service at `target` (the relay), reached by `connect`
+/// (TLS for an `https://` target), until `stop` turns true (or its sender
 /// is dropped). Failures are logged and never end the generator.
-pub async fn generate_traffic(target: SocketAddr, stop: Shutdown) {
-    // `http://` and a socket address always make a valid URI.
-    let channel = Channel::from_shared(format!("http://{target}"))
-        .expect("a socket address makes a valid URI")
+pub async fn generate_traffic(target: Upstream, connect: Arc<dyn Connect>, stop: Shutdown) {
+    let channel = tonic::transport::Endpoint::from(target.cleartext_uri())
+        .origin(target.uri().clone())
         .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
+        .connect_with_connector_lazy(ConnectService { connect, target });
     let client = InventoryClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -41,6 +41,17 @@ pub struct Retry {
     pub reply: tokio::sync::oneshot::Sender<Checkout>,
 }
 
+/// What a call shares with the other calls of its client connection.
+#[derive(Clone)]
+pub struct ClientSide {
+    /// Where it asks for another upstream connection.
+    pub retry: mpsc::UnboundedSender<Retry>,
+    /// The connection's late resets.
+    pub late: LateResets,
+    /// The connection's TLS session, if it is TLS.
+    pub tls: Option<Arc<pb::TlsSession>>,
+}
+
 /// Forward one call to its end.
 pub async fn run(
     fwd: Arc<Forwarder>,
@@ -48,9 +59,13 @@ pub async fn run(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     checkout: Checkout,
-    retry: mpsc::UnboundedSender<Retry>,
-    late: LateResets,
+    client: ClientSide,
 ) {
+    let ClientSide {
+        retry,
+        late,
+        tls: client_tls,
+    } = client;
     let (mut parts, body) = request.into_parts();
     if let Some(refusal) = protocol::refuse_non_grpc(&parts) {
         if let Ok(mut stream) = respond.send_response(refusal.head(), false) {
@@ -58,7 +73,13 @@ pub async fn run(
         }
         return;
     }
-    let mut call = Call::start(&fwd.hub, &parts, &target.name, &fwd.stopping);
+    let mut call = Call::start(
+        &fwd.hub,
+        &parts,
+        &target.name,
+        client_tls.as_deref(),
+        &fwd.stopping,
+    );
     let limit = u64::from(fwd.header_limit.get());
     let size = header_limit::request_size(&parts, target.upstream.authority().as_str());
     if size > limit {
@@ -76,7 +97,7 @@ pub async fn run(
     let span = call.span.clone();
     async move {
         let uri = Uri::builder()
-            .scheme("http")
+            .scheme(target.upstream.scheme())
             .authority(target.upstream.authority().clone())
             .path_and_query(
                 parts
@@ -192,6 +213,7 @@ async fn open_stream(
             }
         };
         let conn = lease.conn;
+        call.set_upstream_tls(lease.tls.clone());
         let ready = std::future::poll_fn(|cx| lease.send.poll_ready(cx)).await;
         let sent = ready.and_then(|()| lease.send.send_request(clone_head(&head), end));
         match sent {

@@ -1,9 +1,11 @@
 //! One client connection's task: the only owner of that connection, its
 //! calls and its upstream connections.
 //!
-//! [`serve`] reads the first bytes: the HTTP/2 preface means gRPC over
-//! HTTP/2; anything else goes, bytes put back, to the HTTP/1.1 way in
-//! ([`crate::forward::protocol::Http1`]). For HTTP/2, one poll drives, in
+//! [`serve`] reads the first bytes. A TLS ClientHello (0x16) goes through
+//! the listen port's TLS ([`crate::tls::server`]) and is read again inside
+//! it; a cleartext client of a TLS-only port is refused. Then the HTTP/2
+//! preface means gRPC over HTTP/2; anything else goes, bytes put back, to
+//! the HTTP/1.1 way in ([`crate::forward::protocol::Http1`]). For HTTP/2, one poll drives, in
 //! turn, the client's connection (new streams, and the bytes calls wrote),
 //! the [`Pool`] of upstream connections, and every call still running (a
 //! [`FuturesUnordered`] polls only the calls that were woken). So a call's
@@ -20,13 +22,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::forward::Forwarder;
-use crate::forward::call::{self, Retry};
+use crate::forward::call::{self, ClientSide, Retry};
 use crate::forward::keepalive::KeepAlive;
 use crate::forward::late_reset::LateResets;
-use crate::forward::protocol::PREFACE;
+use crate::forward::protocol::{self, PREFACE};
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
 use crate::shutdown::Shutdown;
+use crate::tls::server::Alpn;
 use loom_shared::h2frame::FrameScanner;
+use loom_shared::pb;
 
 /// The most request metadata the relay takes from a client.
 const MAX_CLIENT_HEADER_LIST: u32 = 1 << 20;
@@ -35,8 +39,72 @@ const MAX_CLIENT_STREAMS: u32 = 1000;
 
 /// Serve one client connection to its end (or until `stop`, then
 /// gracefully: no new calls, the running ones finish).
-pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
+pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
     let deadline = tokio::time::Instant::now() + fwd.first_request_timeout;
+    let Some((first, io)) = sniff(&fwd, io, deadline).await else {
+        return;
+    };
+    if first.first() == Some(&TLS_HANDSHAKE) {
+        let Some(tls) = fwd.tls.clone() else {
+            tracing::warn!(
+                "a client started TLS, but this relay serves cleartext only (give it a local CA \
+                 folder or --listen-cert)"
+            );
+            return;
+        };
+        let io: BoxIo = Box::new(Rewind::plain(first, io));
+        let accepted = match tokio::time::timeout_at(deadline, tls.accept(io)).await {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(e)) => {
+                tracing::info!("TLS handshake with a client failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("no TLS handshake within {:?}", fwd.first_request_timeout);
+                return;
+            }
+        };
+        let Some((first, io)) = sniff(&fwd, accepted.io, deadline).await else {
+            return;
+        };
+        let is_h2 = first.starts_with(PREFACE);
+        if is_h2 && accepted.alpn != Alpn::H2 {
+            let text = "loom: HTTP/2 over TLS needs ALPN h2, and this client did not ask for it \
+                        (RFC 9113 section 3.2)";
+            protocol::refuse_h2(
+                Box::new(Rewind::plain(first, io)),
+                protocol::INADEQUATE_SECURITY,
+                text,
+            )
+            .await;
+            return;
+        }
+        dispatch(fwd, io, first, Some(accepted.session), stop, deadline).await;
+        return;
+    }
+    if fwd.tls.as_ref().is_some_and(|tls| tls.tls_only()) {
+        let text = "loom: this port takes TLS only (--listen-tls-only); connect with TLS";
+        let io: BoxIo = Box::new(Rewind::plain(first.clone(), io));
+        if first.starts_with(PREFACE) {
+            protocol::refuse_h2(io, protocol::INADEQUATE_SECURITY, text).await;
+        } else {
+            protocol::refuse_http1(io, http::StatusCode::BAD_REQUEST, text).await;
+        }
+        return;
+    }
+    dispatch(fwd, io, first, None, stop, deadline).await;
+}
+
+/// The first byte of a TLS handshake record (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Reads a connection's first bytes: as far as they match the HTTP/2
+/// preface. `None` when the client sent nothing in time (or left).
+async fn sniff(
+    fwd: &Forwarder,
+    mut io: BoxIo,
+    deadline: tokio::time::Instant,
+) -> Option<(Bytes, BoxIo)> {
     let mut first = BytesMut::with_capacity(PREFACE.len());
     let sniffed = tokio::time::timeout_at(deadline, async {
         while first.len() < PREFACE.len() && PREFACE.starts_with(&first) {
@@ -48,24 +116,36 @@ pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
     })
     .await;
     match sniffed {
-        Ok(Ok(())) if first.is_empty() => return,
-        Ok(Ok(())) => {}
+        Ok(Ok(())) if first.is_empty() => None,
+        Ok(Ok(())) => Some((first.freeze(), io)),
         Ok(Err(e)) => {
             tracing::debug!("client connection failed before its first bytes: {e}");
-            return;
+            None
         }
         Err(_) => {
             tracing::debug!(
                 "no request within {:?}; closing the connection",
                 fwd.first_request_timeout
             );
-            return;
+            None
         }
     }
+}
+
+/// HTTP/2 (by its preface) to the forward path, anything else to the
+/// HTTP/1.1 way in.
+async fn dispatch(
+    fwd: Arc<Forwarder>,
+    io: BoxIo,
+    first: Bytes,
+    client_tls: Option<Arc<pb::TlsSession>>,
+    stop: Shutdown,
+    deadline: tokio::time::Instant,
+) {
     let is_h2 = first.starts_with(PREFACE);
     let late = LateResets::default();
     let io: BoxIo = Box::new(Rewind {
-        prefix: first.freeze(),
+        prefix: first,
         io,
         scanner: is_h2.then(|| (FrameScanner::new(), late.clone())),
     });
@@ -73,13 +153,14 @@ pub async fn serve(fwd: Arc<Forwarder>, mut io: BoxIo, stop: Shutdown) {
         fwd.http1.serve(io).await;
         return;
     }
-    serve_h2(fwd, io, late, stop, deadline).await;
+    serve_h2(fwd, io, late, client_tls, stop, deadline).await;
 }
 
 async fn serve_h2(
     fwd: Arc<Forwarder>,
     io: BoxIo,
     late: LateResets,
+    client_tls: Option<Arc<pb::TlsSession>>,
     stop: Shutdown,
     deadline: tokio::time::Instant,
 ) {
@@ -106,6 +187,11 @@ async fn serve_h2(
     let mut keepalive = server.ping_pong().map(KeepAlive::new);
     let mut pool = Pool::new(fwd.connect.clone());
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel::<Retry>();
+    let client = ClientSide {
+        retry: retry_tx,
+        late,
+        tls: client_tls,
+    };
     let mut calls = FuturesUnordered::new();
     let mut first_request = Box::pin(tokio::time::sleep_until(deadline));
     let mut asked = false;
@@ -147,8 +233,7 @@ async fn serve_h2(
                             request,
                             respond,
                             checkout,
-                            retry_tx.clone(),
-                            late.clone(),
+                            client.clone(),
                         ));
                     }
                     Poll::Ready(Some(Err(e))) => {
@@ -184,6 +269,17 @@ pub struct Rewind {
     prefix: Bytes,
     io: BoxIo,
     scanner: Option<(FrameScanner, LateResets)>,
+}
+
+impl Rewind {
+    /// `prefix` put back in front of `io`, nothing watched.
+    pub fn plain(prefix: Bytes, io: BoxIo) -> Self {
+        Rewind {
+            prefix,
+            io,
+            scanner: None,
+        }
+    }
 }
 
 impl AsyncRead for Rewind {

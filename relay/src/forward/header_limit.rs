@@ -6,7 +6,8 @@
 //! connection (hyper and tonic answer GOAWAY COMPRESSION_ERROR), killing
 //! every other client's calls on it. The limit is the upstream's own
 //! `SETTINGS_MAX_HEADER_LIST_SIZE`, read by [`probe`] from the SETTINGS frame
-//! it sends on a short connection of its own, at start and then now and
+//! it sends on a short connection of its own (opened the way calls' are:
+//! TLS to a TLS upstream), at start and then now and
 //! then; [`DEFAULT_LIMIT`] stands when the upstream advertises none (or
 //! cannot be reached). Sizes are counted as HTTP/2 does: name, value and 32
 //! bytes for each field, pseudo-headers included.
@@ -17,7 +18,9 @@ use std::time::Duration;
 
 use http::request::Parts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::config::Upstream;
+use crate::forward::upstream::{Connect, Connecting};
 
 /// The limit when the upstream advertises none: more than any real client
 /// sends, less than what breaks common servers' decoders.
@@ -53,9 +56,9 @@ impl HeaderLimit {
         self.0.store(limit, Ordering::Relaxed);
     }
 
-    /// Reads the upstream's limit at `authority` (`host:port`) now.
-    pub async fn refresh(&self, authority: &str) {
-        match probe(authority).await {
+    /// Reads `upstream`'s limit now, reaching it by `connect`.
+    pub async fn refresh(&self, connect: &dyn Connect, upstream: &Upstream) {
+        match probe(connect.connect(upstream)).await {
             Ok(Some(limit)) => self.set(limit),
             Ok(None) => self.set(DEFAULT_LIMIT),
             // Unreachable now: keep what was known.
@@ -80,10 +83,10 @@ pub fn request_size(parts: &Parts, authority: &str) -> u64 {
             .sum::<u64>()
 }
 
-/// The `SETTINGS_MAX_HEADER_LIST_SIZE` the server at `authority` advertises
-/// in its first SETTINGS frame, if any.
-pub async fn probe(authority: &str) -> std::io::Result<Option<u32>> {
-    tokio::time::timeout(PROBE_TIMEOUT, probe_inner(authority))
+/// The `SETTINGS_MAX_HEADER_LIST_SIZE` the server on the connection being
+/// opened advertises in its first SETTINGS frame, if any.
+pub async fn probe(connecting: Connecting) -> std::io::Result<Option<u32>> {
+    tokio::time::timeout(PROBE_TIMEOUT, probe_inner(connecting))
         .await
         .unwrap_or_else(|_| {
             Err(std::io::Error::new(
@@ -93,8 +96,8 @@ pub async fn probe(authority: &str) -> std::io::Result<Option<u32>> {
         })
 }
 
-async fn probe_inner(authority: &str) -> std::io::Result<Option<u32>> {
-    let mut tcp = TcpStream::connect(authority).await?;
+async fn probe_inner(connecting: Connecting) -> std::io::Result<Option<u32>> {
+    let mut tcp = connecting.await?.io;
     // The client preface, then an empty SETTINGS frame.
     let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     hello.extend_from_slice(&[0, 0, 0, FRAME_SETTINGS, 0, 0, 0, 0, 0]);
@@ -207,6 +210,11 @@ mod tests {
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
                 .await;
         });
-        assert_eq!(probe(&addr.to_string()).await.unwrap(), Some(12345));
+        assert_eq!(
+            probe(crate::forward::upstream::TcpConnect.connect(&addr.into()))
+                .await
+                .unwrap(),
+            Some(12345)
+        );
     }
 }

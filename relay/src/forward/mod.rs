@@ -48,25 +48,16 @@ use crate::reflection::Reflector;
 
 /// The forward path's seams, each with the one implementation the relay
 /// has today: what a test (or the next feature) may replace.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Seams {
-    /// How targets are reached ([`upstream::TcpConnect`]).
-    pub connect: Arc<dyn upstream::Connect>,
+    /// How targets are reached (`None`: [`crate::tls::client::TlsConnect`]
+    /// with the configured upstream TLS, plain TCP for `http://` targets).
+    pub connect: Option<Arc<dyn upstream::Connect>>,
     /// Which target serves each call (`None`: [`route::OneUpstream`], the
     /// configured upstream).
     pub route: Option<Arc<dyn route::Route>>,
     /// The way in for HTTP/1.1 (`None`: [`protocol::Http1Refusal`]).
     pub http1: Option<Arc<dyn protocol::Http1>>,
-}
-
-impl Default for Seams {
-    fn default() -> Self {
-        Seams {
-            connect: Arc::new(upstream::TcpConnect),
-            route: None,
-            http1: None,
-        }
-    }
 }
 
 /// What every connection and call of a relay shares. Nothing in it changes
@@ -80,6 +71,8 @@ pub struct Forwarder {
     pub connect: Arc<dyn upstream::Connect>,
     /// The way in for HTTP/1.1 connections.
     pub http1: Arc<dyn protocol::Http1>,
+    /// TLS on the listen port (`None`: cleartext only).
+    pub tls: Option<Arc<crate::tls::server::ListenTlsServer>>,
     /// The most of a single message the capture keeps.
     pub max_message_bytes: usize,
     /// What incomplete messages may hold in all.

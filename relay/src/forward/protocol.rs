@@ -6,6 +6,11 @@
 //! connection is HTTP/1.1 and goes to an [`Http1`] handler: today
 //! [`Http1Refusal`], which says what the port is for; gRPC-Web and Connect
 //! plug in there.
+//!
+//! On a TLS connection, HTTP/2 needs ALPN `h2` (RFC 9113 §3.2); a client
+//! that sends the preface without it, or a cleartext client of a TLS-only
+//! port, is refused in its own protocol, in words ([`refuse_h2`],
+//! [`refuse_http1`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -92,8 +97,8 @@ impl Http1Refusal {
     pub fn new(upstream: &str, ui_url: &str) -> Self {
         Http1Refusal {
             text: format!(
-                "This is the Loom gRPC relay: it takes gRPC over HTTP/2 (cleartext, prior knowledge), \
-                 and forwards it to {upstream}.\nPoint your gRPC client here. The inspector is at {ui_url}\n"
+                "This is the Loom gRPC relay: it takes gRPC over HTTP/2 (cleartext with prior \
+                 knowledge, or TLS with ALPN h2), and forwards it to {upstream}.\nPoint your gRPC client here. The inspector is at {ui_url}\n"
             )
             .into(),
         }
@@ -128,4 +133,38 @@ impl Http1 for Http1Refusal {
             }
         })
     }
+}
+
+/// HTTP/2's INADEQUATE_SECURITY error code.
+pub const INADEQUATE_SECURITY: u32 = 0xc;
+
+/// Refuses an HTTP/2 client in HTTP/2: the server's SETTINGS, then a
+/// GOAWAY (no stream processed) with `code` and `text` as its debug data,
+/// which clients show.
+pub async fn refuse_h2(mut io: BoxIo, code: u32, text: &str) {
+    use tokio::io::AsyncWriteExt as _;
+    tracing::warn!("refused an HTTP/2 client: {text}");
+    let debug = &text.as_bytes()[..text.len().min(1024)];
+    let mut out = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    let len = u32::try_from(8 + debug.len()).unwrap_or(8).to_be_bytes();
+    out.extend_from_slice(&[len[1], len[2], len[3], 0x7, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(debug);
+    let _ = io.write_all(&out).await;
+    let _ = io.shutdown().await;
+}
+
+/// Refuses an HTTP/1.1 client with `status` and `text`, then closes.
+pub async fn refuse_http1(mut io: BoxIo, status: StatusCode, text: &str) {
+    use tokio::io::AsyncWriteExt as _;
+    tracing::warn!("refused an HTTP/1 client with {status}: {text}");
+    let body = format!("{text}\n");
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = io.write_all(head.as_bytes()).await;
+    let _ = io.write_all(body.as_bytes()).await;
+    let _ = io.shutdown().await;
 }

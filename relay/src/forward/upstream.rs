@@ -1,5 +1,5 @@
-//! The upstream side: how a connection to a target is opened ([`Connect`],
-//! plain TCP now; TLS next) and the pool of HTTP/2 connections a client
+//! The upstream side: how a connection to a target is opened ([`Connect`]:
+//! plain TCP, or TLS by `crate::tls`) and the pool of HTTP/2 connections a client
 //! connection's owner keeps, keyed by target ([`Pool`]).
 //!
 //! A pool belongs to one client connection's task, and that task drives
@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::config::Upstream;
 use crate::forward::keepalive::KeepAlive;
+use loom_shared::pb;
 
 /// Flow-control window of a whole HTTP/2 connection (either side of the relay).
 pub const CONNECTION_WINDOW: u32 = 16 << 20;
@@ -47,9 +48,23 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 pub type BoxIo = Box<dyn Io>;
 
 /// A future that opens a byte stream to a target.
-pub type Connecting = Pin<Box<dyn Future<Output = io::Result<BoxIo>> + Send>>;
+pub type Connecting = Pin<Box<dyn Future<Output = io::Result<Connected>> + Send>>;
 
-/// How the relay reaches a target: the seam where TLS and tunnels plug in.
+/// A byte stream to a target, and what TLS carries it (if any).
+pub struct Connected {
+    pub io: BoxIo,
+    pub tls: Option<Arc<pb::TlsSession>>,
+}
+
+impl Connected {
+    /// A stream with no TLS of its own.
+    pub fn plain(io: BoxIo) -> Self {
+        Connected { io, tls: None }
+    }
+}
+
+/// How the relay reaches a target: the seam where TLS
+/// ([`crate::tls::client::TlsConnect`]) and tunnels plug in.
 pub trait Connect: Send + Sync + 'static {
     fn connect(&self, target: &Upstream) -> Connecting;
 }
@@ -66,8 +81,32 @@ impl Connect for TcpConnect {
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("tcp connect error: {e}")))?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxIo)
+            Ok(Connected::plain(Box::new(stream)))
         })
+    }
+}
+
+/// A [`Connect`] for one target as a tower connector, for clients the
+/// relay runs itself (reflection's tonic channel): they reach the upstream
+/// exactly as calls do, TLS included.
+#[derive(Clone)]
+pub struct ConnectService {
+    pub connect: Arc<dyn Connect>,
+    pub target: Upstream,
+}
+
+impl tower::Service<http::Uri> for ConnectService {
+    type Response = hyper_util::rt::TokioIo<BoxIo>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: http::Uri) -> Self::Future {
+        let connecting = self.connect.connect(&self.target);
+        Box::pin(async move { Ok(hyper_util::rt::TokioIo::new(connecting.await?.io)) })
     }
 }
 
@@ -80,6 +119,8 @@ pub struct Lease {
     pub send: SendRequest<Bytes>,
     /// Which connection, to forget it if it refuses the stream.
     pub conn: u64,
+    /// Its TLS session, if it has one.
+    pub tls: Option<Arc<pb::TlsSession>>,
     _slot: StreamSlot,
 }
 
@@ -115,6 +156,7 @@ struct Conn {
     id: u64,
     send: SendRequest<Bytes>,
     streams: Arc<AtomicUsize>,
+    tls: Option<Arc<pb::TlsSession>>,
 }
 
 impl Conn {
@@ -123,6 +165,7 @@ impl Conn {
         Lease {
             send: self.send.clone(),
             conn: self.id,
+            tls: self.tls.clone(),
             _slot: StreamSlot(self.streams.clone()),
         }
     }
@@ -143,7 +186,7 @@ enum Event {
     Connected {
         target: Upstream,
         id: u64,
-        result: Result<(SendRequest<Bytes>, Driver), String>,
+        result: Result<Opened, String>,
     },
     Closed {
         target: Upstream,
@@ -152,6 +195,14 @@ enum Event {
 }
 
 type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// An upstream connection, open: where streams are opened, what runs it,
+/// and its TLS session.
+struct Opened {
+    send: SendRequest<Bytes>,
+    driver: Driver,
+    tls: Option<Arc<pb::TlsSession>>,
+}
 
 /// One connection owner's upstream connections, by target.
 pub struct Pool {
@@ -213,21 +264,17 @@ impl Pool {
         }
     }
 
-    fn connected(
-        &mut self,
-        target: Upstream,
-        id: u64,
-        result: Result<(SendRequest<Bytes>, Driver), String>,
-    ) {
+    fn connected(&mut self, target: Upstream, id: u64, result: Result<Opened, String>) {
         let slot = self.slots.entry(target.clone()).or_default();
         slot.connecting = false;
         let waiters = std::mem::take(&mut slot.waiters);
         match result {
-            Ok((send, driver)) => {
+            Ok(Opened { send, driver, tls }) => {
                 let conn = Conn {
                     id,
                     send,
                     streams: Arc::new(AtomicUsize::new(0)),
+                    tls,
                 };
                 for waiter in waiters {
                     // A waiter that went away drops its lease at once.
@@ -251,8 +298,8 @@ impl Pool {
 
 /// Opens a connection and its HTTP/2 session; the driver runs it (with
 /// keepalive pings) until it closes.
-async fn open(connecting: Connecting) -> Result<(SendRequest<Bytes>, Driver), String> {
-    let io = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+async fn open(connecting: Connecting) -> Result<Opened, String> {
+    let Connected { io, tls } = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| format!("no connection within {CONNECT_TIMEOUT:?}"))?
         .map_err(|e| e.to_string())?;
@@ -283,7 +330,7 @@ async fn open(connecting: Connecting) -> Result<(SendRequest<Bytes>, Driver), St
             }
         }
     });
-    Ok((send, driver))
+    Ok(Opened { send, driver, tls })
 }
 
 /// An error and its causes on one line: "tcp connect error: Connection

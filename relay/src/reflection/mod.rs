@@ -113,6 +113,7 @@ impl Reflector {
         config: &Config,
         hub: Hub,
         local: HashMap<String, SchemaState>,
+        connect: Arc<dyn crate::forward::upstream::Connect>,
     ) -> Result<Self, ReflectionSetupError> {
         let mut metadata = MetadataMap::new();
         for (name, value) in &config.reflect_headers {
@@ -127,9 +128,16 @@ impl Reflector {
         }
         // The relay's own connection: its reflection calls never pass through
         // the forward path, so they never appear in the capture.
-        let channel = Channel::builder(config.upstream.uri().clone())
+        // It reaches the upstream the way calls do (TLS included): tonic is
+        // given a cleartext URI, so that it never tries TLS of its own, and
+        // the upstream's as the requests' origin.
+        let channel = tonic::transport::Endpoint::from(config.upstream.cleartext_uri())
+            .origin(config.upstream.uri().clone())
             .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_with_connector_lazy(crate::forward::upstream::ConnectService {
+                connect,
+                target: config.upstream.clone(),
+            });
         Ok(Reflector {
             enabled: config.reflection,
             runtime: tokio::runtime::Handle::current(),

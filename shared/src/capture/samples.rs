@@ -15,7 +15,7 @@ pub fn every_kind() -> Vec<pb::Event> {
             pb::CallStarted {
                 // The client's TLS, ended by the relay with a certificate
                 // its local CA minted.
-                client_tls: Some(pb::TlsSession {
+                client_tls: Some(Box::new(pb::TlsSession {
                     version: "TLSv1.3".into(),
                     alpn: "h2".into(),
                     cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
@@ -29,7 +29,7 @@ pub fn every_kind() -> Vec<pb::Event> {
                         sha256: "5d41402abc4b2a76b9719d911017c592".repeat(2),
                     }),
                     client_certificate: None,
-                }),
+                })),
                 start_unix_nanos: 1_700_000_000_123_456_789,
                 path: "/echo.Echo/Say".into(),
                 authority: "localhost:7000".into(),
@@ -75,7 +75,7 @@ pub fn every_kind() -> Vec<pb::Event> {
             1,
             pb::CallEnded {
                 // Mutual TLS to the upstream: both sides' certificates.
-                upstream_tls: Some(pb::TlsSession {
+                upstream_tls: Some(Box::new(pb::TlsSession {
                     version: "TLSv1.2".into(),
                     alpn: "h2".into(),
                     cipher_suite: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into(),
@@ -96,7 +96,7 @@ pub fn every_kind() -> Vec<pb::Event> {
                         names: vec![],
                         sha256: "2c26b46b68ffc68ff99b453c1d304134".repeat(2),
                     }),
-                }),
+                })),
                 offset_nanos: 3_000,
                 trailers: vec![header("grpc-status", "0")],
                 grpc_status: Some(0),

@@ -202,7 +202,7 @@ impl CallRecord {
                     scheme: names.host(&started.scheme),
                     method: names.host(&started.method),
                     headers: started.headers,
-                    client_tls: started.client_tls.map(|tls| names.tls(tls)),
+                    client_tls: started.client_tls.map(|tls| names.tls(*tls)),
                 });
                 self.refresh_kind(schema);
             }
@@ -237,7 +237,7 @@ impl CallRecord {
             Kind::CallEnded(mut ended) => {
                 summary.timing.ended = Some(ended.offset_nanos);
                 summary.status = Some(CallStatus::from_ended(&ended));
-                self.upstream_tls = ended.upstream_tls.take().map(|tls| names.tls(tls));
+                self.upstream_tls = ended.upstream_tls.take().map(|tls| names.tls(*tls));
                 self.ended = Some(ended);
             }
             Kind::Descriptors(_) | Kind::Gap(_) => {}
@@ -279,7 +279,7 @@ impl CallRecord {
         let started = self.started.as_ref()?;
         let summary = &self.summary;
         Some(pb::CallStarted {
-            client_tls: started.client_tls.as_deref().cloned(),
+            client_tls: started.client_tls.as_deref().cloned().map(Box::new),
             start_unix_nanos: summary.timing.start_unix_nanos.unwrap_or_default(),
             path: summary.path.to_string(),
             authority: summary.authority.to_string(),
@@ -293,7 +293,7 @@ impl CallRecord {
     /// The `CallEnded` event as captured.
     pub(crate) fn ended_event(&self) -> Option<pb::CallEnded> {
         let mut ended = self.ended.clone()?;
-        ended.upstream_tls = self.upstream_tls.as_deref().cloned();
+        ended.upstream_tls = self.upstream_tls.as_deref().cloned().map(Box::new);
         Some(ended)
     }
 

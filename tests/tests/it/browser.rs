@@ -78,7 +78,11 @@ async fn live() {
         .await;
         let relay = TestRelay::start(backend.addr).await;
         let (stop_traffic, traffic_stop) = loom_relay::shutdown::signal();
-        let traffic = tokio::spawn(generate_traffic(relay.relay_addr, traffic_stop));
+        let traffic = tokio::spawn(generate_traffic(
+            relay.relay_addr.into(),
+            std::sync::Arc::new(loom_relay::forward::upstream::TcpConnect),
+            traffic_stop,
+        ));
 
         browser.goto(&ui_url(relay.ui_addr)).await;
         wait_live(&browser).await;

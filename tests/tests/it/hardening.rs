@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use loom_relay::decode::{DecodeOptions, run};
+use loom_relay::forward::upstream::Connect as _;
 use loom_shared::capture;
 use loom_shared::pb::{self, event::Kind};
 use loom_tests::backend::Backend;
@@ -110,9 +111,11 @@ async fn oversized_headers_are_refused_locally(upstream: SocketAddr, path: &str)
 async fn oversized_headers_never_reach_a_tonic_upstream() {
     let backend = Backend::start().await;
     // hyper advertises 16 KiB: the relay reads it from the upstream's SETTINGS.
-    let limit = loom_relay::forward::header_limit::probe(&backend.addr.to_string())
-        .await
-        .expect("probe");
+    let limit = loom_relay::forward::header_limit::probe(
+        loom_relay::forward::upstream::TcpConnect.connect(&backend.addr.into()),
+    )
+    .await
+    .expect("probe");
     assert!(limit.is_some_and(|l| l < 64 << 10), "{limit:?}");
     oversized_headers_are_refused_locally(backend.addr, "/loom.test.v1.Probe/Unary").await;
     backend.stop().await;

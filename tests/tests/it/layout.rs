@@ -81,7 +81,11 @@ async fn holds_at_common_sizes_in_both_schemes() {
         .await;
         reflect_through(relay.relay_addr).await;
         let (stop_traffic, traffic_stop) = loom_relay::shutdown::signal();
-        let traffic = tokio::spawn(generate_traffic(relay.relay_addr, traffic_stop));
+        let traffic = tokio::spawn(generate_traffic(
+            relay.relay_addr.into(),
+            std::sync::Arc::new(loom_relay::forward::upstream::TcpConnect),
+            traffic_stop,
+        ));
         let nobody = nobody_listens().await;
         let pages = Pages {
             live: server.url(&format!("/?relay=ws://{}/ws", relay.ui_addr)),

@@ -158,7 +158,7 @@ fn each_hop_in_words() {
 #[test]
 fn hops_of_a_call() {
     let started = pb::CallStarted {
-        client_tls: Some(session(None)),
+        client_tls: Some(Box::new(session(None))),
         start_unix_nanos: CALL * 1_000_000_000,
         path: "/echo.Echo/Say".into(),
         upstream: "http://127.0.0.1:50051".into(),

@@ -1,12 +1,12 @@
-//! The command line: clap's definitions of `loom`, `loom demo` and `loom
-//! decode`, and how their flags become a library `Config` (whose defaults
+//! The command line: clap's definitions of `loom`, `loom demo`, `loom
+//! decode` and `loom ca`, and how their flags become a library `Config` (whose defaults
 //! they show: each is defined once, in `loom_relay::config::defaults`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use loom_relay::config::{ByteSize, Period, defaults};
+use loom_relay::config::{ByteSize, Identity, ListenTls, Period, UpstreamTls, defaults};
 use loom_relay::{Config, HostedUi, Origin, PairingToken, Upstream};
 
 /// Loom: a gRPC debugging relay with a browser inspector.
@@ -47,6 +47,17 @@ pub(crate) enum Command {
     /// inspector. Exit code 1 means the capture is incomplete (cut off, or
     /// events were lost; what is there is decoded), 2 an error.
     Decode(DecodeArgs),
+    /// Print the local CA's certificate (creating the CA if there is none
+    /// yet), where it is, and how to make each gRPC client library trust
+    /// it. The relay's TLS listen port serves certificates signed by it.
+    Ca(CaArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CaArgs {
+    /// The local CA's folder.
+    #[arg(long = "ca-dir", env = "LOOM_CA_DIR", value_name = "DIR")]
+    pub(crate) ca_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +97,11 @@ pub(crate) struct DecodeArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
+    /// TLS on both hops: the demo backend serves TLS with a certificate from
+    /// the local CA, the relay verifies it, and the demo traffic reaches the
+    /// relay over TLS.
+    #[arg(long)]
+    pub(crate) tls: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }
@@ -93,9 +109,44 @@ pub(crate) struct DemoArgs {
 /// Flags of the relay proper.
 #[derive(Args, Debug)]
 pub(crate) struct RelayArgs {
-    /// The gRPC server calls are forwarded to: host:port or http://host:port.
+    /// The gRPC server calls are forwarded to: host:port or http://host:port
+    /// (cleartext HTTP/2), or https://host:port (TLS with ALPN h2).
     #[arg(long, env = "LOOM_UPSTREAM", default_value = defaults::UPSTREAM, value_name = "URL")]
     pub(crate) upstream: Upstream,
+
+    /// Trust these CA certificates (PEM bundle) for an https:// upstream,
+    /// instead of the platform's roots.
+    #[arg(long, env = "LOOM_UPSTREAM_CA", value_name = "FILE")]
+    pub(crate) upstream_ca: Option<PathBuf>,
+
+    /// Do not verify the https:// upstream's certificate at all. Anyone on
+    /// the path could impersonate it; Loom says so at start and in /healthz.
+    #[arg(long, env = "LOOM_UPSTREAM_INSECURE", conflicts_with = "upstream_ca")]
+    pub(crate) upstream_insecure: bool,
+
+    /// A client certificate (PEM chain) for upstreams that require mutual
+    /// TLS; needs --upstream-key.
+    #[arg(
+        long,
+        env = "LOOM_UPSTREAM_CERT",
+        value_name = "FILE",
+        requires = "upstream_key"
+    )]
+    pub(crate) upstream_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --upstream-cert.
+    #[arg(
+        long,
+        env = "LOOM_UPSTREAM_KEY",
+        value_name = "FILE",
+        requires = "upstream_cert"
+    )]
+    pub(crate) upstream_key: Option<PathBuf>,
+
+    /// The name sent as SNI and verified in the upstream's certificate, when
+    /// it is not the upstream's host (e.g. dialing an IP address).
+    #[arg(long, env = "LOOM_UPSTREAM_SERVER_NAME", value_name = "NAME")]
+    pub(crate) upstream_server_name: Option<String>,
 
     /// A descriptor set to decode with (`protoc --include_imports
     /// --descriptor_set_out`, `buf build -o`), for servers without
@@ -147,9 +198,38 @@ pub(crate) struct RelayArgs {
 /// Flags shared by the relay and the demo.
 #[derive(Args, Debug)]
 pub(crate) struct CommonArgs {
-    /// Address gRPC clients connect to (HTTP/2 cleartext).
+    /// Address gRPC clients connect to: cleartext HTTP/2 and TLS on one
+    /// port (told apart by the first byte).
     #[arg(long, env = "LOOM_LISTEN", default_value_t = defaults::LISTEN, value_name = "ADDR")]
     pub(crate) listen: SocketAddr,
+
+    /// Refuse cleartext clients on the listen port.
+    #[arg(long, env = "LOOM_LISTEN_TLS_ONLY")]
+    pub(crate) listen_tls_only: bool,
+
+    /// Serve this certificate (PEM chain) to TLS clients instead of one the
+    /// local CA mints; needs --listen-key.
+    #[arg(
+        long,
+        env = "LOOM_LISTEN_CERT",
+        value_name = "FILE",
+        requires = "listen_key"
+    )]
+    pub(crate) listen_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --listen-cert.
+    #[arg(
+        long,
+        env = "LOOM_LISTEN_KEY",
+        value_name = "FILE",
+        requires = "listen_cert"
+    )]
+    pub(crate) listen_key: Option<PathBuf>,
+
+    /// The local CA's folder (created on first use; `loom ca` prints it).
+    /// Default: $XDG_CONFIG_HOME/loom/ca, or ~/.config/loom/ca.
+    #[arg(long = "ca-dir", env = "LOOM_CA_DIR", value_name = "DIR")]
+    pub(crate) ca_dir: Option<PathBuf>,
 
     /// Address of the inspector, its WebSocket and API. Keep it on loopback
     /// unless you also pass --allow-origin for the name you reach it by.
@@ -230,6 +310,12 @@ impl CommonArgs {
     pub(crate) fn into_config(self, upstream: Upstream) -> Result<Config, String> {
         let mut config = Config::new(upstream);
         config.listen = self.listen;
+        config.listen_tls = ListenTls {
+            ca_dir: self.ca_dir.or_else(default_ca_dir),
+            identity: identity(self.listen_cert, self.listen_key),
+            tls_only: self.listen_tls_only,
+        };
+        config.key_log = key_log_file();
         config.ui = self.ui;
         config.record = self.record;
         config.record_buffer_bytes = self.record_buffer.0;
@@ -260,8 +346,38 @@ impl RelayArgs {
         config.reflect_headers = self.reflect_headers;
         config.reflection = !self.no_reflection;
         config.reflection_retry = self.reflection_retry.0;
+        config.upstream_tls = UpstreamTls {
+            ca: self.upstream_ca,
+            insecure: self.upstream_insecure,
+            identity: identity(self.upstream_cert, self.upstream_key),
+            server_name: self.upstream_server_name,
+        };
         Ok(config)
     }
+}
+
+fn identity(cert: Option<PathBuf>, key: Option<PathBuf>) -> Option<Identity> {
+    Some(Identity {
+        cert: cert?,
+        key: key?,
+    })
+}
+
+/// The local CA's default folder: `$XDG_CONFIG_HOME/loom/ca`, else
+/// `$HOME/.config/loom/ca`; `None` when neither is set.
+pub(crate) fn default_ca_dir() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("loom").join("ca"))
+}
+
+/// `SSLKEYLOGFILE`, the convention browsers, curl and Go's tools share.
+fn key_log_file() -> Option<PathBuf> {
+    std::env::var_os("SSLKEYLOGFILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// `NAME:VALUE`.

@@ -23,13 +23,23 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
+            // One line: the first, with what it announces ("the following
+            // required arguments were not provided:") when it ends in ':'.
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines.next().unwrap_or("invalid arguments").to_owned();
+            if first.ends_with(':')
+                && let Some(next) = lines.next()
+            {
+                first = format!("{first} {next}");
+            }
             eprintln!("{first} (see `loom --help`)");
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Decode(args)) = cli.command {
-        return decode(args);
+    match cli.command {
+        Some(Command::Decode(args)) => return decode(args),
+        Some(Command::Ca(args)) => return ca(args),
+        _ => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -62,16 +72,26 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Demo(args)) => {
             // The backend first: the relay's config is built from its address.
-            let backend = DemoBackend::start(
-                TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .context("cannot start the demo backend on a loopback port")?,
-            )
-            .await;
+            let backend_listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot start the demo backend on a loopback port")?;
+            let ca_dir = args.common.ca_dir.clone().or_else(cli::default_ca_dir);
+            let backend = match (args.tls, ca_dir) {
+                (false, _) => DemoBackend::start(backend_listener).await,
+                (true, None) => anyhow::bail!(
+                    "--tls needs the local CA's folder: give --ca-dir (neither XDG_CONFIG_HOME nor HOME is set)"
+                ),
+                (true, Some(dir)) => {
+                    let ca = loom_relay::tls::ca::LocalCa::load_or_create(&dir)?;
+                    let leaf = ca.leaf(None)?;
+                    DemoBackend::start_tls(backend_listener, leaf, ca.cert_path()).await
+                }
+            };
             let mut config = args
                 .common
                 .into_config(demo::upstream_of(&backend))
                 .map_err(anyhow::Error::msg)?;
+            config.upstream_tls.ca = backend.tls_ca.clone();
             config.forward_threads = forward_threads(cli.threads);
             let (listener, ui) = bind(&config).await?;
             println!(
@@ -79,13 +99,16 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
                 demo::banner(
                     demo::reachable(ui.local_addr()?),
                     demo::reachable(listener.local_addr()?),
-                    backend.addr
+                    backend.addr,
+                    backend.tls_ca.as_deref(),
                 )
             );
             print_hosted_links(&config, &ui)?;
             demo::run(config, backend, listener, ui, shutdown_signal()).await?;
         }
-        Some(Command::Decode(_)) => anyhow::bail!("decode runs without the relay"),
+        Some(Command::Decode(_) | Command::Ca(_)) => {
+            anyhow::bail!("this command runs without the relay")
+        }
         None => {
             let mut config = cli.relay.into_config().map_err(anyhow::Error::msg)?;
             config.forward_threads = forward_threads(cli.threads);
@@ -153,6 +176,26 @@ fn print_hosted_links(config: &loom_relay::Config, ui: &TcpListener) -> anyhow::
         println!("  (the link's #token pairs the page with this run of loom; it changes each run)");
     }
     Ok(())
+}
+
+/// `loom ca`: the local CA (made now if there is none), and how to trust it.
+fn ca(args: cli::CaArgs) -> ExitCode {
+    let Some(dir) = args.ca_dir.or_else(cli::default_ca_dir) else {
+        eprintln!(
+            "loom ca: no config folder (neither XDG_CONFIG_HOME nor HOME is set); give --ca-dir"
+        );
+        return ExitCode::from(2);
+    };
+    match loom_relay::tls::ca::LocalCa::load_or_create(&dir) {
+        Ok(ca) => {
+            print!("{}", loom_relay::tls::trust::guide(&ca));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loom ca: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `loom decode`: synchronous, no runtime needed.

@@ -133,7 +133,11 @@ async fn the_traffic_generator_stops_promptly_even_with_nothing_to_call() {
     let target = gone.local_addr().unwrap();
     drop(gone);
     let (stop, stopped) = crate::shutdown::signal();
-    let generator = tokio::spawn(generate_traffic(target, stopped));
+    let generator = tokio::spawn(generate_traffic(
+        target.into(),
+        std::sync::Arc::new(crate::forward::upstream::TcpConnect),
+        stopped,
+    ));
     // Let it fail a first call and its first Watch stream.
     tokio::task::yield_now().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -153,6 +157,7 @@ fn the_banner_shows_where_to_look_and_what_to_paste() {
         "127.0.0.1:9998".parse().unwrap(),
         "127.0.0.1:9999".parse().unwrap(),
         "127.0.0.1:40000".parse().unwrap(),
+        None,
     );
     assert!(text.contains("http://127.0.0.1:9998/"), "{text}");
     assert!(text.contains("127.0.0.1:40000"), "{text}");
@@ -261,4 +266,66 @@ async fn demo_run_relays_generated_traffic_and_shuts_down_cleanly() {
         .expect("no panic");
     assert!(result.is_ok(), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// `loom demo --tls`: both hops TLS, with certificates from a local CA;
+/// each call records both sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_run_over_tls_records_both_hops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = crate::tls::ca::LocalCa::load_or_create(&tmp.path().join("ca")).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ui = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ui_addr = ui.local_addr().unwrap();
+    let backend = super::super::DemoBackend::start_tls(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        ca.leaf(None).unwrap(),
+        ca.cert_path(),
+    )
+    .await;
+    let upstream = super::super::upstream_of(&backend);
+    assert!(upstream.is_tls(), "{upstream}");
+    let mut config = crate::Config::new(upstream);
+    config.upstream_tls.ca = backend.tls_ca.clone();
+    config.listen_tls.ca_dir = Some(ca.dir().to_owned());
+    config.listen_tls.tls_only = true;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let demo = tokio::spawn(run(config, backend, listener, ui, async {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let (client, upstream) = loop {
+        let events = capture(ui_addr).await;
+        let ok = events.iter().find_map(|e| match &e.kind {
+            Some(Kind::CallEnded(end)) if end.grpc_status == Some(0) => {
+                Some((e.call_id, end.upstream_tls.clone()))
+            }
+            _ => None,
+        });
+        if let Some((id, upstream)) = ok {
+            let client = events.iter().find_map(|e| match &e.kind {
+                Some(Kind::CallStarted(s)) if e.call_id == id => s.client_tls.clone(),
+                _ => None,
+            });
+            break (client, upstream);
+        }
+        assert!(Instant::now() < deadline, "no call succeeded over TLS");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let client = client.expect("the client hop is TLS");
+    let upstream = upstream.expect("the upstream hop is TLS");
+    for hop in [&client, &upstream] {
+        assert_eq!(hop.alpn, "h2");
+        assert!(hop.version.starts_with("TLSv1."), "{hop:?}");
+        assert!(!hop.cipher_suite.is_empty(), "{hop:?}");
+        let cert = hop.server_certificate.as_ref().expect("a certificate");
+        assert!(cert.issuer.contains("Loom local CA"), "{cert:?}");
+        assert!(cert.names.iter().any(|n| n == "127.0.0.1"), "{cert:?}");
+    }
+    stop.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(5), demo)
+        .await
+        .expect("run returns within 5 s of shutdown")
+        .expect("no panic");
+    assert!(result.is_ok(), "{result:?}");
 }

@@ -35,7 +35,7 @@ fn session(sni: &str, client_certificate: bool) -> pb::TlsSession {
 
 fn started(upstream: &str, tls: Option<pb::TlsSession>) -> pb::CallStarted {
     pb::CallStarted {
-        client_tls: tls,
+        client_tls: tls.map(Box::new),
         start_unix_nanos: 1_700_000_100_000_000_000,
         path: "/echo.Echo/Say".into(),
         upstream: upstream.into(),
@@ -47,7 +47,7 @@ fn ended(tls: Option<pb::TlsSession>) -> pb::CallEnded {
     pb::CallEnded {
         offset_nanos: 2_000_000,
         grpc_status: Some(0),
-        upstream_tls: tls,
+        upstream_tls: tls.map(Box::new),
         ..Default::default()
     }
 }

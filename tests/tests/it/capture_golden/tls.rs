@@ -128,7 +128,7 @@ fn started(id: u64, upstream: &str, client_tls: Option<pb::TlsSession>) -> pb::E
     pb::Event::new(
         id,
         pb::CallStarted {
-            client_tls,
+            client_tls: client_tls.map(Box::new),
             start_unix_nanos: START + id as i64 * 1_000_000_000,
             path: "/echo.Echo/Say".into(),
             authority: "localhost:7443".into(),
@@ -145,7 +145,7 @@ fn ok(id: u64, upstream_tls: Option<pb::TlsSession>) -> pb::Event {
     pb::Event::new(
         id,
         pb::CallEnded {
-            upstream_tls,
+            upstream_tls: upstream_tls.map(Box::new),
             offset_nanos: 2_000_000,
             trailers: vec![header("grpc-status", "0")],
             grpc_status: Some(0),

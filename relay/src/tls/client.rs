@@ -1,0 +1,292 @@
+//! The relay as a TLS client of its upstreams.
+//!
+//! [`TlsConnect`] is the forward path's `Connect`: TLS with ALPN `h2` to an
+//! `https://` target, plain TCP to an `http://` one. It trusts the
+//! platform's roots (Mozilla's bundle when the platform has none), or
+//! `--upstream-ca`; `--upstream-insecure` verifies nothing but the
+//! handshake's signatures; `--upstream-cert` answers a server that asks for
+//! a client certificate; `--upstream-server-name` is the SNI and the name
+//! verified. A failed handshake is [`explain`]ed in words (unknown CA,
+//! name mismatch, expired, no ALPN `h2`, client certificate required) and
+//! logged once per upstream and failure, not once per call.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use rustls::ClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, Error as RustlsError, SignatureScheme};
+
+use super::{ALPN_H2, TlsError, facts};
+use crate::config::{Upstream, UpstreamTls};
+use crate::forward::upstream::{Connect, Connected, Connecting, TcpConnect};
+
+/// TLS where the target asks for it, TCP otherwise.
+pub struct TlsConnect {
+    config: Arc<ClientConfig>,
+    server_name: Option<ServerName<'static>>,
+    /// The certificate the relay presents, for the capture.
+    identity: Option<CertificateDer<'static>>,
+    /// The last failure logged, so that each is logged once.
+    logged: Arc<Mutex<Option<String>>>,
+}
+
+impl TlsConnect {
+    pub fn new(
+        settings: &UpstreamTls,
+        key_log: Option<Arc<dyn rustls::KeyLog>>,
+    ) -> Result<TlsConnect, TlsError> {
+        let provider = super::provider();
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|why| TlsError::Rustls {
+                what: "the TLS client's protocol versions".into(),
+                why,
+            })?;
+        let builder = if settings.insecure {
+            tracing::warn!(
+                "--upstream-insecure: the upstream's certificate is NOT verified; anyone on the path can impersonate it"
+            );
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        } else {
+            builder.with_root_certificates(roots(settings)?)
+        };
+        let (mut config, identity) = match &settings.identity {
+            Some(identity) => {
+                // Read and checked to match; rustls takes the key again.
+                let certified = super::read_identity(identity, "--upstream-cert")?;
+                let leaf = certified.cert.first().cloned();
+                let config = builder
+                    .with_client_auth_cert(
+                        certified.cert.clone(),
+                        super::read_key(&identity.key, "private key")?,
+                    )
+                    .map_err(|why| TlsError::Rustls {
+                        what: format!("--upstream-cert `{}`", identity.cert.display()),
+                        why,
+                    })?;
+                (config, leaf)
+            }
+            None => (builder.with_no_client_auth(), None),
+        };
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        if let Some(key_log) = key_log {
+            config.key_log = key_log;
+        }
+        let server_name = settings
+            .server_name
+            .as_deref()
+            .map(|name| {
+                ServerName::try_from(name.to_owned())
+                    .map_err(|_| TlsError::BadServerName(name.to_owned()))
+            })
+            .transpose()?;
+        Ok(TlsConnect {
+            config: Arc::new(config),
+            server_name,
+            identity,
+            logged: Arc::default(),
+        })
+    }
+
+    /// The name sent and verified for `target`.
+    fn name_for(&self, target: &Upstream) -> io::Result<ServerName<'static>> {
+        if let Some(name) = &self.server_name {
+            return Ok(name.clone());
+        }
+        ServerName::try_from(target.host().to_owned()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{}` is not a name TLS can verify", target.host()),
+            )
+        })
+    }
+}
+
+impl Connect for TlsConnect {
+    fn connect(&self, target: &Upstream) -> Connecting {
+        let tcp = TcpConnect.connect(target);
+        if !target.is_tls() {
+            return tcp;
+        }
+        let config = self.config.clone();
+        let name = self.name_for(target);
+        let identity = self.identity.clone();
+        let logged = self.logged.clone();
+        let upstream = target.to_string();
+        Box::pin(async move {
+            let name = name?;
+            let sni = match &name {
+                ServerName::DnsName(dns) => Some(dns.as_ref().to_owned()),
+                _ => None,
+            };
+            let io = tcp.await?.io;
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let result = match connector.connect(name, io).await {
+                Ok(stream) => {
+                    let (_, session) = stream.get_ref();
+                    if session.alpn_protocol() != Some(ALPN_H2) {
+                        Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "TLS handshake done, but the upstream did not agree to ALPN h2 \
+                             (it does not offer HTTP/2 over TLS, or this is not a gRPC port)",
+                        ))
+                    } else {
+                        let tls = facts::session(
+                            session,
+                            sni.as_deref(),
+                            session.peer_certificates().and_then(|c| c.first()),
+                            identity.as_ref(),
+                        );
+                        Ok(Connected {
+                            io: Box::new(stream),
+                            tls: Some(Arc::new(tls)),
+                        })
+                    }
+                }
+                Err(e) => Err(io::Error::new(e.kind(), explain(&e))),
+            };
+            note(&logged, &upstream, result.as_ref().err());
+            result
+        })
+    }
+}
+
+/// Logs a failure the first time it happens (and again after a success).
+fn note(logged: &Mutex<Option<String>>, upstream: &str, failure: Option<&io::Error>) {
+    let mut last = logged.lock().unwrap_or_else(|p| p.into_inner());
+    match failure {
+        None => *last = None,
+        Some(e) => {
+            let text = e.to_string();
+            if last.as_deref() != Some(text.as_str()) {
+                tracing::warn!("TLS to upstream {upstream} failed: {text}");
+                *last = Some(text);
+            }
+        }
+    }
+}
+
+/// A handshake's failure, in words a person can act on.
+pub fn explain(error: &io::Error) -> String {
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<RustlsError>())
+    else {
+        return format!("TLS handshake failed: {error}");
+    };
+    let why = match tls {
+        RustlsError::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => {
+                "the upstream's certificate is signed by an unknown CA (trust its CA with --upstream-ca FILE)".to_owned()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                format!(
+                    "the upstream's certificate is not valid for the name dialed ({cert}; set the name to verify with --upstream-server-name)"
+                )
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("the upstream's certificate has expired ({cert})")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("the upstream's certificate is not valid yet ({cert})")
+            }
+            other => format!("the upstream's certificate was rejected: {other}"),
+        },
+        RustlsError::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            match alert {
+                A::CertificateRequired => "the upstream requires a client certificate (give one with --upstream-cert and --upstream-key)".to_owned(),
+                A::NoApplicationProtocol => "the upstream does not speak ALPN h2 (HTTP/2 over TLS)".to_owned(),
+                A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied => format!(
+                    "the upstream refused the relay's client certificate (alert {alert:?})"
+                ),
+                A::HandshakeFailure => "the upstream ended the handshake (handshake_failure: no common cipher suite or protocol version, or it wants a client certificate)".to_owned(),
+                A::ProtocolVersion => "the upstream speaks no TLS version the relay does (TLS 1.2 and 1.3)".to_owned(),
+                other => format!("the upstream sent TLS alert {other:?}"),
+            }
+        }
+        RustlsError::NoApplicationProtocol => {
+            "the upstream does not speak ALPN h2 (HTTP/2 over TLS)".to_owned()
+        }
+        RustlsError::InvalidMessage(_) => format!(
+            "the upstream did not answer with TLS ({tls}): is it a cleartext port? Use http:// for it"
+        ),
+        other => other.to_string(),
+    };
+    format!("TLS handshake failed: {why}")
+}
+
+/// The roots: `--upstream-ca`, or the platform's (Mozilla's if it has none).
+fn roots(settings: &UpstreamTls) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &settings.ca {
+        for cert in super::read_certs(path, "--upstream-ca bundle")? {
+            roots.add(cert).map_err(|why| TlsError::Rustls {
+                what: format!("a certificate of --upstream-ca `{}`", path.display()),
+                why,
+            })?;
+        }
+        return Ok(roots);
+    }
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        tracing::debug!("no trusted roots on this platform; using Mozilla's (webpki-roots)");
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    Ok(roots)
+}
+
+/// `--upstream-insecure`: any certificate, any name; the handshake's
+/// signatures are still checked (so that the session is what it says).
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, RustlsError> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
