@@ -318,6 +318,21 @@ impl Call {
     /// it. Ends the call and returns what to tell the client: UNAVAILABLE
     /// naming the upstream and the failure.
     pub fn fail_upstream(&mut self, ending: Ending, during: bool) -> RelayStatus {
+        let answer = self.fail(ending, during);
+        tracing::warn!(parent: &self.span, call = self.id, "{}", answer.message);
+        answer
+    }
+
+    /// No connection to the upstream could be had: [`Call::fail_upstream`]
+    /// before any response, logged only at debug level (the connector logs
+    /// each failure once per upstream, not once per call).
+    pub fn fail_unreachable(&mut self, ending: Ending) -> RelayStatus {
+        let answer = self.fail(ending, false);
+        tracing::debug!(parent: &self.span, call = self.id, "{}", answer.message);
+        answer
+    }
+
+    fn fail(&mut self, ending: Ending, during: bool) -> RelayStatus {
         let detail = ending.detail.clone();
         let message = if during {
             format!(
@@ -327,7 +342,6 @@ impl Call {
         } else {
             format!("loom: upstream {} is unavailable: {detail}", self.upstream)
         };
-        tracing::warn!(parent: &self.span, call = self.id, "{message}");
         self.note_ending(ending);
         self.end(pb::CallEnded::by_relay(
             self.offset_nanos(),

@@ -208,7 +208,7 @@ async fn open_stream(
             Ok(lease) => lease,
             Err(why) => {
                 let ending = Ending::new(EndSide::Upstream, EndKind::Disconnect, 0, &*why);
-                answer_trailers_only(respond, call.fail_upstream(ending, false));
+                answer_trailers_only(respond, call.fail_unreachable(ending));
                 return None;
             }
         };

@@ -335,7 +335,21 @@ async fn open(connecting: Connecting) -> Result<Opened, String> {
 
 /// An error and its causes on one line: "tcp connect error: Connection
 /// refused (os error 111)".
+/// A TLS failure among the causes is put in words a person can act on
+/// ([`crate::tls::client::explain`]).
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        // An I/O error's own `source` skips the error it wraps: look inside.
+        let inner = e
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = e.downcast_ref::<rustls::Error>().or(inner) {
+            return crate::tls::client::explain(tls);
+        }
+        cause = e.source();
+    }
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -7,8 +7,9 @@
 //! handshake's signatures; `--upstream-cert` answers a server that asks for
 //! a client certificate; `--upstream-server-name` is the SNI and the name
 //! verified. A failed handshake is [`explain`]ed in words (unknown CA,
-//! name mismatch, expired, no ALPN `h2`, client certificate required) and
-//! logged once per upstream and failure, not once per call.
+//! name mismatch, expired, no ALPN `h2`, client certificate required);
+//! every failure to connect (TCP or TLS) is logged once per upstream and
+//! failure, not once per call.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -109,14 +110,31 @@ impl TlsConnect {
 impl Connect for TlsConnect {
     fn connect(&self, target: &Upstream) -> Connecting {
         let tcp = TcpConnect.connect(target);
-        if !target.is_tls() {
-            return tcp;
-        }
-        let config = self.config.clone();
-        let name = self.name_for(target);
-        let identity = self.identity.clone();
         let logged = self.logged.clone();
         let upstream = target.to_string();
+        if !target.is_tls() {
+            return Box::pin(async move {
+                let result = tcp.await;
+                note(&logged, &upstream, result.as_ref().err());
+                result
+            });
+        }
+        // Without a certificate of its own, each connection notes whether
+        // the server asked for one, to say so if it then hangs up.
+        let no_certificate = self
+            .identity
+            .is_none()
+            .then(|| Arc::new(super::stream::NoCertificate::default()));
+        let config = match &no_certificate {
+            Some(note) => {
+                let mut config = (*self.config).clone();
+                config.client_auth_cert_resolver = note.clone();
+                Arc::new(config)
+            }
+            None => self.config.clone(),
+        };
+        let name = self.name_for(target);
+        let identity = self.identity.clone();
         Box::pin(async move {
             let name = name?;
             let sni = match &name {
@@ -141,13 +159,14 @@ impl Connect for TlsConnect {
                             session.peer_certificates().and_then(|c| c.first()),
                             identity.as_ref(),
                         );
-                        Ok(Connected {
+                        let mut stream = super::stream::UpstreamTls::new(stream, no_certificate);
+                        stream.settle().await.map(|()| Connected {
                             io: Box::new(stream),
                             tls: Some(Arc::new(tls)),
                         })
                     }
                 }
-                Err(e) => Err(io::Error::new(e.kind(), explain(&e))),
+                Err(e) => Err(io::Error::new(e.kind(), explain_io(&e))),
             };
             note(&logged, &upstream, result.as_ref().err());
             result
@@ -155,7 +174,8 @@ impl Connect for TlsConnect {
     }
 }
 
-/// Logs a failure the first time it happens (and again after a success).
+/// Logs a failure to connect the first time it happens (and again after a
+/// success): once per upstream and failure, not once per call.
 fn note(logged: &Mutex<Option<String>>, upstream: &str, failure: Option<&io::Error>) {
     let mut last = logged.lock().unwrap_or_else(|p| p.into_inner());
     match failure {
@@ -163,21 +183,31 @@ fn note(logged: &Mutex<Option<String>>, upstream: &str, failure: Option<&io::Err
         Some(e) => {
             let text = e.to_string();
             if last.as_deref() != Some(text.as_str()) {
-                tracing::warn!("TLS to upstream {upstream} failed: {text}");
+                tracing::warn!("cannot reach upstream {upstream}: {text}");
                 *last = Some(text);
             }
         }
     }
 }
 
-/// A handshake's failure, in words a person can act on.
-pub fn explain(error: &io::Error) -> String {
-    let Some(tls) = error
+/// What the client is told when the upstream wants a client certificate.
+pub const CLIENT_CERTIFICATE_REQUIRED: &str =
+    "the upstream requires a client certificate (give one with --upstream-cert and --upstream-key)";
+
+/// A handshake's failure (an I/O error that may carry a TLS one), in words.
+fn explain_io(error: &io::Error) -> String {
+    match error
         .get_ref()
         .and_then(|e| e.downcast_ref::<RustlsError>())
-    else {
-        return format!("TLS handshake failed: {error}");
-    };
+    {
+        Some(tls) => explain(tls),
+        None => format!("TLS handshake failed: {error}"),
+    }
+}
+
+/// A TLS failure, in words a person can act on: what went wrong and the
+/// flag that fixes it.
+pub fn explain(tls: &RustlsError) -> String {
     let why = match tls {
         RustlsError::InvalidCertificate(cert) => match cert {
             CertificateError::UnknownIssuer => {
@@ -199,7 +229,7 @@ pub fn explain(error: &io::Error) -> String {
         RustlsError::AlertReceived(alert) => {
             use rustls::AlertDescription as A;
             match alert {
-                A::CertificateRequired => "the upstream requires a client certificate (give one with --upstream-cert and --upstream-key)".to_owned(),
+                A::CertificateRequired => CLIENT_CERTIFICATE_REQUIRED.to_owned(),
                 A::NoApplicationProtocol => "the upstream does not speak ALPN h2 (HTTP/2 over TLS)".to_owned(),
                 A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied => format!(
                     "the upstream refused the relay's client certificate (alert {alert:?})"

@@ -10,6 +10,8 @@
 //!   rustls' server configuration, with the [`ca::LocalCa`]'s minted
 //!   certificates or `--listen-cert`; the connection's task tells a
 //!   ClientHello from cleartext by its first byte and calls it.
+//! - [`stream`]: the TLS stream to an upstream, whose errors are said in
+//!   TLS terms before HTTP/2 flattens them.
 //! - [`ca`]: the local CA: created on first use in its folder, it mints and
 //!   caches one short-lived certificate per name clients ask for.
 //! - [`facts`]: what a TLS session was (version, ALPN, suite, SNI,
@@ -28,6 +30,7 @@ pub mod client;
 pub mod facts;
 pub mod keylog;
 pub mod server;
+pub mod stream;
 pub mod trust;
 
 use std::path::{Path, PathBuf};

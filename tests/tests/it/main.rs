@@ -27,4 +27,5 @@ mod reflection;
 mod seams;
 mod search;
 mod tls_peers;
+mod tls_relay;
 mod ui_api;
