@@ -21,8 +21,10 @@
 //! For Rust code: [`TestPki::roots`] (a store trusting `ca`),
 //! [`TestPki::server_config`] (rustls, ALPN `h2`, a client certificate
 //! optional or required), [`TestPki::client_config`] (rustls, ALPN `h2`,
-//! trusting `ca`, with or without `client`'s certificate). Everything uses
-//! rustls' ring provider ([`provider`]), never the process default.
+//! trusting `ca`, with or without `client`'s certificate),
+//! [`client_config_trusting`] (the same, trusting another root, such as the
+//! relay's local CA). Everything uses rustls' ring provider ([`provider`]),
+//! never the process default.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -255,6 +257,20 @@ impl TestPki {
         config.alpn_protocols = vec![H2.to_vec()];
         Arc::new(config)
     }
+}
+
+/// A rustls client configuration trusting `root` alone (say, the relay's
+/// local CA), offering ALPN `h2`, with no client certificate.
+pub fn client_config_trusting(root: &CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(root.clone()).expect("a root certificate");
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![H2.to_vec()];
+    Arc::new(config)
 }
 
 impl Default for TestPki {

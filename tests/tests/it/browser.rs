@@ -1,8 +1,8 @@
 //! The inspector in a real browser (headless Chromium via chromedriver):
 //! live traffic through the relay, a stream watched while open, a capture
 //! opened without any relay, the bundle hosted apart from the relay,
-//! reconnecting to a restarted relay, payloads that look like HTML, and a
-//! 20,000-call capture.
+//! reconnecting to a restarted relay, payloads that look like HTML, a
+//! call over TLS on both hops, and a 20,000-call capture.
 //!
 //! Run with the bundle built and embedded:
 //!
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use loom_relay::Config;
 use loom_relay::demo::{DemoBackend, catalog, generate_traffic};
+use loom_relay::tls::ca::LocalCa;
 use loom_shared::capture;
 use loom_shared::pb;
 use loom_tests::backend::Backend;
@@ -31,9 +32,12 @@ use loom_tests::inspector::{
     DETAIL, ROW, WAIT, assert_no_console_errors, dist_dir, require_embedded_ui, row_css,
     section_text, select, wait_live, wait_rows,
 };
+use loom_tests::pki::{self, ClientAuth, TestPki};
+use loom_tests::probe::probe_client::ProbeClient;
 use loom_tests::reflection::TEST_FDS;
 use loom_tests::req;
 use loom_tests::static_files::StaticFiles;
+use loom_tests::tls_backend::{TlsBackend, tls_channel};
 use loom_tests::{TestRelay, probe_client};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -674,6 +678,127 @@ async fn html_in_payloads_renders_as_text() {
 
         browser.close().await;
         drop(client);
+        relay.shutdown().await;
+        backend.stop().await;
+    })
+    .await;
+}
+
+/// A call over TLS on both hops (a client trusting the relay's local CA, an
+/// `https://` upstream with the test PKI's leaf) shows each hop's version,
+/// ALPN and certificate; a cleartext call through the same relay shows its
+/// client hop as cleartext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_call_detail() {
+    require_embedded_ui();
+    let browser = Browser::start().await;
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fds = test_fds_file(dir.path());
+        let pki = TestPki::new();
+        let backend = TlsBackend::start(pki.server_config(&pki.server, ClientAuth::None)).await;
+        // The relay's CA, made before the relay starts so that the client
+        // can trust it (the relay loads it on the first TLS handshake).
+        let ca_dir = dir.path().join("ca");
+        let ca = LocalCa::load_or_create(&ca_dir).expect("the local CA");
+        let relay = TestRelay::start_with(backend.addr, |c| {
+            c.upstream = format!("https://{}", backend.addr)
+                .parse()
+                .expect("an https upstream");
+            c.upstream_tls.ca = Some(pki.ca.cert.clone());
+            c.listen_tls.ca_dir = Some(ca_dir.clone());
+            c.descriptor_sets = vec![fds];
+        })
+        .await;
+        browser.goto(&ui_url(relay.ui_addr)).await;
+        wait_live(&browser).await;
+
+        let trusting = pki::client_config_trusting(ca.cert_der());
+        let channel = tls_channel(relay.relay_addr, pki::LOCALHOST, trusting)
+            .await
+            .expect("a TLS channel to the relay");
+        let reply = ProbeClient::new(channel)
+            .unary(req("over TLS"))
+            .await
+            .expect("unary over TLS")
+            .into_inner();
+        assert_eq!(reply.text, "echo: over TLS");
+        let mut cleartext = probe_client(relay.relay_addr, false).await;
+        cleartext
+            .unary(req("in cleartext"))
+            .await
+            .expect("unary in cleartext");
+
+        let rows = wait_rows(&browser, "both calls, ended", |rows| {
+            rows.len() == 2 && rows.iter().all(|r| r.status == "OK")
+        })
+        .await;
+        let mut ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2], "{rows:?}");
+
+        // Call 1, over TLS: the client hop's session and the leaf the local
+        // CA minted for `localhost`; the upstream hop's session and the
+        // test PKI's server leaf.
+        select(&browser, 1, "/Unary").await;
+        browser
+            .wait_until_text(DETAIL, |t| t.contains("\"echo: over TLS\""), WAIT)
+            .await;
+        let client_hop = browser
+            .wait_until_text("[data-test=tls-client]", |t| t.contains("TLSv1.3"), WAIT)
+            .await;
+        for part in [
+            "TLSv1.3",
+            "ALPN h2",
+            "SNI localhost",
+            "CN=localhost",
+            "Loom local CA",
+        ] {
+            assert!(
+                client_hop.contains(part),
+                "the client hop shows `{part}`:\n{client_hop}"
+            );
+        }
+        let upstream_hop = browser
+            .wait_until_text("[data-test=tls-upstream]", |t| t.contains("TLSv1.3"), WAIT)
+            .await;
+        for part in [
+            "TLSv1.3",
+            "ALPN h2",
+            "CN=localhost",
+            "O=Loom tests",
+            "CN=Loom test CA",
+        ] {
+            assert!(
+                upstream_hop.contains(part),
+                "the upstream hop shows `{part}`:\n{upstream_hop}"
+            );
+        }
+        assert!(
+            !upstream_hop.contains("Loom local CA"),
+            "the upstream's certificate is the backend's, not one the relay minted:\n{upstream_hop}"
+        );
+
+        // Call 2, in cleartext from the client, still TLS to the upstream.
+        select(&browser, 2, "/Unary").await;
+        browser
+            .wait_until_text(DETAIL, |t| t.contains("\"echo: in cleartext\""), WAIT)
+            .await;
+        let client_hop = browser
+            .wait_until_text("[data-test=tls-client]", |t| t.contains("cleartext"), WAIT)
+            .await;
+        assert!(
+            !client_hop.contains("TLSv"),
+            "no TLS on a cleartext hop:\n{client_hop}"
+        );
+        let upstream_hop = browser
+            .wait_until_text("[data-test=tls-upstream]", |t| t.contains("TLSv1.3"), WAIT)
+            .await;
+        assert!(upstream_hop.contains("O=Loom tests"), "{upstream_hop}");
+        assert_no_console_errors(&browser).await;
+
+        browser.close().await;
+        drop(cleartext);
         relay.shutdown().await;
         backend.stop().await;
     })
