@@ -82,9 +82,15 @@ struct PyServer {
 
 impl PyServer {
     async fn start(python: &Path, script: &Path) -> PyServer {
+        Self::start_with(python, script, &[]).await
+    }
+
+    /// With more flags (TLS).
+    async fn start_with(python: &Path, script: &Path, extra: &[String]) -> PyServer {
         let mut child = Command::new(python)
             .arg(script)
             .arg("server")
+            .args(extra)
             .current_dir(workspace_root())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
@@ -161,9 +167,21 @@ struct ClientRun {
 /// free to drive the in-process relay. Panics with the client's stderr on
 /// failure.
 async fn run_client(python: &Path, script: &Path, target: SocketAddr, label: &str) -> ClientRun {
+    run_client_with(python, script, target, label, &[]).await
+}
+
+/// [`run_client`] with more flags (TLS).
+async fn run_client_with(
+    python: &Path,
+    script: &Path,
+    target: SocketAddr,
+    label: &str,
+    extra: &[String],
+) -> ClientRun {
     let mut cmd = Command::new(python);
     cmd.arg(script)
         .args(["client", "--target", &target.to_string()])
+        .args(extra)
         .args(["--timeout", CLIENT_CALL_DEADLINE_SECS])
         .current_dir(workspace_root())
         // Talk to exactly this target, whatever proxy the environment names.
@@ -522,6 +540,75 @@ async fn grpcio_through_relay_matches_direct() {
     let events = settled_capture(&relay).await;
     check_capture(&events);
 
+    relay.shutdown().await;
+    drop(server);
+}
+
+/// The same, over TLS on both hops, to a server that requires a client
+/// certificate: the client trusts the relay's local CA, the relay trusts
+/// the server's CA and presents its own certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_over_tls_and_mtls_through_relay_matches_direct() {
+    use loom_tests::peer::Kind;
+    use loom_tests::peer_tls::{ClientTls, ServerTls};
+    let python = venv_python();
+    let script = interop_script();
+    let pki = loom_tests::pki::TestPki::new();
+    let server_tls = ServerTls::new(&pki.server).require_client_cert(&pki.client_ca);
+    let server = PyServer::start_with(&python, &script, &server_tls.args(Kind::Grpcio)).await;
+    let direct_tls = ClientTls::trusting(&pki.ca)
+        .server_name("localhost")
+        .identity(&pki.client);
+    let direct = run_client_with(
+        &python,
+        &script,
+        server.addr,
+        "direct over TLS",
+        &direct_tls.args(Kind::Grpcio),
+    )
+    .await;
+    check_transcript_shape(&direct.stdout, "direct over TLS");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ca = loom_relay::tls::ca::LocalCa::load_or_create(tmp.path()).expect("local CA");
+    let (ca_dir, server_ca) = (tmp.path().to_owned(), pki.ca.cert.clone());
+    let (cert, key) = (pki.client.cert.clone(), pki.client.key.clone());
+    let upstream = server.addr;
+    let relay = TestRelay::start_with(upstream, move |c| {
+        c.upstream = format!("https://{upstream}").parse().expect("upstream");
+        c.upstream_tls.ca = Some(server_ca);
+        c.upstream_tls.identity = Some(loom_relay::config::Identity { cert, key });
+        c.listen_tls.ca_dir = Some(ca_dir);
+    })
+    .await;
+    let relayed_tls = ClientTls {
+        ca: ca.cert_path(),
+        server_name: Some("localhost".into()),
+        identity: None,
+    };
+    let relayed = run_client_with(
+        &python,
+        &script,
+        relay.relay_addr,
+        "through the relay over TLS",
+        &relayed_tls.args(Kind::Grpcio),
+    )
+    .await;
+    assert_transcripts_equal(&direct.stdout, &relayed.stdout);
+    let events = settled_capture(&relay).await;
+    check_capture(&events);
+    for event in &events {
+        match &event.kind {
+            Some(pb::event::Kind::CallStarted(s)) => {
+                assert!(s.client_tls.is_some(), "client hop: {s:?}")
+            }
+            Some(pb::event::Kind::CallEnded(e)) => {
+                let tls = e.upstream_tls.as_deref().expect("upstream hop");
+                assert!(tls.client_certificate.is_some(), "mTLS: {tls:?}");
+            }
+            _ => {}
+        }
+    }
     relay.shutdown().await;
     drop(server);
 }

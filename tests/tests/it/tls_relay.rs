@@ -41,6 +41,19 @@ fn local_ca(dir: &Path) -> PathBuf {
     LocalCa::load_or_create(dir).expect("local CA").cert_path()
 }
 
+/// A rustls client trusting the relay's local CA `ca`, offering `alpn`.
+fn trusting(ca: &LocalCa, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).expect("root");
+    let mut config = rustls::ClientConfig::builder_with_provider(pki::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// The capture, once `n` calls have ended in it.
 async fn ended_calls(relay: &TestRelay, n: usize) -> Vec<pb::Event> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -234,17 +247,7 @@ async fn the_listen_port_serves_tls_by_name_and_refuses_clearly() {
         c.listen_tls.tls_only = true
     })
     .await;
-    let trusting = |alpn: &[&[u8]]| {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).expect("root");
-        let mut config = rustls::ClientConfig::builder_with_provider(pki::provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(config)
-    };
+    let trusting = |alpn: &[&[u8]]| trusting(&ca, alpn);
     // A real backend name, validated against the local CA.
     let tls = tls_connect(relay.relay_addr, "api.backend.example", trusting(&[b"h2"]))
         .await
@@ -305,18 +308,10 @@ async fn the_key_log_has_both_hops() {
         c.key_log = Some(path);
     })
     .await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert_der().clone()).expect("root");
-    let mut config = rustls::ClientConfig::builder_with_provider(pki::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let channel =
-        loom_tests::tls_backend::tls_channel(relay.relay_addr, "localhost", Arc::new(config))
-            .await
-            .expect("TLS channel to the relay");
+    let config = trusting(&ca, &[b"h2"]);
+    let channel = loom_tests::tls_backend::tls_channel(relay.relay_addr, "localhost", config)
+        .await
+        .expect("TLS channel to the relay");
     let mut client = loom_tests::probe::probe_client::ProbeClient::new(channel);
     client.unary(loom_tests::req("keys")).await.expect("call");
     relay.shutdown().await;
