@@ -43,13 +43,7 @@ fn local_ca(dir: &Path) -> PathBuf {
 
 /// A rustls client trusting the relay's local CA `ca`, offering `alpn`.
 fn trusting(ca: &LocalCa, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert_der().clone()).expect("root");
-    let mut config = rustls::ClientConfig::builder_with_provider(pki::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = (*pki::client_config_trusting(ca.cert_der())).clone();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
