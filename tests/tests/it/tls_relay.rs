@@ -118,6 +118,25 @@ async fn grpc_go_tls_client_through_loom_to_a_grpc_go_tls_server() {
             .expect("the upstream's certificate");
         assert!(cert.names.iter().any(|n| n == "127.0.0.1"), "{cert:?}");
     }
+    // Reflection reaches the upstream over the same TLS.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = relay.capture_events().await;
+        let reflected = events.iter().any(|e| match &e.kind {
+            Some(Kind::Descriptors(d)) => {
+                d.services.iter().any(|s| s == "grpc.testing.TestService")
+            }
+            _ => false,
+        });
+        if reflected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no schema by reflection over TLS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     relay.shutdown().await;
 }
 
