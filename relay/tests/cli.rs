@@ -426,6 +426,13 @@ fn help_documents_every_flag_and_env_twin() {
         ("--redact-header", "LOOM_REDACT_HEADER"),
         ("--keep-secrets", "LOOM_KEEP_SECRETS"),
         ("--shutdown-grace", "LOOM_SHUTDOWN_GRACE"),
+        ("--upstream-ca", "LOOM_UPSTREAM_CA"),
+        ("--upstream-insecure", "LOOM_UPSTREAM_INSECURE"),
+        ("--upstream-cert", "LOOM_UPSTREAM_CERT"),
+        ("--upstream-server-name", "LOOM_UPSTREAM_SERVER_NAME"),
+        ("--listen-tls-only", "LOOM_LISTEN_TLS_ONLY"),
+        ("--listen-cert", "LOOM_LISTEN_CERT"),
+        ("--ca-dir", "LOOM_CA_DIR"),
     ];
     for (flag, env) in flags {
         assert!(
@@ -745,4 +752,91 @@ fn decode_reads_stdin_and_reports_through_its_exit_code() {
     let error = String::from_utf8_lossy(&garbage.stderr);
     assert_eq!(error.trim().lines().count(), 1, "{error}");
     assert!(error.contains("not a Loom capture"), "{error}");
+}
+
+#[test]
+fn loom_ca_makes_the_ca_once_and_says_how_to_trust_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_dir = dir.path().join("loom/ca");
+    let run = || {
+        let mut cmd = loom();
+        cmd.args(["ca", "--ca-dir"]).arg(&ca_dir);
+        run_to_exit(cmd)
+    };
+    let first = run();
+    assert!(first.status.success(), "{first:?}");
+    for words in [
+        "-----BEGIN CERTIFICATE-----",
+        "grpcurl -cacert",
+        "ssl_target_name_override",
+        "NODE_EXTRA_CA_CERTS",
+        "grpc-java",
+    ] {
+        assert!(first.stdout.contains(words), "{words}: {}", first.stdout);
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in ["ca.pem", "ca.key"] {
+        let mode = std::fs::metadata(ca_dir.join(file))
+            .expect(file)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let second = run();
+    assert_eq!(first.stdout, second.stdout, "the same CA the second time");
+}
+
+/// `loom demo --tls`: the binary starts the demo over TLS on both hops,
+/// says how to call it, and stops cleanly.
+#[test]
+fn demo_tls_starts_with_a_tls_upstream_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = loom();
+    cmd.args([
+        "demo",
+        "--tls",
+        "--listen",
+        "127.0.0.1:0",
+        "--ui",
+        "127.0.0.1:0",
+        "--ca-dir",
+    ])
+    .arg(dir.path().join("ca"))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn loom demo");
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(strip_ansi(&line));
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut log = Vec::new();
+    let upstream = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no readiness; stderr:\n{}", log.join("\n"));
+        };
+        if let Some((_, upstream, _)) = parse_ready(&line) {
+            break upstream;
+        }
+        log.push(line);
+    };
+    assert!(upstream.starts_with("https://127.0.0.1:"), "{upstream}");
+    let mut kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .spawn()
+        .expect("spawn kill");
+    assert!(wait_exit(&mut kill, EXIT_TIMEOUT).success());
+    let status = wait_exit(&mut child, EXIT_TIMEOUT);
+    assert!(status.success(), "{status}");
+    let banner = stdout.join().expect("stdout");
+    assert!(banner.contains("over TLS on both hops"), "{banner}");
+    assert!(banner.contains("grpcurl -cacert"), "{banner}");
+    assert!(dir.path().join("ca/ca.pem").exists());
 }
