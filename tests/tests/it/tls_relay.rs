@@ -354,3 +354,65 @@ async fn the_key_log_has_both_hops() {
     assert!(text.contains("CLIENT_TRAFFIC_SECRET_0"), "{text}");
     assert!(randoms.len() >= 2, "a session per hop: {text}");
 }
+
+/// `--upstream-server-name`: the name sent and verified, when the upstream
+/// is dialed by an address its certificate does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_server_name_is_the_name_verified() {
+    let pki = TestPki::new();
+    // A leaf for `other.test` only: not valid for 127.0.0.1.
+    let backend = TlsBackend::start(pki.server_config(&pki.wrong_name, ClientAuth::None)).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let relay = tls_relay(backend.addr, &pki, tmp.path(), |c| {
+        c.upstream_tls.server_name = Some(pki::WRONG_NAME.into());
+    })
+    .await;
+    let mut client = loom_tests::probe_client(relay.relay_addr, false).await;
+    client
+        .unary(loom_tests::req("by name"))
+        .await
+        .expect("valid for the name given");
+    let handshakes = backend.handshakes.done();
+    assert_eq!(
+        handshakes[0].sni.as_deref(),
+        Some(pki::WRONG_NAME),
+        "the SNI sent"
+    );
+    let events = ended_calls(&relay, 1).await;
+    let (_, upstream) = hops(&events).pop().expect("a call");
+    assert_eq!(upstream.expect("TLS").sni, pki::WRONG_NAME);
+    relay.shutdown().await;
+}
+
+/// `--listen-cert`: the listen port serves the given certificate, not one
+/// the local CA mints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listen_port_serves_a_given_certificate() {
+    let pki = TestPki::new();
+    let backend = TlsBackend::start(pki.server_config(&pki.server, ClientAuth::None)).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (pki.server.cert.clone(), pki.server.key.clone());
+    let relay = tls_relay(backend.addr, &pki, tmp.path(), move |c| {
+        c.listen_tls.ca_dir = None;
+        c.listen_tls.identity = Some(loom_relay::config::Identity { cert, key });
+    })
+    .await;
+    let channel = loom_tests::tls_backend::tls_channel(
+        relay.relay_addr,
+        pki::BACKEND_NAME,
+        pki::client_config_trusting(&pki.ca.cert_der),
+    )
+    .await
+    .expect("TLS channel to the relay, trusting the test CA");
+    let mut client = loom_tests::probe::probe_client::ProbeClient::new(channel);
+    client.unary(loom_tests::req("given")).await.expect("call");
+    let events = ended_calls(&relay, 1).await;
+    let (client_hop, _) = hops(&events).pop().expect("a call");
+    let served = client_hop
+        .expect("TLS")
+        .server_certificate
+        .expect("the certificate served");
+    assert!(!served.issuer.contains("Loom local CA"), "{served:?}");
+    assert!(!tmp.path().join("ca.pem").exists(), "no CA made");
+    relay.shutdown().await;
+}
