@@ -336,7 +336,7 @@ async fn open(connecting: Connecting) -> Result<Opened, String> {
 /// An error and its causes on one line: "tcp connect error: Connection
 /// refused (os error 111)".
 /// A TLS failure among the causes is put in words a person can act on
-/// ([`crate::tls::client::explain`]).
+/// ([`crate::tls::explain::explain`]).
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = Some(error);
     while let Some(e) = cause {
@@ -346,7 +346,7 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
             .and_then(|io| io.get_ref())
             .and_then(|inner| inner.downcast_ref::<rustls::Error>());
         if let Some(tls) = e.downcast_ref::<rustls::Error>().or(inner) {
-            return crate::tls::client::explain(tls);
+            return crate::tls::explain::explain(tls);
         }
         cause = e.source();
     }

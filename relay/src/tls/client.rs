@@ -6,7 +6,7 @@
 //! `--upstream-ca`; `--upstream-insecure` verifies nothing but the
 //! handshake's signatures; `--upstream-cert` answers a server that asks for
 //! a client certificate; `--upstream-server-name` is the SNI and the name
-//! verified. A failed handshake is [`explain`]ed in words (unknown CA,
+//! verified. A failed handshake is put in words (`super::explain`) (unknown CA,
 //! name mismatch, expired, no ALPN `h2`, client certificate required);
 //! every failure to connect (TCP or TLS) is logged once per upstream and
 //! failure, not once per call.
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use rustls::ClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, Error as RustlsError, SignatureScheme};
+use rustls::{DigitallySignedStruct, Error as RustlsError, SignatureScheme};
 
 use super::{ALPN_H2, TlsError, facts};
 use crate::config::{Upstream, UpstreamTls};
@@ -166,7 +166,7 @@ impl Connect for TlsConnect {
                         })
                     }
                 }
-                Err(e) => Err(io::Error::new(e.kind(), explain_io(&e))),
+                Err(e) => Err(io::Error::new(e.kind(), super::explain::explain_io(&e))),
             };
             note(&logged, &upstream, result.as_ref().err());
             result
@@ -188,66 +188,6 @@ fn note(logged: &Mutex<Option<String>>, upstream: &str, failure: Option<&io::Err
             }
         }
     }
-}
-
-/// What the client is told when the upstream wants a client certificate.
-pub const CLIENT_CERTIFICATE_REQUIRED: &str =
-    "the upstream requires a client certificate (give one with --upstream-cert and --upstream-key)";
-
-/// A handshake's failure (an I/O error that may carry a TLS one), in words.
-fn explain_io(error: &io::Error) -> String {
-    match error
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<RustlsError>())
-    {
-        Some(tls) => explain(tls),
-        None => format!("TLS handshake failed: {error}"),
-    }
-}
-
-/// A TLS failure, in words a person can act on: what went wrong and the
-/// flag that fixes it.
-pub fn explain(tls: &RustlsError) -> String {
-    let why = match tls {
-        RustlsError::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => {
-                "the upstream's certificate is signed by an unknown CA (trust its CA with --upstream-ca FILE)".to_owned()
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                format!(
-                    "the upstream's certificate is not valid for the name dialed ({cert}; set the name to verify with --upstream-server-name)"
-                )
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                format!("the upstream's certificate has expired ({cert})")
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                format!("the upstream's certificate is not valid yet ({cert})")
-            }
-            other => format!("the upstream's certificate was rejected: {other}"),
-        },
-        RustlsError::AlertReceived(alert) => {
-            use rustls::AlertDescription as A;
-            match alert {
-                A::CertificateRequired => CLIENT_CERTIFICATE_REQUIRED.to_owned(),
-                A::NoApplicationProtocol => "the upstream does not speak ALPN h2 (HTTP/2 over TLS)".to_owned(),
-                A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied => format!(
-                    "the upstream refused the relay's client certificate (alert {alert:?})"
-                ),
-                A::HandshakeFailure => "the upstream ended the handshake (handshake_failure: no common cipher suite or protocol version, or it wants a client certificate)".to_owned(),
-                A::ProtocolVersion => "the upstream speaks no TLS version the relay does (TLS 1.2 and 1.3)".to_owned(),
-                other => format!("the upstream sent TLS alert {other:?}"),
-            }
-        }
-        RustlsError::NoApplicationProtocol => {
-            "the upstream does not speak ALPN h2 (HTTP/2 over TLS)".to_owned()
-        }
-        RustlsError::InvalidMessage(_) => format!(
-            "the upstream did not answer with TLS ({tls}): is it a cleartext port? Use http:// for it"
-        ),
-        other => other.to_string(),
-    };
-    format!("TLS handshake failed: {why}")
 }
 
 /// The roots: `--upstream-ca`, or the platform's (Mozilla's if it has none).

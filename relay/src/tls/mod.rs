@@ -5,7 +5,7 @@
 //!   [`client::TlsConnect`] is the forward path's `Connect` seam (and
 //!   reflection's and the header probe's), which speaks TLS with ALPN `h2`
 //!   to TLS targets and plain TCP to the others; its failures are named in
-//!   words a person can act on ([`client::explain`]).
+//!   words a person can act on ([`explain`]).
 //! - [`server`]: TLS on the listen port: [`server::ListenTlsServer`] holds
 //!   rustls' server configuration, with the [`ca::LocalCa`]'s minted
 //!   certificates or `--listen-cert`; the connection's task tells a
@@ -27,6 +27,7 @@
 
 pub mod ca;
 pub mod client;
+pub mod explain;
 pub mod facts;
 pub mod keylog;
 pub mod server;

@@ -3,7 +3,7 @@
 //! text, so the typed TLS error would be lost above this).
 //!
 //! Two cases matter most: a TLS alert (explained by
-//! [`super::client::explain`]), and a server that asked for a client
+//! [`super::explain::explain`]), and a server that asked for a client
 //! certificate, got none, and hung up (with TLS 1.3 the client finishes
 //! its handshake first and only learns of it as a closed connection).
 
@@ -94,7 +94,7 @@ impl UpstreamTls {
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>())
         {
-            return io::Error::new(error.kind(), super::client::explain(tls));
+            return io::Error::new(error.kind(), super::explain::explain(tls));
         }
         let asked = self
             .no_certificate
@@ -113,7 +113,7 @@ impl UpstreamTls {
                 format!(
                     "{}: the upstream asked for a client certificate, the relay had none to give, \
                      and the upstream closed the connection ({error})",
-                    super::client::CLIENT_CERTIFICATE_REQUIRED
+                    super::explain::CLIENT_CERTIFICATE_REQUIRED
                 ),
             );
         }
