@@ -57,18 +57,10 @@ impl TlsConnect {
         };
         let (mut config, identity) = match &settings.identity {
             Some(identity) => {
-                // Read and checked to match; rustls takes the key again.
+                // Read once, checked to match, and presented as it is.
                 let certified = super::read_identity(identity, "--upstream-cert")?;
                 let leaf = certified.cert.first().cloned();
-                let config = builder
-                    .with_client_auth_cert(
-                        certified.cert.clone(),
-                        super::read_key(&identity.key, "private key")?,
-                    )
-                    .map_err(|why| TlsError::Rustls {
-                        what: format!("--upstream-cert `{}`", identity.cert.display()),
-                        why,
-                    })?;
+                let config = builder.with_client_cert_resolver(Arc::new(Presents(certified)));
                 (config, leaf)
             }
             None => (builder.with_no_client_auth(), None),
@@ -209,6 +201,25 @@ fn roots(settings: &UpstreamTls) -> Result<rustls::RootCertStore, TlsError> {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     Ok(roots)
+}
+
+/// `--upstream-cert`: the one certificate the relay presents, whenever an
+/// upstream asks for one.
+#[derive(Debug)]
+struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Presents {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// `--upstream-insecure`: any certificate, any name; the handshake's
