@@ -232,10 +232,30 @@ fn parse_ready(line: &str) -> Option<(SocketAddr, String, SocketAddr)> {
     Some((addr.parse().ok()?, upstream.to_owned(), ui.parse().ok()?))
 }
 
-/// A loopback address nothing listens on (bound, then released).
-fn dead_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local_addr")
+/// A loopback port that refuses connections for as long as it lives: bound
+/// but never listening. A port bound and released instead can come back from
+/// the OS as the relay's own UI port, and the "dead" upstream then answers.
+struct DeadUpstream {
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl DeadUpstream {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+fn dead_upstream() -> DeadUpstream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("local_addr");
+    DeadUpstream {
+        _socket: socket,
+        addr,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -517,7 +537,8 @@ fn record_refuses_an_existing_file_and_leaves_it_alone() {
     let path = dir.path().join("rec.loom");
     let original = b"not a capture, and precious".to_vec();
     std::fs::write(&path, &original).expect("write");
-    let upstream = dead_upstream().to_string();
+    let dead = dead_upstream();
+    let upstream = dead.addr().to_string();
     let mut cmd = loom();
     cmd.args(["--listen", "127.0.0.1:0", "--ui", "127.0.0.1:0"])
         .args(["--upstream", &upstream])
@@ -540,7 +561,8 @@ fn record_refuses_an_existing_file_and_leaves_it_alone() {
 fn taken_port_is_a_clear_error() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("local_addr").to_string();
-    let upstream = dead_upstream().to_string();
+    let dead = dead_upstream();
+    let upstream = dead.addr().to_string();
     for (flag, other) in [("--listen", "--ui"), ("--ui", "--listen")] {
         let mut cmd = loom();
         cmd.args([flag, &addr, other, "127.0.0.1:0", "--upstream", &upstream]);
@@ -567,7 +589,8 @@ fn record_survives_kill_9() {
     const CALLS: u8 = 5;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("rec.loom");
-    let upstream = dead_upstream();
+    let dead = dead_upstream();
+    let upstream = dead.addr();
     let mut relay = Relay::start(&[
         "--record",
         path.to_str().expect("utf-8 path"),
@@ -620,7 +643,8 @@ fn record_survives_kill_9() {
 fn sigterm_shuts_down_cleanly_with_a_complete_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("rec.loom");
-    let upstream = dead_upstream();
+    let dead = dead_upstream();
+    let upstream = dead.addr();
     let mut relay = Relay::start(&[
         "--record",
         path.to_str().expect("utf-8 path"),
@@ -655,7 +679,8 @@ fn sigterm_shuts_down_cleanly_with_a_complete_record() {
 fn keep_secrets_keeps_authorization_in_the_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("rec.loom");
-    let upstream = dead_upstream();
+    let dead = dead_upstream();
+    let upstream = dead.addr();
     let relay = Relay::start(&[
         "--record",
         path.to_str().expect("utf-8 path"),
@@ -675,7 +700,8 @@ fn keep_secrets_keeps_authorization_in_the_record() {
 fn redact_header_redacts_it_in_the_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("rec.loom");
-    let upstream = dead_upstream();
+    let dead = dead_upstream();
+    let upstream = dead.addr();
     let relay = Relay::start(&[
         "--record",
         path.to_str().expect("utf-8 path"),

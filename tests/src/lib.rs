@@ -94,3 +94,31 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// A loopback port that refuses connections for as long as it lives: bound
+/// but never listening. (A port bound and let go can come back from the OS
+/// as a server the test starts next, and the "dead" address then answers.)
+pub struct RefusingPort {
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl RefusingPort {
+    /// Bind one on `127.0.0.1:0`.
+    pub fn bind() -> RefusingPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a refusing port");
+        let addr = socket.local_addr().expect("local_addr");
+        RefusingPort {
+            _socket: socket,
+            addr,
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}

@@ -228,10 +228,8 @@ async fn no_relay_says_not_running() {
     let site = Site::start().await;
     let browser = Browser::start().await;
     bounded(async {
-        // A port nothing listens on any more.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a port");
+        let closed = loom_tests::RefusingPort::bind();
+        let closed = closed.addr();
         browser
             .goto(&format!("{}?relay=ws://{closed}/ws", site.page()))
             .await;

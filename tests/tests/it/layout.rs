@@ -86,7 +86,8 @@ async fn holds_at_common_sizes_in_both_schemes() {
             std::sync::Arc::new(loom_relay::forward::upstream::TcpConnect),
             traffic_stop,
         ));
-        let nobody = nobody_listens().await;
+        let nobody = loom_tests::RefusingPort::bind();
+        let nobody = nobody.addr();
         let pages = Pages {
             live: server.url(&format!("/?relay=ws://{}/ws", relay.ui_addr)),
             banner: server.url(&format!("/?relay=ws://{nobody}/ws")),
@@ -336,14 +337,6 @@ async fn unfold(browser: &Browser) {
             WAIT,
         )
         .await;
-}
-
-/// A loopback address where nothing listens (bound, then let go).
-async fn nobody_listens() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a port to let go");
-    listener.local_addr().expect("an address")
 }
 
 /// One reflection exchange through the relay (list the services), as
