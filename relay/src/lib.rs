@@ -155,10 +155,11 @@ pub async fn run_with(
     };
     let connect: Arc<dyn forward::upstream::Connect> = match seams.connect {
         Some(connect) => connect,
-        None => Arc::new(tls::client::TlsConnect::new(
-            &config.upstream_tls,
-            key_log.clone(),
-        )?),
+        None => Arc::new(
+            tls::client::TlsConnect::new(&config.upstream_tls, key_log.clone())?
+                .with_pins(config.resolve.clone())
+                .naming(config.upstream.clone()),
+        ),
     };
     let listen_tls = tls::server::ListenTlsServer::new(&config.listen_tls, key_log)?.map(Arc::new);
     let hub = capture::hub::Hub::new(&capture::hub::HubConfig {
@@ -201,9 +202,13 @@ pub async fn run_with(
     let forwarder = Arc::new(forward::Forwarder {
         hub: hub.clone(),
         reflector: reflector.clone(),
-        route: seams
-            .route
-            .unwrap_or_else(|| Arc::new(forward::route::OneUpstream::new(config.upstream.clone()))),
+        route: seams.route.unwrap_or_else(|| {
+            let default = forward::route::Target::with_header_limit(
+                config.upstream.clone(),
+                header_limit.clone(),
+            );
+            Arc::new(forward::route::Routes::new(default, &config.routes))
+        }),
         connect: connect.clone(),
         tls: listen_tls,
         http1: seams.http1.unwrap_or_else(|| {
@@ -214,7 +219,10 @@ pub async fn run_with(
         }),
         max_message_bytes: config.max_message_bytes,
         partial: partial.clone(),
-        header_limit: header_limit.clone(),
+        proxy: forward::tunnel::Proxy {
+            allowed: config.allow_upstreams.clone(),
+            pins: config.resolve.clone(),
+        },
         first_request_timeout: config.first_request_timeout,
         stopping: capture::call::Stopping::default(),
     });

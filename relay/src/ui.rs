@@ -147,6 +147,20 @@ fn html_escape(s: &str) -> String {
 
 async fn health(State(state): State<Arc<UiState>>) -> Response {
     let stats = state.hub.store_stats();
+    let schemas: Vec<(String, serde_json::Value)> = state
+        .reflector
+        .upstreams()
+        .iter()
+        .map(|upstream| {
+            let services = state
+                .reflector
+                .states(upstream)
+                .into_iter()
+                .map(|(service, s)| (service, s.to_json()))
+                .collect::<serde_json::Map<_, _>>();
+            (upstream.to_string(), services.into())
+        })
+        .collect();
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -172,12 +186,10 @@ async fn health(State(state): State<Arc<UiState>>) -> Response {
             "bytes": state.partial.used(),
             "max_bytes": state.partial.max(),
         },
-        "schemas": state
-            .reflector
-            .states()
-            .into_iter()
-            .map(|(service, s)| (service, s.to_json()))
-            .collect::<serde_json::Map<_, _>>(),
+        // The default upstream's (and local files'), as ever; then every
+        // upstream's, by upstream.
+        "schemas": schemas.first().map(|(_, s)| s.clone()).unwrap_or_default(),
+        "upstreams": schemas.into_iter().collect::<serde_json::Map<_, _>>(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -1,4 +1,5 @@
-//! Addresses: the upstream calls go to, and web origins.
+//! Addresses: the upstream calls go to, where the relay listens, and web
+//! origins.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -9,16 +10,27 @@ use http::Uri;
 use super::ConfigError;
 
 /// The server calls are forwarded to: `http://host:port` (cleartext
-/// HTTP/2) or `https://host:port` (TLS with ALPN `h2`).
+/// HTTP/2), `https://host:port` (TLS with ALPN `h2`), or `unix:/path` (a
+/// Unix domain socket, cleartext HTTP/2; gRPC's `unix:///path` too).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Upstream {
+    /// `scheme://host:port/`; for a Unix socket `http://localhost/`, the
+    /// authority gRPC clients send to one.
     uri: Uri,
+    /// The socket, for a Unix socket upstream.
+    unix: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
-    /// `scheme://host:port/`, as shown to users and recorded in captures.
+    /// `scheme://host:port/`, as given to HTTP clients (`http://localhost/`
+    /// for a Unix socket).
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// The socket's path, for a Unix socket upstream.
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        self.unix.as_deref()
     }
 
     /// The upstream speaks TLS (`https://`).
@@ -43,7 +55,8 @@ impl Upstream {
             .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:1/"))
     }
 
-    /// The host, without brackets around an IPv6 address.
+    /// The host, without brackets around an IPv6 address (`localhost` for
+    /// a Unix socket).
     pub fn host(&self) -> &str {
         let host = self.authority().host();
         host.strip_prefix('[')
@@ -51,11 +64,38 @@ impl Upstream {
             .unwrap_or(host)
     }
 
+    /// `host:port`, the `:authority` of calls forwarded to it (`localhost`
+    /// for a Unix socket).
     pub fn authority(&self) -> &http::uri::Authority {
         // Invariant: `FromStr` only builds upstreams with an authority.
         self.uri
             .authority()
             .expect("validated upstream has an authority")
+    }
+
+    /// The port (`None` for a Unix socket).
+    pub fn port(&self) -> Option<u16> {
+        self.unix.is_none().then(|| self.authority().port_u16())?
+    }
+
+    /// `http://host:port` (or `https://`) for a target named `host:port`,
+    /// as a proxy client asks for it (`CONNECT host:port`).
+    pub fn net(authority: &http::uri::Authority, tls: bool) -> Result<Self, ConfigError> {
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{authority}").parse()
+    }
+
+    fn unix(text: &str) -> Result<Self, ConfigError> {
+        // gRPC's forms: `unix:path`, `unix:/abs/path`, `unix:///abs/path`.
+        let rest = text.strip_prefix("unix:").unwrap_or(text);
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() || path.contains('\0') {
+            return Err(ConfigError::BadUpstream(text.to_owned()));
+        }
+        Ok(Upstream {
+            uri: Uri::from_static("http://localhost/"),
+            unix: Some(path.into()),
+        })
     }
 }
 
@@ -68,13 +108,16 @@ impl From<SocketAddr> for Upstream {
             .path_and_query("/")
             .build()
             .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:1/"));
-        Upstream { uri }
+        Upstream { uri, unix: None }
     }
 }
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.scheme(), self.authority())
+        match &self.unix {
+            Some(path) => write!(f, "unix:{}", path.display()),
+            None => write!(f, "{}://{}", self.scheme(), self.authority()),
+        }
     }
 }
 
@@ -83,6 +126,9 @@ impl FromStr for Upstream {
 
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         let text = s.trim();
+        if text.starts_with("unix:") {
+            return Upstream::unix(text);
+        }
         let with_scheme = if text.contains("://") {
             text.to_owned()
         } else {
@@ -115,7 +161,48 @@ impl FromStr for Upstream {
             .path_and_query("/")
             .build()
             .map_err(|_| ConfigError::BadUpstream(s.to_owned()))?;
-        Ok(Upstream { uri })
+        Ok(Upstream { uri, unix: None })
+    }
+}
+
+/// Where the relay takes gRPC clients: a TCP address, or a Unix domain
+/// socket (`unix:/path/to.sock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(addr: SocketAddr) -> Self {
+        ListenAddr::Tcp(addr)
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for ListenAddr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let text = s.trim();
+        if let Some(rest) = text.strip_prefix("unix:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() || path.contains('\0') {
+                return Err(ConfigError::BadListen(s.to_owned()));
+            }
+            return Ok(ListenAddr::Unix(path.into()));
+        }
+        text.parse()
+            .map(ListenAddr::Tcp)
+            .map_err(|_| ConfigError::BadListen(s.to_owned()))
     }
 }
 
@@ -223,7 +310,30 @@ mod tests {
             Err(ConfigError::BadUpstream(_))
         ));
         assert!("::".parse::<Upstream>().is_err());
+        for form in ["unix:/run/x.sock", "unix:///run/x.sock"] {
+            let u: Upstream = form.parse().unwrap();
+            assert_eq!(u.to_string(), "unix:/run/x.sock");
+            assert_eq!(u.unix_path(), Some(std::path::Path::new("/run/x.sock")));
+            assert_eq!(u.authority().as_str(), "localhost");
+            assert!(!u.is_tls());
+            assert_eq!(u.port(), None);
+        }
+        assert_eq!(
+            "unix:rel.sock".parse::<Upstream>().unwrap().to_string(),
+            "unix:rel.sock"
+        );
+        assert!("unix:".parse::<Upstream>().is_err());
         assert!("".parse::<Upstream>().is_err());
+    }
+
+    #[test]
+    fn listen_forms() {
+        let l: ListenAddr = "127.0.0.1:9999".parse().unwrap();
+        assert_eq!(l, ListenAddr::Tcp("127.0.0.1:9999".parse().unwrap()));
+        let l: ListenAddr = "unix:///tmp/loom.sock".parse().unwrap();
+        assert_eq!(l.to_string(), "unix:/tmp/loom.sock");
+        assert!("unix:".parse::<ListenAddr>().is_err());
+        assert!("localhost".parse::<ListenAddr>().is_err());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! [`Config::validate`] checks it; library code never reads the
 //! environment.
 //!
-//! - [`address`]: the upstream and web origins.
+//! - [`address`]: the upstream, where the relay listens, and web origins.
+//! - [`targets`]: routes, `--resolve` pins and what the proxy mode may
+//!   reach.
 //! - [`hosted`]: hosted copies of the inspector (`--hosted-ui`) and the
 //!   per-run pairing token they present.
 //! - [`units`]: sizes and durations as written on a command line.
@@ -11,6 +13,7 @@
 
 pub mod address;
 pub mod hosted;
+pub mod targets;
 pub mod tls;
 pub mod units;
 
@@ -18,8 +21,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use address::{Origin, Upstream};
+pub use address::{ListenAddr, Origin, Upstream};
 pub use hosted::{HostedUi, PairingToken};
+pub use targets::{AllowPattern, Allowed, Pins, ResolvePin, RouteMatch, RouteRule};
 pub use tls::{Identity, ListenTls, UpstreamTls};
 pub use units::{ByteSize, Period, UnitError};
 
@@ -50,9 +54,17 @@ pub mod defaults {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where gRPC clients connect.
-    pub listen: SocketAddr,
-    /// Where calls are forwarded.
+    pub listen: ListenAddr,
+    /// Where calls are forwarded, unless a route or a proxy client's
+    /// `CONNECT` says otherwise.
     pub upstream: Upstream,
+    /// Routes by `:authority` or path prefix, to other upstreams.
+    pub routes: Vec<RouteRule>,
+    /// Names pinned to addresses (`--resolve`), for every upstream.
+    pub resolve: Pins,
+    /// What proxy clients may reach through `CONNECT` (loopback only by
+    /// default).
+    pub allow_upstreams: Allowed,
     /// Where the inspector, the WebSocket and the API are served.
     pub ui: SocketAddr,
     /// Append every event to this capture file.
@@ -129,8 +141,11 @@ impl Config {
     /// The defaults `loom` runs with, for a given upstream.
     pub fn new(upstream: Upstream) -> Self {
         Config {
-            listen: defaults::LISTEN,
+            listen: ListenAddr::Tcp(defaults::LISTEN),
             upstream,
+            routes: Vec::new(),
+            resolve: Pins::default(),
+            allow_upstreams: Allowed::default(),
             ui: defaults::UI,
             record: None,
             max_capture_bytes: defaults::MAX_CAPTURE.0,
@@ -164,8 +179,11 @@ impl Config {
     /// every budget is usable, and that hosted copies have a token to pair with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Two port-0 addresses always get different ports.
-        if self.listen == self.ui && self.listen.port() != 0 {
-            return Err(ConfigError::SamePort(self.listen));
+        if let ListenAddr::Tcp(listen) = self.listen
+            && listen == self.ui
+            && listen.port() != 0
+        {
+            return Err(ConfigError::SamePort(listen));
         }
         if !self.hosted_ui.is_empty() && self.pairing_token.is_none() {
             return Err(ConfigError::NoPairingToken);
@@ -173,20 +191,11 @@ impl Config {
         if self.listen_tls.tls_only && !self.listen_tls.enabled() {
             return Err(ConfigError::TlsOnlyWithoutCertificate);
         }
-        let tls = &self.upstream_tls;
-        let tls_flag = [
-            (tls.ca.is_some(), "--upstream-ca"),
-            (tls.insecure, "--upstream-insecure"),
-            (tls.identity.is_some(), "--upstream-cert"),
-            (tls.server_name.is_some(), "--upstream-server-name"),
-        ]
-        .into_iter()
-        .find_map(|(set, flag)| set.then_some(flag));
-        if let Some(flag) = tls_flag
-            && !self.upstream.is_tls()
-        {
+        // The other TLS flags serve every TLS upstream (routes and proxy
+        // tunnels too); this one names the default upstream only.
+        if self.upstream_tls.server_name.is_some() && !self.upstream.is_tls() {
             return Err(ConfigError::TlsFlagWithoutTls(
-                flag,
+                "--upstream-server-name",
                 self.upstream.to_string(),
             ));
         }
@@ -209,7 +218,7 @@ impl Config {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
-        "upstream `{0}` is not a valid address: expected host:port, http://host:port or https://host:port"
+        "upstream `{0}` is not a valid address: expected host:port, http://host:port, https://host:port or unix:/path/to.sock"
     )]
     BadUpstream(String),
     #[error("upstream `{0}` has no port")]
@@ -232,6 +241,20 @@ pub enum ConfigError {
     NoRandomness(String),
     #[error("--listen and --ui must differ (both are {0})")]
     SamePort(SocketAddr),
+    #[error(
+        "--resolve `{0}` is not valid: expected HOST:PORT=ADDR, e.g. api.example:443=127.0.0.1"
+    )]
+    BadResolve(String),
+    #[error(
+        "--allow-upstream `{0}` is not valid: expected HOST[:PORT] where HOST is loopback, *, *.domain, a name, an IP address or a network like 10.0.0.0/8, and PORT a number or *"
+    )]
+    BadAllowPattern(String),
+    #[error(
+        "route `{0}` is not valid: expected --route AUTHORITY=UPSTREAM or --route-path /pkg.Service/=UPSTREAM"
+    )]
+    BadRoute(String),
+    #[error("listen address `{0}` is not valid: expected host:port or unix:/path/to.sock")]
+    BadListen(String),
     #[error("{0} must be more than zero")]
     ZeroBudget(&'static str),
     #[error("--listen-tls-only needs a certificate to serve: a local CA folder or --listen-cert")]

@@ -80,7 +80,7 @@ pub async fn run(
         client_tls.as_deref(),
         &fwd.stopping,
     );
-    let limit = u64::from(fwd.header_limit.get());
+    let limit = u64::from(target.header_limit.get());
     let size = header_limit::request_size(&parts, target.upstream.authority().as_str());
     if size > limit {
         let message = format!(
@@ -93,7 +93,8 @@ pub async fn run(
         return;
     }
     // Returns at once; a first call of a service starts a background fetch.
-    fwd.reflector.observe(parts.uri.path());
+    fwd.reflector
+        .observe(target.source(&fwd.reflector), parts.uri.path());
     let span = call.span.clone();
     async move {
         let uri = Uri::builder()

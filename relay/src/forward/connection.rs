@@ -1,11 +1,14 @@
 //! One client connection's task: the only owner of that connection, its
 //! calls and its upstream connections.
 //!
-//! [`serve`] reads the first bytes. A TLS ClientHello (0x16) goes through
-//! the listen port's TLS ([`crate::tls::server`]) and is read again inside
-//! it; a cleartext client of a TLS-only port is refused. Then the HTTP/2
-//! preface means gRPC over HTTP/2; anything else goes, bytes put back, to
-//! the HTTP/1.1 way in ([`crate::forward::protocol::Http1`]). For HTTP/2, one poll drives, in
+//! [`serve`] reads the first bytes. A proxy client's `CONNECT` goes to
+//! [`crate::forward::tunnel`], which serves what comes through the tunnel
+//! here again ([`serve_via`], every call to the tunnel's target). A TLS
+//! ClientHello (0x16) goes through the listen port's TLS
+//! ([`crate::tls::server`]) and is read again inside it; a cleartext client
+//! of a TLS-only port is refused. Then the HTTP/2 preface means gRPC over
+//! HTTP/2; anything else goes, bytes put back, to the HTTP/1.1 way in
+//! ([`crate::forward::protocol::Http1`]). For HTTP/2, one poll drives, in
 //! turn, the client's connection (new streams, and the bytes calls wrote),
 //! the [`Pool`] of upstream connections, and every call still running (a
 //! [`FuturesUnordered`] polls only the calls that were woken). So a call's
@@ -26,6 +29,7 @@ use crate::forward::call::{self, ClientSide, Retry};
 use crate::forward::keepalive::KeepAlive;
 use crate::forward::late_reset::LateResets;
 use crate::forward::protocol::{self, PREFACE};
+use crate::forward::route::Target;
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
 use crate::shutdown::Shutdown;
 use crate::tls::server::Alpn;
@@ -40,9 +44,38 @@ const MAX_CLIENT_STREAMS: u32 = 1000;
 /// Serve one client connection to its end (or until `stop`, then
 /// gracefully: no new calls, the running ones finish).
 pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
+    serve_via(fwd, io, stop, Via::Listen).await;
+}
+
+/// How a connection reached the relay, which decides where its calls go.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// The listen port: calls go where the relay's [`crate::forward::route`]
+    /// says; a proxy client's `CONNECT` opens a tunnel.
+    Listen,
+    /// A proxy client's tunnel to `host:port`: every call goes there
+    /// (`https://` when the client speaks TLS inside, `http://` if not).
+    Tunnel(http::uri::Authority),
+}
+
+/// [`serve`], for a connection that came `via`.
+pub async fn serve_via(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, via: Via) {
     let deadline = tokio::time::Instant::now() + fwd.first_request_timeout;
     let Some((first, io)) = sniff(&fwd, io, deadline).await else {
         return;
+    };
+    if matches!(via, Via::Listen) && first.starts_with(CONNECT) {
+        let io: BoxIo = Box::new(Rewind::plain(first, io));
+        // Boxed: the tunnel is served by this function again.
+        Box::pin(crate::forward::tunnel::serve(fwd, io, stop, deadline)).await;
+        return;
+    }
+    let fixed = |tls: bool| match &via {
+        Via::Listen => None,
+        Via::Tunnel(authority) => {
+            let upstream = crate::config::Upstream::net(authority, tls).ok()?;
+            Some(Arc::new(Target::new(upstream)))
+        }
     };
     if first.first() == Some(&TLS_HANDSHAKE) {
         let Some(tls) = fwd.tls.clone() else {
@@ -79,7 +112,11 @@ pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
             .await;
             return;
         }
-        dispatch(fwd, io, first, Some(accepted.session), stop, deadline).await;
+        let client = Client {
+            tls: Some(accepted.session),
+            target: fixed(true),
+        };
+        dispatch(fwd, io, first, client, stop, deadline).await;
         return;
     }
     if fwd.tls.as_ref().is_some_and(|tls| tls.tls_only()) {
@@ -92,14 +129,30 @@ pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
         }
         return;
     }
-    dispatch(fwd, io, first, None, stop, deadline).await;
+    let client = Client {
+        tls: None,
+        target: fixed(false),
+    };
+    dispatch(fwd, io, first, client, stop, deadline).await;
 }
+
+/// What the relay knows of a client connection once it is past TLS.
+struct Client {
+    /// Its TLS session, if it is TLS.
+    tls: Option<Arc<pb::TlsSession>>,
+    /// The one target of its calls (a tunnel's), or `None`: routed.
+    target: Option<Arc<Target>>,
+}
+
+/// How a proxy client's request starts.
+const CONNECT: &[u8] = b"CONNECT ";
 
 /// The first byte of a TLS handshake record (a ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Reads a connection's first bytes: as far as they match the HTTP/2
-/// preface. `None` when the client sent nothing in time (or left).
+/// preface (or a proxy client's `CONNECT `). `None` when the client sent
+/// nothing in time (or left).
 async fn sniff(
     fwd: &Forwarder,
     mut io: BoxIo,
@@ -107,7 +160,11 @@ async fn sniff(
 ) -> Option<(Bytes, BoxIo)> {
     let mut first = BytesMut::with_capacity(PREFACE.len());
     let sniffed = tokio::time::timeout_at(deadline, async {
-        while first.len() < PREFACE.len() && PREFACE.starts_with(&first) {
+        let undecided = |first: &BytesMut| {
+            (first.len() < PREFACE.len() && PREFACE.starts_with(first))
+                || (first.len() < CONNECT.len() && CONNECT.starts_with(first))
+        };
+        while undecided(&first) {
             if io.read_buf(&mut first).await? == 0 {
                 break;
             }
@@ -138,7 +195,7 @@ async fn dispatch(
     fwd: Arc<Forwarder>,
     io: BoxIo,
     first: Bytes,
-    client_tls: Option<Arc<pb::TlsSession>>,
+    client: Client,
     stop: Shutdown,
     deadline: tokio::time::Instant,
 ) {
@@ -153,14 +210,17 @@ async fn dispatch(
         fwd.http1.serve(io).await;
         return;
     }
-    serve_h2(fwd, io, late, client_tls, stop, deadline).await;
+    serve_h2(fwd, io, late, client, stop, deadline).await;
 }
 
 async fn serve_h2(
     fwd: Arc<Forwarder>,
     io: BoxIo,
     late: LateResets,
-    client_tls: Option<Arc<pb::TlsSession>>,
+    Client {
+        tls: client_tls,
+        target: fixed,
+    }: Client,
     stop: Shutdown,
     deadline: tokio::time::Instant,
 ) {
@@ -225,7 +285,10 @@ async fn serve_h2(
                 match server.poll_accept(cx) {
                     Poll::Ready(Some(Ok((request, respond)))) => {
                         asked = true;
-                        let target = fwd.route.target(request.uri(), request.headers());
+                        let target = match &fixed {
+                            Some(target) => target.clone(),
+                            None => fwd.route.target(request.uri(), request.headers()),
+                        };
                         let checkout = pool.checkout(&target.upstream);
                         calls.push(call::run(
                             fwd.clone(),

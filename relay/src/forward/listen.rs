@@ -1,7 +1,8 @@
 //! Accepting client connections: any source of connected byte streams (the
-//! [`Listener`] seam: TCP now; TLS and HTTP CONNECT tunnels next), one task
-//! per connection on one of the forward path's [`Workers`], and a graceful
-//! stop.
+//! [`Listener`] seam: TCP here, a Unix domain socket in
+//! [`crate::forward::unix`]), one task per connection on one of the forward
+//! path's [`Workers`], and a graceful stop. (TLS and proxy tunnels are
+//! found inside a connection, by `connection`.)
 
 use std::future::Future;
 use std::io;
@@ -21,7 +22,24 @@ use crate::forward::workers::Workers;
 use crate::shutdown::Shutdown;
 
 /// A future that yields the next connection.
-pub type Accepting<'a> = Pin<Box<dyn Future<Output = io::Result<(BoxIo, SocketAddr)>> + Send + 'a>>;
+pub type Accepting<'a> = Pin<Box<dyn Future<Output = io::Result<(BoxIo, Peer)>> + Send + 'a>>;
+
+/// Who connected, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// A local process, over a Unix domain socket.
+    Local,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Local => f.write_str("local"),
+        }
+    }
+}
 
 /// Where client connections come from.
 pub trait Listener: Send + 'static {
@@ -46,25 +64,52 @@ impl Listener for tokio::net::TcpListener {
             // connection registers it with its own, so that its readiness
             // never wakes another thread.
             let stream = stream.into_std()?;
-            Ok((Box::new(Unregistered::Std(Some(stream))) as BoxIo, peer))
+            Ok((
+                Box::new(Unregistered::new(stream)) as BoxIo,
+                Peer::Tcp(peer),
+            ))
         })
     }
 }
 
-/// A TCP stream registered with the reactor of whichever runtime first
-/// polls it.
-enum Unregistered {
-    Std(Option<std::net::TcpStream>),
-    Tokio(tokio::net::TcpStream),
+/// A std stream that can join a tokio reactor.
+pub(crate) trait Register: Send + Unpin + 'static {
+    type Tokio: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    fn register(self) -> io::Result<Self::Tokio>;
 }
 
-impl Unregistered {
-    fn stream(&mut self) -> io::Result<Pin<&mut tokio::net::TcpStream>> {
+impl Register for std::net::TcpStream {
+    type Tokio = tokio::net::TcpStream;
+    fn register(self) -> io::Result<Self::Tokio> {
+        tokio::net::TcpStream::from_std(self)
+    }
+}
+
+impl Register for std::os::unix::net::UnixStream {
+    type Tokio = tokio::net::UnixStream;
+    fn register(self) -> io::Result<Self::Tokio> {
+        tokio::net::UnixStream::from_std(self)
+    }
+}
+
+/// A stream registered with the reactor of whichever runtime first polls
+/// it.
+pub(crate) enum Unregistered<S: Register> {
+    Std(Option<S>),
+    Tokio(S::Tokio),
+}
+
+impl<S: Register> Unregistered<S> {
+    pub(crate) fn new(stream: S) -> Self {
+        Unregistered::Std(Some(stream))
+    }
+
+    fn stream(&mut self) -> io::Result<Pin<&mut S::Tokio>> {
         if let Unregistered::Std(std) = self {
             let Some(std) = std.take() else {
                 return Err(io::Error::other("the stream failed to register"));
             };
-            *self = Unregistered::Tokio(tokio::net::TcpStream::from_std(std)?);
+            *self = Unregistered::Tokio(std.register()?);
         }
         match self {
             Unregistered::Tokio(stream) => Ok(Pin::new(stream)),
@@ -73,7 +118,7 @@ impl Unregistered {
     }
 }
 
-impl AsyncRead for Unregistered {
+impl<S: Register> AsyncRead for Unregistered<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -86,7 +131,7 @@ impl AsyncRead for Unregistered {
     }
 }
 
-impl AsyncWrite for Unregistered {
+impl<S: Register> AsyncWrite for Unregistered<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

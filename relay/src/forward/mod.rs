@@ -16,8 +16,12 @@
 //!   moved by a [`pump::Pump`] through the capture tap, and how it ended,
 //!   as each side saw it ([`ending`]: what an HTTP/2 error says of that;
 //!   [`late_reset`]: a client's reset that crosses the trailers).
-//! - [`upstream`]: the [`upstream::Connect`] seam and the per-target pool;
-//!   [`route`]: which target serves a call (one upstream now).
+//! - [`tunnel`]: proxy mode: a client's `CONNECT host:port` answered, and
+//!   the tunnel served as a connection whose calls all go to that target.
+//! - [`unix`]: the listen port on a Unix domain socket.
+//! - [`upstream`]: the [`upstream::Connect`] seam, dialing (TCP with
+//!   `--resolve`, Unix sockets) and the per-target pool; [`route`]: which
+//!   target serves a call (`--upstream`, `--route`, `--route-path`).
 //!
 //! # What it is not
 //! Nothing here decodes a payload or waits for capture: a call costs its
@@ -35,6 +39,8 @@ pub mod protocol;
 pub mod pump;
 pub mod route;
 pub mod status;
+pub mod tunnel;
+pub mod unix;
 pub mod upstream;
 pub mod workers;
 
@@ -77,8 +83,8 @@ pub struct Forwarder {
     pub max_message_bytes: usize,
     /// What incomplete messages may hold in all.
     pub partial: PartialBudget,
-    /// The most request metadata the upstream accepts.
-    pub header_limit: header_limit::HeaderLimit,
+    /// Where proxy clients may open tunnels to, and where names go.
+    pub proxy: tunnel::Proxy,
     /// A connection that sends no request within this is closed.
     pub first_request_timeout: Duration,
     /// Set when the relay starts shutting down.

@@ -27,7 +27,7 @@ use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
-use crate::config::Upstream;
+use crate::config::{Pins, Upstream};
 use crate::forward::keepalive::KeepAlive;
 use loom_shared::pb;
 
@@ -69,21 +69,55 @@ pub trait Connect: Send + Sync + 'static {
     fn connect(&self, target: &Upstream) -> Connecting;
 }
 
-/// Plain TCP, with `TCP_NODELAY`.
+/// Plain TCP (with `TCP_NODELAY`), or the target's Unix socket; names
+/// looked up by the system.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TcpConnect;
 
 impl Connect for TcpConnect {
     fn connect(&self, target: &Upstream) -> Connecting {
-        let authority = target.authority().to_string();
-        Box::pin(async move {
-            let stream = tokio::net::TcpStream::connect(authority.as_str())
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("tcp connect error: {e}")))?;
-            stream.set_nodelay(true)?;
-            Ok(Connected::plain(Box::new(stream)))
-        })
+        let dialing = dial(target, &Pins::default());
+        Box::pin(async move { Ok(Connected::plain(dialing.await?)) })
     }
+}
+
+/// Opens a byte stream to `target`: its Unix socket, or TCP to the address
+/// `pins` give its `host:port` (`--resolve`), else to the name as the
+/// system resolves it.
+pub fn dial(
+    target: &Upstream,
+    pins: &Pins,
+) -> Pin<Box<dyn Future<Output = io::Result<BoxIo>> + Send>> {
+    if let Some(path) = target.unix_path() {
+        let path = path.to_owned();
+        return Box::pin(async move {
+            let stream = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("unix socket connect error ({}): {e}", path.display()),
+                )
+            })?;
+            Ok(Box::new(stream) as BoxIo)
+        });
+    }
+    let pinned = target
+        .port()
+        .and_then(|port| pins.lookup(target.host(), port));
+    let authority = target.authority().to_string();
+    Box::pin(async move {
+        let connected = match pinned {
+            Some(addr) => tokio::net::TcpStream::connect(addr).await,
+            None => tokio::net::TcpStream::connect(authority.as_str()).await,
+        };
+        let stream = connected.map_err(|e| {
+            let via = pinned
+                .map(|a| format!(" (--resolve: {a})"))
+                .unwrap_or_default();
+            io::Error::new(e.kind(), format!("tcp connect error{via}: {e}"))
+        })?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream) as BoxIo)
+    })
 }
 
 /// A [`Connect`] for one target as a tower connector, for clients the

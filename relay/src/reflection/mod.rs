@@ -1,11 +1,16 @@
-//! Schemas from the upstream's gRPC Server Reflection, fetched in the
+//! Schemas from the upstreams' gRPC Server Reflection, fetched in the
 //! background and shipped to consumers as descriptor events.
 //!
-//! The forward path calls [`Reflector::observe`] with each call's `:path`;
-//! that costs a cache lookup and returns at once. The first call of a
-//! service starts one background fetch; however many calls of that service
-//! arrive meanwhile, moka's coalescing `get_with` runs exactly one reflection
-//! exchange and the rest share its outcome. Outcomes expire: schemas after a
+//! Everything is per upstream ([`Source`]: its channel, cache and preferred
+//! version): two upstreams serving one service are asked apart, and their
+//! schemas announced apart, each naming its upstream. The bounds below are
+//! the relay's, across upstreams.
+//!
+//! The forward path calls [`Reflector::observe`] with each call's target and
+//! `:path`; that costs a cache lookup and returns at once. The first call
+//! of a service starts one background fetch; however many calls of that
+//! service arrive meanwhile, moka's coalescing `get_with` runs exactly one
+//! reflection exchange and the rest share its outcome. Outcomes expire: schemas after a
 //! while (to notice a redeployed server), failures at their retry time, so a
 //! server without reflection is asked once per window, not per call.
 //!
@@ -19,12 +24,16 @@
 //! past either simply tries again later), and failures that happen together
 //! are announced as one event naming all their services.
 //!
+//! - [`source`]: one upstream's channel and cache.
 //! - [`session`]: one exchange, in v1 or v1alpha.
 //! - [`closure`]: what to ask for next, and the assembled set.
+//! - [`admit`]: which fetches may start, and failures folded together.
 //! - [`state`]: each service's schema state, for `/healthz`.
 
+pub mod admit;
 pub mod closure;
 pub mod session;
+pub mod source;
 pub mod state;
 
 use std::collections::{HashMap, HashSet};
@@ -34,15 +43,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use loom_shared::pb::{self, SchemaOrigin};
-use moka::future::Cache;
 use prost::Message as _;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tonic::transport::Channel;
 
 use crate::capture::hub::Hub;
 use crate::config::Config;
+use crate::config::Upstream;
+use crate::forward::upstream::Connect;
+use admit::{Folding, Pending};
 use closure::{Assembled, Assembly};
 use session::{Query, Reply, Session, Version};
+pub use source::Source;
 pub use state::SchemaState;
 
 /// How long a preference for v1alpha stands before v1 is tried first again.
@@ -60,9 +71,10 @@ pub const MAX_SERVICE_NAME: usize = 256;
 pub const MAX_IN_FLIGHT: usize = 4;
 /// Fetches started per second (and the burst allowed).
 pub const FETCHES_PER_SECOND: f64 = 10.0;
-const FETCH_BURST: f64 = 20.0;
 /// Failures within this long of each other are announced together.
 const FOLD_WINDOW: Duration = Duration::from_millis(200);
+/// Upstreams whose cache is kept once no target holds them.
+const MAX_SOURCES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReflectionSetupError {
@@ -85,12 +97,15 @@ pub struct Reflector {
     /// The relay's main runtime: fetches run there, not on the forward
     /// path's workers that call `observe`.
     runtime: tokio::runtime::Handle,
-    upstream: Arc<str>,
-    channel: Channel,
+    /// How upstreams are reached (calls' way, TLS included).
+    connect: Arc<dyn Connect>,
+    /// The default upstream (`--upstream`), listed first in `/healthz`.
+    default: Upstream,
+    /// Each upstream met, by upstream.
+    sources: Mutex<HashMap<Upstream, Arc<Source>>>,
     metadata: MetadataMap,
     hub: Hub,
     retry: Duration,
-    cache: Cache<String, SchemaState>,
     /// Fetches under way, since when, and the fetch rate allowance.
     pending: Mutex<Pending>,
     /// Calls of services not reflected, for `/healthz`.
@@ -98,8 +113,6 @@ pub struct Reflector {
     deferred: AtomicU64,
     /// Failures waiting to be announced together.
     folding: Mutex<Folding>,
-    /// The version that worked last, and since when.
-    preferred: Mutex<(Version, Instant)>,
     /// Services whose schema came from local files: never reflected.
     local: HashMap<String, SchemaState>,
     /// Hashes of what was announced, so a refetch of the same schema or the
@@ -126,49 +139,51 @@ impl Reflector {
                 .map_err(|_| ReflectionSetupError::HeaderValue(format!("{name}:{value}")))?;
             metadata.append(key, value);
         }
-        // The relay's own connection: its reflection calls never pass through
-        // the forward path, so they never appear in the capture.
-        // It reaches the upstream the way calls do (TLS included): tonic is
-        // given a cleartext URI, so that it never tries TLS of its own, and
-        // the upstream's as the requests' origin.
-        let channel = tonic::transport::Endpoint::from(config.upstream.cleartext_uri())
-            .origin(config.upstream.uri().clone())
-            .connect_timeout(Duration::from_secs(5))
-            .connect_with_connector_lazy(crate::forward::upstream::ConnectService {
-                connect,
-                target: config.upstream.clone(),
-            });
         Ok(Reflector {
             enabled: config.reflection,
             runtime: tokio::runtime::Handle::current(),
-            upstream: config.upstream.to_string().into(),
-            channel,
+            connect,
+            default: config.upstream.clone(),
+            sources: Mutex::new(HashMap::new()),
             metadata,
             hub,
             retry: config.reflection_retry,
-            cache: Cache::builder()
-                .max_capacity(10_000)
-                .expire_after(state::ByOutcome)
-                .build(),
             pending: Mutex::new(Pending::new()),
             refused_overlong: AtomicU64::new(0),
             deferred: AtomicU64::new(0),
             folding: Mutex::new(Folding::default()),
-            preferred: Mutex::new((Version::V1, Instant::now())),
             local,
             announced: Mutex::new(HashSet::new()),
         })
     }
 
-    /// Note a call of `path` (`/pkg.Service/Method`). Never waits: when the
-    /// service's schema is not known yet, a background task fetches it.
-    pub fn observe(self: &Arc<Self>, path: &str) {
+    /// `upstream`'s channel and cache, made on first use. A caller keeps
+    /// it (a route's or a tunnel's target does), so this runs once per
+    /// target, not per call.
+    pub fn source(&self, upstream: &Upstream) -> Arc<Source> {
+        let mut sources = lock(&self.sources);
+        if let Some(source) = sources.get(upstream) {
+            return source.clone();
+        }
+        if sources.len() >= MAX_SOURCES {
+            // Only those no target holds any more go.
+            sources.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        let source = Arc::new(Source::new(upstream, self.connect.clone()));
+        sources.insert(upstream.clone(), source.clone());
+        source
+    }
+
+    /// Note a call of `path` (`/pkg.Service/Method`) to `source`'s
+    /// upstream. Never waits: when the service's schema is not known yet, a
+    /// background task fetches it.
+    pub fn observe(self: &Arc<Self>, source: &Arc<Source>, path: &str) {
         let Some(service) = service_of(path) else {
             return;
         };
         if service.starts_with("grpc.reflection.")
             || self.local.contains_key(service)
-            || self.cache.contains_key(service)
+            || source.cache.contains_key(service)
         {
             return;
         }
@@ -176,51 +191,68 @@ impl Reflector {
             self.refused_overlong.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if !lock(&self.pending).admit(service) {
+        if !lock(&self.pending).admit(&source.name, service) {
             self.deferred.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let this = self.clone();
+        let source = source.clone();
         let service = service.to_owned();
         self.runtime.spawn(async move {
-            let fetch = this.fetch(service.clone());
-            this.cache.get_with(service.clone(), fetch).await;
-            lock(&this.pending).done(&service);
+            let fetch = this.fetch(&source, service.clone());
+            source.cache.get_with(service.clone(), fetch).await;
+            lock(&this.pending).done(&source.name, &service);
         });
     }
 
     /// Counters of what reflection did not do, for `/healthz`.
     pub fn bounds(&self) -> serde_json::Value {
         serde_json::json!({
-            "in_flight": lock(&self.pending).in_flight.len(),
+            "in_flight": lock(&self.pending).len(),
             "max_in_flight": MAX_IN_FLIGHT,
             "deferred_calls": self.deferred.load(Ordering::Relaxed),
             "overlong_names": self.refused_overlong.load(Ordering::Relaxed),
         })
     }
 
-    /// Every service the relay has met, with its schema's state, sorted.
-    pub fn states(&self) -> Vec<(String, SchemaState)> {
+    /// Every service the relay has met on `upstream` (local files'
+    /// services too), with its schema's state, sorted.
+    pub fn states(&self, upstream: &Upstream) -> Vec<(String, SchemaState)> {
         let mut out: HashMap<String, SchemaState> = self.local.clone();
-        for (service, state) in self.cache.iter() {
-            out.insert((*service).clone(), state);
-        }
-        for (service, since) in lock(&self.pending).in_flight.iter() {
-            out.entry(service.clone())
-                .or_insert(SchemaState::Pending { since: *since });
+        let source = lock(&self.sources).get(upstream).cloned();
+        if let Some(source) = &source {
+            for (service, state) in source.cache.iter() {
+                out.insert((*service).clone(), state);
+            }
+            for (service, since) in lock(&self.pending).in_flight(&source.name) {
+                out.entry(service).or_insert(SchemaState::Pending { since });
+            }
         }
         let mut out: Vec<(String, SchemaState)> = out.into_iter().collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    async fn fetch(self: &Arc<Self>, service: String) -> SchemaState {
+    /// Every upstream met, the default first, the rest sorted.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        let mut others: Vec<Upstream> = lock(&self.sources)
+            .keys()
+            .filter(|u| **u != self.default)
+            .cloned()
+            .collect();
+        others.sort_by_key(ToString::to_string);
+        std::iter::once(self.default.clone())
+            .chain(others)
+            .collect()
+    }
+
+    async fn fetch(self: &Arc<Self>, source: &Source, service: String) -> SchemaState {
         if !self.enabled {
             let reason = "reflection is turned off (--no-reflection); give the schema with \
                           --descriptor-set or --proto";
-            return self.fail(&service, reason.to_owned(), None);
+            return self.fail(source, &service, reason.to_owned(), None);
         }
-        let result = tokio::time::timeout(FETCH_TIMEOUT, self.reflect(&service))
+        let result = tokio::time::timeout(FETCH_TIMEOUT, self.reflect(source, &service))
             .await
             .unwrap_or_else(|_| {
                 Err(format!(
@@ -228,18 +260,25 @@ impl Reflector {
                 ))
             });
         match result {
-            Ok((version, assembled)) => self.announce_schema(&service, version, assembled).await,
+            Ok((version, assembled)) => {
+                self.announce_schema(source, &service, version, assembled)
+                    .await
+            }
             Err(why) => {
-                tracing::warn!(%service, "no schema from reflection: {why}");
+                tracing::warn!(%service, upstream = %source.name, "no schema from reflection: {why}");
                 let retry_at = SystemTime::now() + self.retry;
-                self.fail(&service, why, Some(retry_at))
+                self.fail(source, &service, why, Some(retry_at))
             }
         }
     }
 
-    async fn reflect(&self, service: &str) -> Result<(Version, Assembled), String> {
+    async fn reflect(
+        &self,
+        source: &Source,
+        service: &str,
+    ) -> Result<(Version, Assembled), String> {
         let first = {
-            let mut preferred = lock(&self.preferred);
+            let mut preferred = lock(&source.preferred);
             if preferred.0 == Version::V1Alpha && preferred.1.elapsed() > REPROBE_V1_AFTER {
                 *preferred = (Version::V1, Instant::now());
             }
@@ -247,9 +286,9 @@ impl Reflector {
         };
         let mut skipped = Vec::new();
         for version in [first, first.other()] {
-            match self.exchange(version, service).await {
+            match self.exchange(source, version, service).await {
                 Ok(assembly) => {
-                    let mut preferred = lock(&self.preferred);
+                    let mut preferred = lock(&source.preferred);
                     if preferred.0 != version {
                         *preferred = (version, Instant::now());
                     }
@@ -275,7 +314,12 @@ impl Reflector {
         ))
     }
 
-    async fn exchange(&self, version: Version, service: &str) -> Result<Assembled, Failure> {
+    async fn exchange(
+        &self,
+        source: &Source,
+        version: Version,
+        service: &str,
+    ) -> Result<Assembled, Failure> {
         let classify = |status: tonic::Status| {
             if session::is_unimplemented(&status) {
                 Failure::Unimplemented
@@ -283,7 +327,7 @@ impl Reflector {
                 Failure::Other(format!("{:?}: {}", status.code(), status.message()))
             }
         };
-        let mut session = Session::new(self.channel.clone(), version, &self.metadata);
+        let mut session = Session::new(source.channel.clone(), version, &self.metadata);
         let mut assembly = Assembly::default();
         let first = tokio::time::timeout(
             VERSION_TIMEOUT,
@@ -331,6 +375,7 @@ impl Reflector {
 
     async fn announce_schema(
         &self,
+        source: &Source,
         service: &str,
         version: Version,
         assembled: Assembled,
@@ -354,14 +399,17 @@ impl Reflector {
         // Known before it is announced, so that `/healthz` never says
         // pending for a schema a consumer already has; other services in
         // the same files need no fetch of their own.
-        self.cache.insert(service.to_owned(), loaded.clone()).await;
+        source
+            .cache
+            .insert(service.to_owned(), loaded.clone())
+            .await;
         for other in assembled.services.iter().filter(|s| s.as_str() != service) {
             if !self.local.contains_key(other) {
-                self.cache.insert(other.clone(), loaded.clone()).await;
+                source.cache.insert(other.clone(), loaded.clone()).await;
             }
         }
         let set = assembled.set.encode_to_vec();
-        if self.first_time(&set) {
+        if self.first_time(&(&*source.name, &set)) {
             tracing::info!(
                 %service,
                 "schema for {} from reflection {version} ({} bytes{})",
@@ -375,7 +423,7 @@ impl Reflector {
                     assembled.services,
                     origin,
                     "",
-                    self.upstream.to_string(),
+                    source.name.to_string(),
                     assembled.warnings,
                 )));
         }
@@ -386,15 +434,17 @@ impl Reflector {
     /// of the same kind a moment apart), and returns the state to cache.
     fn fail(
         self: &Arc<Self>,
+        source: &Source,
         service: &str,
         reason: String,
         retry_at: Option<SystemTime>,
     ) -> SchemaState {
-        if self.first_time(&(service, &reason)) {
+        if self.first_time(&(&*source.name, service, &reason)) {
             let retry_nanos = retry_at.map_or(0, unix_nanos);
             let flush_now = {
                 let mut folding = lock(&self.folding);
-                let group = folding.groups.entry(reason.clone()).or_default();
+                let key = (source.name.to_string(), reason.clone());
+                let group = folding.groups.entry(key).or_default();
                 group.services.push(service.to_owned());
                 group.retry_nanos = group.retry_nanos.max(retry_nanos);
                 !std::mem::replace(&mut folding.scheduled, true)
@@ -421,12 +471,12 @@ impl Reflector {
             folding.scheduled = false;
             std::mem::take(&mut folding.groups)
         };
-        for (reason, group) in groups {
+        for ((upstream, reason), group) in groups {
             self.hub
                 .emit(pb::Event::descriptors(pb::Descriptors::failure(
                     group.services,
                     SchemaOrigin::Reflection,
-                    self.upstream.to_string(),
+                    upstream,
                     reason,
                     group.retry_nanos,
                 )));
@@ -438,59 +488,6 @@ impl Reflector {
         what.hash(&mut h);
         lock(&self.announced).insert(h.finish())
     }
-}
-
-/// Fetches under way, and the allowance for starting more.
-struct Pending {
-    in_flight: HashMap<String, SystemTime>,
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl Pending {
-    fn new() -> Self {
-        Pending {
-            in_flight: HashMap::new(),
-            tokens: FETCH_BURST,
-            refilled: Instant::now(),
-        }
-    }
-
-    /// Whether a fetch of `service` may start now (none is under way for it,
-    /// fewer than [`MAX_IN_FLIGHT`] are, and the rate allows); if so, it is
-    /// counted as under way.
-    fn admit(&mut self, service: &str) -> bool {
-        if self.in_flight.contains_key(service) || self.in_flight.len() >= MAX_IN_FLIGHT {
-            return false;
-        }
-        let now = Instant::now();
-        let earned = now.duration_since(self.refilled).as_secs_f64() * FETCHES_PER_SECOND;
-        self.tokens = (self.tokens + earned).min(FETCH_BURST);
-        self.refilled = now;
-        if self.tokens < 1.0 {
-            return false;
-        }
-        self.tokens -= 1.0;
-        self.in_flight.insert(service.to_owned(), SystemTime::now());
-        true
-    }
-
-    fn done(&mut self, service: &str) {
-        self.in_flight.remove(service);
-    }
-}
-
-/// Failures not yet announced, by reason.
-#[derive(Default)]
-struct Folding {
-    groups: std::collections::BTreeMap<String, FoldedFailure>,
-    scheduled: bool,
-}
-
-#[derive(Default)]
-struct FoldedFailure {
-    services: Vec<String>,
-    retry_nanos: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -514,29 +511,6 @@ pub fn service_of(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fetches_are_admitted_one_per_service_and_within_bounds() {
-        let mut p = Pending::new();
-        assert!(p.admit("a.S"));
-        assert!(!p.admit("a.S"), "one fetch per service");
-        for i in 0..MAX_IN_FLIGHT - 1 {
-            assert!(p.admit(&format!("b.S{i}")));
-        }
-        assert!(!p.admit("c.S"), "at most MAX_IN_FLIGHT at once");
-        p.done("a.S");
-        assert!(p.admit("c.S"));
-        // The burst runs out: 20 starts, then none until time passes.
-        let mut p = Pending::new();
-        let mut started = 0;
-        for i in 0..100 {
-            if p.admit(&format!("d.S{i}")) {
-                started += 1;
-                p.done(&format!("d.S{i}"));
-            }
-        }
-        assert_eq!(started, FETCH_BURST as usize);
-    }
 
     #[test]
     fn services_from_paths() {

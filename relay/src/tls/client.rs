@@ -20,18 +20,28 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, Error as RustlsError, SignatureScheme};
 
 use super::{ALPN_H2, TlsError, facts};
-use crate::config::{Upstream, UpstreamTls};
-use crate::forward::upstream::{Connect, Connected, Connecting, TcpConnect};
+use crate::config::{Pins, Upstream, UpstreamTls};
+use crate::forward::upstream::{Connect, Connected, Connecting, dial};
 
-/// TLS where the target asks for it, TCP otherwise.
+/// TLS where the target asks for it, TCP (or a Unix socket) otherwise.
 pub struct TlsConnect {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
+    /// The one upstream `server_name` is for (`None`: every one).
+    named: Option<Upstream>,
+    /// `--resolve`: where names go.
+    pins: Pins,
     /// The certificate the relay presents, for the capture.
     identity: Option<CertificateDer<'static>>,
-    /// The last failure logged, so that each is logged once.
-    logged: Arc<Mutex<Option<String>>>,
+    /// The last failure logged per upstream, so that each is logged once.
+    logged: Arc<Mutex<Logged>>,
 }
+
+/// The last failure logged, by upstream.
+type Logged = std::collections::HashMap<String, String>;
+/// Upstreams whose last failure is remembered (the proxy mode can meet
+/// many); past it, the memory starts over.
+const MAX_LOGGED: usize = 1024;
 
 impl TlsConnect {
     pub fn new(
@@ -80,14 +90,31 @@ impl TlsConnect {
         Ok(TlsConnect {
             config: Arc::new(config),
             server_name,
+            named: None,
+            pins: Pins::default(),
             identity,
             logged: Arc::default(),
         })
     }
 
+    /// `--resolve`: connect where `pins` send a name.
+    pub fn with_pins(mut self, pins: Pins) -> Self {
+        self.pins = pins;
+        self
+    }
+
+    /// `--upstream-server-name` is for `upstream` only (not for routes or
+    /// proxy targets, which have names of their own).
+    pub fn naming(mut self, upstream: Upstream) -> Self {
+        self.named = Some(upstream);
+        self
+    }
+
     /// The name sent and verified for `target`.
     fn name_for(&self, target: &Upstream) -> io::Result<ServerName<'static>> {
-        if let Some(name) = &self.server_name {
+        if let Some(name) = &self.server_name
+            && self.named.as_ref().is_none_or(|named| named == target)
+        {
             return Ok(name.clone());
         }
         ServerName::try_from(target.host().to_owned()).map_err(|_| {
@@ -101,12 +128,12 @@ impl TlsConnect {
 
 impl Connect for TlsConnect {
     fn connect(&self, target: &Upstream) -> Connecting {
-        let tcp = TcpConnect.connect(target);
+        let tcp = dial(target, &self.pins);
         let logged = self.logged.clone();
         let upstream = target.to_string();
         if !target.is_tls() {
             return Box::pin(async move {
-                let result = tcp.await;
+                let result = tcp.await.map(Connected::plain);
                 note(&logged, &upstream, result.as_ref().err());
                 result
             });
@@ -133,7 +160,13 @@ impl Connect for TlsConnect {
                 ServerName::DnsName(dns) => Some(dns.as_ref().to_owned()),
                 _ => None,
             };
-            let io = tcp.await?.io;
+            let io = match tcp.await {
+                Ok(io) => io,
+                Err(e) => {
+                    note(&logged, &upstream, Some(&e));
+                    return Err(e);
+                }
+            };
             let connector = tokio_rustls::TlsConnector::from(config);
             let result = match connector.connect(name, io).await {
                 Ok(stream) => {
@@ -168,15 +201,20 @@ impl Connect for TlsConnect {
 
 /// Logs a failure to connect the first time it happens (and again after a
 /// success): once per upstream and failure, not once per call.
-fn note(logged: &Mutex<Option<String>>, upstream: &str, failure: Option<&io::Error>) {
+fn note(logged: &Mutex<Logged>, upstream: &str, failure: Option<&io::Error>) {
     let mut last = logged.lock().unwrap_or_else(|p| p.into_inner());
     match failure {
-        None => *last = None,
+        None => {
+            last.remove(upstream);
+        }
         Some(e) => {
             let text = e.to_string();
-            if last.as_deref() != Some(text.as_str()) {
+            if last.get(upstream) != Some(&text) {
                 tracing::warn!("cannot reach upstream {upstream}: {text}");
-                *last = Some(text);
+                if last.len() >= MAX_LOGGED {
+                    last.clear();
+                }
+                last.insert(upstream.to_owned(), text);
             }
         }
     }

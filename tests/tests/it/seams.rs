@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use loom_relay::config::Upstream;
 use loom_relay::forward::Seams;
-use loom_relay::forward::listen::{Accepting, Listener};
+use loom_relay::forward::listen::{Accepting, Listener, Peer};
 use loom_relay::forward::protocol::{Http1, Serving};
 use loom_relay::forward::route::{Route, Target};
 use loom_relay::forward::upstream::{BoxIo, Connect, Connected, Connecting};
@@ -65,10 +65,7 @@ impl Listener for UnixSocket {
     fn accept(&mut self) -> Accepting<'_> {
         Box::pin(async move {
             let (stream, _) = self.0.accept().await?;
-            Ok((
-                Box::new(stream) as BoxIo,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-            ))
+            Ok((Box::new(stream) as BoxIo, Peer::Local))
         })
     }
 

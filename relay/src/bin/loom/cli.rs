@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use loom_relay::config::{ByteSize, Identity, ListenTls, Period, UpstreamTls, defaults};
+use loom_relay::config::{
+    AllowPattern, Allowed, ByteSize, Identity, ListenAddr, ListenTls, Period, Pins, ResolvePin,
+    RouteRule, UpstreamTls, defaults,
+};
 use loom_relay::{Config, HostedUi, Origin, PairingToken, Upstream};
 
 /// Loom: a gRPC debugging relay with a browser inspector.
@@ -114,8 +117,33 @@ pub(crate) struct RelayArgs {
     #[arg(long, env = "LOOM_UPSTREAM", default_value = defaults::UPSTREAM, value_name = "URL")]
     pub(crate) upstream: Upstream,
 
-    /// Trust these CA certificates (PEM bundle) for an https:// upstream,
-    /// instead of the platform's roots.
+    /// Send calls whose :authority is AUTHORITY to UPSTREAM instead
+    /// (AUTHORITY=UPSTREAM; an authority without a port matches any port).
+    /// Repeatable.
+    #[arg(long = "route", value_name = "AUTHORITY=UPSTREAM", value_parser = RouteRule::authority)]
+    pub(crate) routes: Vec<RouteRule>,
+
+    /// Send calls whose path starts with PREFIX to UPSTREAM instead
+    /// (/pkg.Service/=UPSTREAM; the longest prefix wins, before --route).
+    /// Repeatable.
+    #[arg(long = "route-path", value_name = "PREFIX=UPSTREAM", value_parser = RouteRule::path)]
+    pub(crate) route_paths: Vec<RouteRule>,
+
+    /// Connect to ADDR whenever HOST:PORT is the target (curl's
+    /// convention); the name stays the :authority, SNI and the name
+    /// verified. Repeatable.
+    #[arg(long = "resolve", value_name = "HOST:PORT=ADDR")]
+    pub(crate) resolve: Vec<ResolvePin>,
+
+    /// A target proxy clients may reach through CONNECT: HOST[:PORT], where
+    /// HOST is loopback, *, *.domain, a name, an IP address or a network
+    /// (10.0.0.0/8). Repeatable. Default: loopback only (names are not
+    /// looked up to be checked; --resolve pins count).
+    #[arg(long = "allow-upstream", value_name = "PATTERN")]
+    pub(crate) allow_upstreams: Vec<AllowPattern>,
+
+    /// Trust these CA certificates (PEM bundle) for https:// upstreams
+    /// (routes and proxy tunnels too), instead of the platform's roots.
     #[arg(long, env = "LOOM_UPSTREAM_CA", value_name = "FILE")]
     pub(crate) upstream_ca: Option<PathBuf>,
 
@@ -199,9 +227,11 @@ pub(crate) struct RelayArgs {
 #[derive(Args, Debug)]
 pub(crate) struct CommonArgs {
     /// Address gRPC clients connect to: cleartext HTTP/2 and TLS on one
-    /// port (told apart by the first byte).
-    #[arg(long, env = "LOOM_LISTEN", default_value_t = defaults::LISTEN, value_name = "ADDR")]
-    pub(crate) listen: SocketAddr,
+    /// port (told apart by the first byte), and HTTP CONNECT from clients
+    /// that use the relay as their proxy (grpc_proxy, HTTPS_PROXY). Or a
+    /// Unix domain socket: unix:/path/to.sock (made 0600, removed on exit).
+    #[arg(long, env = "LOOM_LISTEN", default_value_t = ListenAddr::Tcp(defaults::LISTEN), value_name = "ADDR")]
+    pub(crate) listen: ListenAddr,
 
     /// Refuse cleartext clients on the listen port.
     #[arg(long, env = "LOOM_LISTEN_TLS_ONLY")]
@@ -346,6 +376,10 @@ impl RelayArgs {
         config.reflect_headers = self.reflect_headers;
         config.reflection = !self.no_reflection;
         config.reflection_retry = self.reflection_retry.0;
+        config.routes = self.route_paths;
+        config.routes.extend(self.routes);
+        config.resolve = Pins::new(self.resolve);
+        config.allow_upstreams = Allowed::new(self.allow_upstreams);
         config.upstream_tls = UpstreamTls {
             ca: self.upstream_ca,
             insecure: self.upstream_insecure,

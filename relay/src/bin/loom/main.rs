@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use cli::{Cli, Command, DecodeArgs};
+use loom_relay::config::ListenAddr;
 use loom_relay::demo::{self, DemoBackend};
+use loom_relay::forward::unix::UnixSocketListener;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -94,6 +96,9 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
             config.upstream_tls.ca = backend.tls_ca.clone();
             config.forward_threads = forward_threads(cli.threads);
             let (listener, ui) = bind(&config).await?;
+            let Listening::Tcp(listener) = listener else {
+                anyhow::bail!("loom demo listens on TCP only: give --listen host:port");
+            };
             println!(
                 "{}",
                 demo::banner(
@@ -114,7 +119,15 @@ async fn relay(cli: Cli) -> anyhow::Result<()> {
             config.forward_threads = forward_threads(cli.threads);
             let (listener, ui) = bind(&config).await?;
             print_hosted_links(&config, &ui)?;
-            loom_relay::run(config, listener, ui, shutdown_signal()).await?;
+            let seams = loom_relay::forward::Seams::default();
+            match listener {
+                Listening::Tcp(l) => {
+                    loom_relay::run_with(config, l, ui, seams, shutdown_signal()).await?
+                }
+                Listening::Unix(l) => {
+                    loom_relay::run_with(config, l, ui, seams, shutdown_signal()).await?
+                }
+            }
         }
     }
     Ok(())
@@ -145,11 +158,22 @@ fn one_malloc_arena() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn one_malloc_arena() {}
 
-async fn bind(config: &loom_relay::Config) -> anyhow::Result<(TcpListener, TcpListener)> {
+/// The listen port, as given.
+enum Listening {
+    Tcp(TcpListener),
+    Unix(UnixSocketListener),
+}
+
+async fn bind(config: &loom_relay::Config) -> anyhow::Result<(Listening, TcpListener)> {
     config.validate()?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
+    let listener = match &config.listen {
+        ListenAddr::Tcp(addr) => Listening::Tcp(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--listen)"))?,
+        ),
+        ListenAddr::Unix(path) => Listening::Unix(UnixSocketListener::bind(path)?),
+    };
     let ui = TcpListener::bind(config.ui)
         .await
         .with_context(|| format!("cannot listen on {} (--ui)", config.ui))?;
