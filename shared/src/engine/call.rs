@@ -247,7 +247,7 @@ impl CallRecord {
     /// Recomputes the kind (after the schema or the message counts changed).
     pub(crate) fn refresh_kind(&mut self, schema: &Schema) {
         let summary = &mut self.summary;
-        match schema.kind(&summary.path) {
+        match schema.kind_for(&summary.upstream, &summary.path) {
             Some(kind) => {
                 summary.kind = kind;
                 summary.kind_inferred = false;

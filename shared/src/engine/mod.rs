@@ -21,8 +21,14 @@
 //!   [`Security`]), timing ([`Timing`]). `to_json` gives `loom decode`'s
 //!   output line.
 //! - [`Schema`]: every `Descriptors` event merged into one pool with the
-//!   bundled `google.rpc` and well-known types; problems and reflection
-//!   failures are kept for the UI, never fatal.
+//!   bundled `google.rpc` and well-known types, plus a pool of its own for
+//!   an upstream whose files differ from another upstream's, so that each
+//!   call decodes with its own upstream's schema
+//!   ([`Schema::resolve_for`]); problems and reflection failures are kept
+//!   for the UI, never fatal.
+//! - The upstreams the calls went to, with their calls and services
+//!   ([`Session::upstreams`], [`UpstreamCalls`]), for views that list,
+//!   filter or group by upstream.
 //!
 //! # Pieces
 //! - [`json`]: canonical proto3 JSON, unknown fields under `"@unknown"`.
@@ -32,7 +38,8 @@
 //! - [`ending`]: how each side ended a call (format 1.2), in words.
 //! - [`tls`]: each hop's TLS (format 1.3): what a missing session means,
 //!   and its JSON.
-//! - [`grpcurl`]: "copy as grpcurl".
+//! - [`grpcurl`]: "copy as grpcurl", to the call's upstream or through a
+//!   relay ([`ReplayTo`]), saying which ([`Target`]).
 //!
 //! Everything decodes untrusted bytes: nothing panics on bad input, nesting
 //! is depth-limited, and work is capped: decompression at
@@ -66,7 +73,7 @@ pub use body::Body;
 pub use call::{CallSummary, Traffic};
 pub use compression::{DecompressError, Encoding};
 pub use detail::CallDetail;
-pub use grpcurl::{GrpcurlCommand, GrpcurlError, shell_quote};
+pub use grpcurl::{GrpcurlCommand, GrpcurlError, ReplayTo, Target, shell_quote};
 pub use json::{JsonError, JsonOptions, MAX_JSON_ELEMENTS};
 pub use message::MessageView;
 pub use metadata::{HeaderValue, HeaderView};
@@ -74,7 +81,7 @@ pub use schema::{
     Added, CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
     SchemaState, ServiceNote, ServiceOrigin,
 };
-pub use session::{Change, CompleteError, Counts, Search, Session};
+pub use session::{Change, CompleteError, Counts, Search, Session, UpstreamCalls};
 pub use status::{CallStatus, code_name, describe_code, parse_code};
 pub use time::{Timing, rfc3339, rfc3339_seconds};
 pub use tls::{Hop, Security};

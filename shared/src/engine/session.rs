@@ -8,11 +8,9 @@ use std::sync::Arc;
 
 use prost_reflect::MessageDescriptor;
 
-use super::body::Body;
 use super::call::{CallRecord, CallSummary, DecodeCache};
 use super::compression::Encoding;
 use super::detail::CallDetail;
-use super::grpcurl::{GrpcurlCommand, GrpcurlError, grpcurl_command};
 use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::HeaderView;
@@ -83,6 +81,8 @@ pub struct Session {
     lost_ahead: HashSet<u64>,
     /// The paths, authorities and upstreams the calls share.
     names: Names,
+    /// Calls and services per upstream.
+    upstreams: Upstreams,
     options: JsonOptions,
 }
 
@@ -165,7 +165,11 @@ impl Session {
                 } else {
                     Counts::of(&call.summary)
                 };
+                let was_started = call.started.is_some();
                 call.ingest(kind, &self.schema, &mut self.names);
+                if !was_started && call.started.is_some() {
+                    self.upstreams.add(&call.summary);
+                }
                 self.counts.replace(was, Counts::of(&call.summary));
                 Change::Call(id)
             }
@@ -198,6 +202,19 @@ impl Session {
     /// since removed).
     pub fn services(&self) -> impl Iterator<Item = &str> {
         self.names.services().into_iter()
+    }
+
+    /// The upstreams the calls went to, by name, with how many calls each
+    /// has now (calls whose start was not captured are not counted; the
+    /// empty name: calls whose start named none).
+    pub fn upstreams(&self) -> Vec<UpstreamCalls> {
+        self.upstreams.calls()
+    }
+
+    /// The services called on `upstream`, sorted, once each (also of calls
+    /// since removed).
+    pub fn upstream_services(&self, upstream: &str) -> impl Iterator<Item = &str> {
+        self.upstreams.services(upstream)
     }
 
     /// How many calls there are.
@@ -291,6 +308,9 @@ impl Session {
         let gone = self.calls.remove(i);
         self.counts
             .replace(Counts::of(&gone.summary), Counts::default());
+        if gone.started.is_some() {
+            self.upstreams.remove(&gone.summary);
+        }
         for slot in self.index.values_mut() {
             if *slot > i {
                 *slot -= 1;
@@ -313,12 +333,13 @@ impl Session {
         } else {
             Vec::new()
         };
-        let pool = self.schema.pool();
+        let upstream = &call.summary.upstream;
+        let pool = self.schema.pool_for(upstream);
         let started = call.started.as_ref();
         let ended = call.ended.as_ref();
         Some(CallDetail {
             summary: call.summary.clone(),
-            method: self.schema.resolve(&call.summary.path),
+            method: self.schema.resolve_for(upstream, &call.summary.path),
             scheme: started.map(|s| s.scheme.to_string()).unwrap_or_default(),
             http_method: started.map(|s| s.method.to_string()).unwrap_or_default(),
             request_headers: started.map_or_else(Vec::new, |s| {
@@ -347,44 +368,6 @@ impl Session {
             messages,
         })
     }
-
-    /// A grpcurl command replaying the call's request(s).
-    pub fn grpcurl(&self, id: u64) -> Result<GrpcurlCommand, GrpcurlError> {
-        let &i = self.index.get(&id).ok_or(GrpcurlError::NoSuchCall(id))?;
-        let call = &self.calls[i];
-        let started = call.started_event().ok_or(GrpcurlError::NotStarted)?;
-        let method = self
-            .schema
-            .resolve(&started.path)
-            .map_err(GrpcurlError::NoSchema)?;
-        let input = method.input();
-        let encoding = call.encoding(true);
-        let mut requests = Vec::new();
-        let requests_iter = call
-            .messages
-            .iter()
-            .filter(|m| m.direction() != pb::Direction::Response);
-        for (n, message) in requests_iter.enumerate() {
-            let view = MessageView::decode(
-                message,
-                n,
-                n,
-                Ok(&input),
-                &encoding,
-                &JsonOptions::for_replay(),
-            );
-            match view.body {
-                Body::Json { json, .. } => requests.push(json),
-                other => {
-                    return Err(GrpcurlError::Undecodable {
-                        index: n,
-                        reason: other.note().unwrap_or_default().to_owned(),
-                    });
-                }
-            }
-        }
-        grpcurl_command(&started, &method, &requests)
-    }
 }
 
 /// What decoding a call's messages needs, worked out once per call.
@@ -398,7 +381,7 @@ struct CallContext {
 
 impl CallContext {
     fn new(call: &CallRecord, schema: &Schema, options: &JsonOptions) -> Self {
-        let method = schema.resolve(&call.summary.path);
+        let method = schema.resolve_for(&call.summary.upstream, &call.summary.path);
         CallContext {
             key: (schema.generation(), *options),
             request: method.as_ref().map(|m| m.input()).map_err(Clone::clone),
@@ -464,11 +447,15 @@ fn decoded(
 mod export;
 mod names;
 mod preview;
+mod replay;
 mod search;
+mod upstreams;
 
 pub(crate) use names::Names;
 pub use preview::CompleteError;
 pub use search::Search;
 pub(crate) use search::SearchText;
+pub use upstreams::UpstreamCalls;
+use upstreams::Upstreams;
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,11 @@ pub(super) struct Built {
     pub pool: DescriptorPool,
     pub problems: Vec<SchemaProblem>,
     pub services: HashMap<String, ServiceOrigin>,
+    /// Upstreams some of whose files did not go into the pool as they came:
+    /// another upstream's different copy of the file won, or the file could
+    /// not be added (a conflict with another upstream's file, most often).
+    /// Their calls need a pool of their own (`super::own`).
+    pub diverging: HashSet<String>,
 }
 
 struct Candidate {
@@ -78,6 +83,7 @@ pub(super) fn merge(base: DescriptorPool, sets: &[pb::Descriptors]) -> Built {
     let mut candidates: HashMap<String, Candidate> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut declared: HashMap<String, (usize, String)> = HashMap::new();
+    let mut diverging: HashSet<String> = HashSet::new();
     for (index, set) in sets.iter().enumerate().rev() {
         let decoded = match FileDescriptorSet::decode(set.file_descriptor_set.clone()) {
             Ok(decoded) => decoded,
@@ -102,7 +108,13 @@ pub(super) fn merge(base: DescriptorPool, sets: &[pb::Descriptors]) -> Built {
                 ));
                 continue;
             }
-            if base.get_file_by_name(&name).is_some() || candidates.contains_key(&name) {
+            if base.get_file_by_name(&name).is_some() {
+                continue;
+            }
+            if let Some(newer) = candidates.get(&name) {
+                if shadows(&sets[newer.set], set) && newer.file != file {
+                    diverging.insert(set.upstream.clone());
+                }
                 continue;
             }
             for service in &file.service {
@@ -144,6 +156,10 @@ pub(super) fn merge(base: DescriptorPool, sets: &[pb::Descriptors]) -> Built {
             {
                 if !repaired {
                     failures.insert(name.to_owned(), message.clone());
+                    let upstream = &sets[candidate.set].upstream;
+                    if !upstream.is_empty() {
+                        diverging.insert(upstream.clone());
+                    }
                 }
                 problems.push(problem(candidate.set, Some(name), message, repaired));
             }
@@ -176,7 +192,16 @@ pub(super) fn merge(base: DescriptorPool, sets: &[pb::Descriptors]) -> Built {
         pool,
         problems,
         services,
+        diverging,
     }
+}
+
+/// Whether a file of `newer` hiding `older`'s different copy of it makes
+/// `older`'s upstream diverge: both came from upstreams, different ones. (A
+/// local file, or a newer set from the same upstream, replaces a file the
+/// same way in an upstream's own pool as in the merged one.)
+fn shadows(newer: &pb::Descriptors, older: &pb::Descriptors) -> bool {
+    !newer.upstream.is_empty() && !older.upstream.is_empty() && newer.upstream != older.upstream
 }
 
 /// Adds one file. Returns `None` when it went in as is, else what happened

@@ -119,11 +119,19 @@ impl Schema {
     /// [`Schema::resolve`] would say, without building the answer (this runs
     /// for every call as it arrives).
     pub fn kind(&self, path: &str) -> Option<CallKind> {
+        self.kind_for("", path)
+    }
+
+    /// [`Schema::kind`] for a call to `upstream` (see [`Schema::resolve_for`]).
+    pub fn kind_for(&self, upstream: &str, path: &str) -> Option<CallKind> {
         let (service, method) = path.strip_prefix('/')?.split_once('/')?;
         if service.is_empty() || method.is_empty() || method.contains('/') {
             return None;
         }
-        let service = self.pool().get_service_by_name(service)?;
+        let service = self
+            .view(upstream, service)
+            .pool
+            .get_service_by_name(service)?;
         let descriptor = service.methods().find(|m| m.name() == method)?;
         Some(CallKind::from_streaming(
             descriptor.is_client_streaming(),
@@ -131,17 +139,27 @@ impl Schema {
         ))
     }
 
-    /// Resolves a call's `:path`. The error says, in words, why there is
-    /// no schema for it (shown next to the schema-less view).
+    /// Resolves a call's `:path` in the merged pool. The error says, in
+    /// words, why there is no schema for it (shown next to the schema-less
+    /// view).
     pub fn resolve(&self, path: &str) -> Result<ResolvedMethod, String> {
+        self.resolve_for("", path)
+    }
+
+    /// Resolves the `:path` of a call to `upstream` (as its `CallStarted`
+    /// names it; empty when unknown): in the upstream's own pool when it
+    /// has one describing the service (its files differ from another
+    /// upstream's), else in the merged pool.
+    pub fn resolve_for(&self, upstream: &str, path: &str) -> Result<ResolvedMethod, String> {
         let Some(parsed) = MethodPath::parse(path) else {
             return Err(format!(
                 "the path {path:?} is not of the form /package.Service/Method"
             ));
         };
-        let origin = self.service_origin(&parsed.service);
-        let Some(service) = self.pool().get_service_by_name(&parsed.service) else {
-            return Err(self.why_no_service(&parsed.service));
+        let view = self.view(upstream, &parsed.service);
+        let origin = view.services.get(&parsed.service);
+        let Some(service) = view.pool.get_service_by_name(&parsed.service) else {
+            return Err(self.why_no_service(upstream, &parsed.service));
         };
         let Some(descriptor) = service.methods().find(|m| m.name() == parsed.method) else {
             return Err(format!(
@@ -149,15 +167,16 @@ impl Schema {
                 parsed.service, parsed.method
             ));
         };
+        let source = origin.map(|o| self.source_for(upstream, &parsed.service, o));
         Ok(ResolvedMethod {
             path: parsed,
             descriptor,
-            source: origin.map(|o| o.source.clone()),
+            source,
         })
     }
 
-    fn why_no_service(&self, service: &str) -> String {
-        if let Some(origin) = self.service_origin(service)
+    fn why_no_service(&self, upstream: &str, service: &str) -> String {
+        if let Some(origin) = self.origin_for(upstream, service)
             && let Some(error) = &origin.error
         {
             return format!(
@@ -166,9 +185,7 @@ impl Schema {
             );
         }
         let failures: Vec<String> = self
-            .notes()
-            .iter()
-            .filter(|n| n.failed && (n.service == service || n.service.is_empty()))
+            .failures_for(upstream, service)
             .map(|n| {
                 let why = if n.warnings.is_empty() {
                     "no reason given".to_owned()

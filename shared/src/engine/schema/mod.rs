@@ -12,13 +12,22 @@
 //!
 //! When the same file arrives more than once, the latest set wins (the
 //! capture format says the latest set for a service is the best one).
+//!
+//! One capture may hold calls to several upstreams, and two of them may
+//! serve the same service (the same file) in different versions. The
+//! merged pool holds one version; an upstream whose files did not all go
+//! into it as they came gets a pool of its own as well ([`own`]), built
+//! from its own sets and the local files, and its calls are decoded with
+//! that ([`Schema::resolve_for`], [`Schema::state_for`]). Captures of one
+//! upstream, or of several that agree, have the merged pool only.
 
 mod build;
 mod method;
+mod own;
 mod source;
 mod state;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use prost_reflect::DescriptorPool;
 
@@ -102,8 +111,17 @@ pub struct Schema {
     /// Hashes of `sets` (bytes and origin), so a repeat is found at once.
     seen: HashSet<u64>,
     notes: Vec<ServiceNote>,
+    /// The merged pool's problems (the bundled types' included).
+    merged_problems: Vec<SchemaProblem>,
+    /// What [`Schema::problems`] says: the merged pool's, but for those of
+    /// upstreams with a pool of their own, which say what went wrong there.
     problems: Vec<SchemaProblem>,
     services: HashMap<String, ServiceOrigin>,
+    /// Upstreams whose files did not all go into the merged pool as they
+    /// came ([`build::Built::diverging`]).
+    diverging: BTreeSet<String>,
+    /// Their own pools ([`own`]).
+    own: HashMap<String, own::OwnPool>,
     generation: u64,
 }
 
@@ -123,8 +141,11 @@ impl Schema {
             sets: Vec::new(),
             seen: HashSet::new(),
             notes: Vec::new(),
+            merged_problems: problems.clone(),
             problems,
             services: HashMap::new(),
+            diverging: BTreeSet::new(),
+            own: HashMap::new(),
             generation: 0,
         }
     }
@@ -171,9 +192,24 @@ impl Schema {
             for (service, origin) in built.services {
                 self.services.insert(service, origin);
             }
-            self.problems.extend(built.problems);
+            self.merged_problems.extend(built.problems);
+            // New files on top change no upstream's own pool but this set's
+            // (all of them, for a local file), and those of the upstreams
+            // that now diverge.
+            let mut stale: BTreeSet<String> = built.diverging.into_iter().collect();
+            stale.retain(|u| self.diverging.insert(u.clone()));
+            if set.upstream.is_empty() {
+                stale.extend(self.diverging.iter().cloned());
+            } else if self.diverging.contains(&set.upstream) {
+                stale.insert(set.upstream.clone());
+            }
+            let own_changed = self.rebuild_own(&stale);
             self.generation += 1;
-            Added::Extended
+            if own_changed {
+                Added::Rebuilt
+            } else {
+                Added::Extended
+            }
         } else {
             self.rebuild();
             Added::Rebuilt
@@ -254,8 +290,12 @@ impl Schema {
         let built = build::merge(self.base.clone(), &self.sets);
         self.pool = built.pool;
         self.services = built.services;
-        self.problems.retain(|p| p.source.is_bundled());
-        self.problems.extend(built.problems);
+        self.merged_problems.retain(|p| p.source.is_bundled());
+        self.merged_problems.extend(built.problems);
+        self.diverging = built.diverging.into_iter().collect();
+        self.own.clear();
+        let all = self.diverging.clone();
+        self.rebuild_own(&all);
         self.generation += 1;
     }
 }

@@ -2,7 +2,7 @@
 //! failed (why, and when the relay asks again), or nothing yet. The
 //! inspector and `loom decode` show it per service.
 
-use super::{Schema, SchemaSource};
+use super::{Schema, SchemaSource, ServiceNote};
 
 /// One service's schema, as far as the capture says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,16 +56,25 @@ impl SchemaState {
 }
 
 impl Schema {
-    /// What is known of `service`'s schema (fully-qualified name).
+    /// What is known of `service`'s schema (fully-qualified name), in the
+    /// merged pool.
     pub fn state(&self, service: &str) -> SchemaState {
-        if let Some(origin) = self.service_origin(service) {
+        self.state_for("", service)
+    }
+
+    /// What is known of `service`'s schema for the calls to `upstream`
+    /// (empty: unknown): what their decoding uses (see
+    /// [`Schema::resolve_for`]), and the notes of that upstream (or, for an
+    /// unknown one, of any).
+    pub fn state_for(&self, upstream: &str, service: &str) -> SchemaState {
+        if let Some(origin) = self.origin_for(upstream, service) {
             return match &origin.error {
                 None => SchemaState::Loaded {
-                    source: origin.source.clone(),
+                    source: self.source_for(upstream, service, origin),
                     warnings: self
                         .notes()
                         .iter()
-                        .filter(|n| !n.failed && n.service == service)
+                        .filter(|n| !n.failed && n.service == service && concerns(n, upstream))
                         .flat_map(|n| n.warnings.iter().cloned())
                         .collect(),
                 },
@@ -75,15 +84,15 @@ impl Schema {
                 },
             };
         }
-        if self.pool().get_service_by_name(service).is_some() {
+        if self
+            .view(upstream, service)
+            .pool
+            .get_service_by_name(service)
+            .is_some()
+        {
             return SchemaState::Bundled;
         }
-        let failure = self
-            .notes()
-            .iter()
-            .rev()
-            .find(|n| n.failed && (n.service == service || n.service.is_empty()));
-        match failure {
+        match self.failures_for(upstream, service).last() {
             Some(note) => SchemaState::Failed {
                 source: note.source.clone(),
                 reason: if note.warnings.is_empty() {
@@ -96,4 +105,23 @@ impl Schema {
             None => SchemaState::Unknown,
         }
     }
+
+    /// The failure notices, oldest first, that say why the calls to
+    /// `upstream` have no schema for `service`: those naming the service
+    /// (or none), from that upstream (from any, when it is unknown).
+    pub(super) fn failures_for<'a>(
+        &'a self,
+        upstream: &'a str,
+        service: &'a str,
+    ) -> impl Iterator<Item = &'a ServiceNote> + 'a {
+        self.notes().iter().filter(move |n| {
+            n.failed && (n.service == service || n.service.is_empty()) && concerns(n, upstream)
+        })
+    }
+}
+
+/// Whether `note` is about the calls to `upstream`: it came from there,
+/// from no upstream (a local file), or the calls' upstream is unknown.
+fn concerns(note: &ServiceNote, upstream: &str) -> bool {
+    upstream.is_empty() || note.source.upstream.is_empty() || note.source.upstream == upstream
 }

@@ -128,17 +128,30 @@ fn a_malformed_set_is_reported_and_skipped() {
 
 #[test]
 fn a_conflicting_file_is_skipped_and_the_newer_set_wins() {
-    // Two files with different names both define pkg.c.Msg and pkg.c.Svc.
+    // Two files with different names both define pkg.c.Msg and pkg.c.Svc,
+    // from one upstream (the service moved to another file).
     let older = testing::descriptors(vec![file("one.proto", "pkg.c", &[], None)], UP_A);
-    let newer = testing::descriptors(vec![file("two.proto", "pkg.c", &[], None)], UP_B);
+    let newer = testing::descriptors(vec![file("two.proto", "pkg.c", &[], None)], UP_A);
     let schema = Schema::from_descriptors([&older, &newer]);
     let resolved = schema.resolve("/pkg.c.Svc/Call").unwrap();
-    assert_eq!(resolved.source.unwrap().upstream, UP_B);
+    assert_eq!(resolved.source.unwrap().upstream, UP_A);
     assert_eq!(schema.problems().len(), 1, "{:?}", schema.problems());
     let problem = &schema.problems()[0];
     assert_eq!(problem.file.as_deref(), Some("one.proto"));
     assert_eq!(problem.source.upstream, UP_A);
     assert!(!problem.repaired);
+    assert_eq!(schema.upstreams_with_own_pool().count(), 0);
+
+    // From two upstreams: the newer wins the merged pool, and the older's
+    // upstream keeps its own (see `own`), which is no problem.
+    let newer = testing::descriptors(vec![file("two.proto", "pkg.c", &[], None)], UP_B);
+    let schema = Schema::from_descriptors([&older, &newer]);
+    let resolved = schema.resolve("/pkg.c.Svc/Call").unwrap();
+    assert_eq!(resolved.source.unwrap().upstream, UP_B);
+    let own = schema.resolve_for(UP_A, "/pkg.c.Svc/Call").unwrap();
+    assert_eq!(own.source.unwrap().upstream, UP_A);
+    assert!(schema.problems().is_empty(), "{:?}", schema.problems());
+    assert_eq!(schema.upstreams_with_own_pool().collect::<Vec<_>>(), [UP_A]);
 }
 
 #[test]

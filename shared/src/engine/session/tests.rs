@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::engine::testing;
-use crate::engine::{CallKind, HeaderValue, Timing};
+use crate::engine::{Body, CallKind, GrpcurlError, HeaderValue, Timing};
 use crate::header::header;
 use crate::rpc;
 
