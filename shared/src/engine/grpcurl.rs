@@ -1,4 +1,8 @@
-//! "Copy as grpcurl": a shell command replaying a captured call's request.
+//! "Copy as grpcurl": a shell command replaying a captured call's request,
+//! straight to the upstream the call went to (`-plaintext` for `http://`,
+//! TLS for `https://`, `-unix` for a Unix socket), or through a relay with
+//! the call's own `:authority`, so that the relay routes it as it routed
+//! the call ([`ReplayTo`]). The command says which it did ([`Target`]).
 
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
@@ -50,9 +54,123 @@ pub enum GrpcurlError {
     NoRequest,
 }
 
+/// Where a replayed call should go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReplayTo {
+    /// Straight to the upstream the call was forwarded to (through the
+    /// relay at the call's `:authority` when the capture does not say).
+    #[default]
+    Upstream,
+    /// Through a relay that takes calls at this address (`host:port`, or
+    /// `unix:/path`), asked for the call's own `:authority`.
+    Relay(String),
+}
+
+/// Where a command sends the call, as the UI says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The call's upstream, as captured: `http://host:port`,
+    /// `https://host:port` or `unix:/path`.
+    Upstream(String),
+    /// A relay at `address`, asked for `authority` (the call's own).
+    Relay {
+        /// `host:port` or `unix:/path`.
+        address: String,
+        /// The call's `:authority`; empty when it had none.
+        authority: String,
+    },
+}
+
+impl Target {
+    /// Which it is, in words: `straight to the upstream https://api:443
+    /// (TLS)`, `through the relay at 127.0.0.1:9999, as :authority api:443`.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Upstream(upstream) => match Endpoint::of(upstream) {
+                Endpoint::Unix(path) => format!(
+                    "straight to the upstream's Unix socket {path} (from the relay's machine)"
+                ),
+                Endpoint::Tcp { tls: Tls::Yes, .. } => {
+                    format!("straight to the upstream {upstream} (TLS)")
+                }
+                Endpoint::Tcp { tls: Tls::No, .. } => {
+                    format!("straight to the upstream {upstream} (cleartext)")
+                }
+            },
+            Target::Relay { address, authority }
+                if authority.is_empty() || authority == address =>
+            {
+                format!("through the relay at {address}")
+            }
+            Target::Relay { address, authority } => format!(
+                "through the relay at {address}, as :authority {authority}, \
+                 which it routes as it routed this call"
+            ),
+        }
+    }
+}
+
+/// Whether a hop is TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    Yes,
+    No,
+}
+
+/// An address as grpcurl takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    /// `-unix PATH` (always cleartext).
+    Unix(String),
+    /// `host:port`, with or without TLS.
+    Tcp { address: String, tls: Tls },
+}
+
+impl Endpoint {
+    /// `unix:/path` (gRPC's `unix:path` and `unix:///path` too),
+    /// `http://host:port`, `https://host:port`, or a bare `host:port`
+    /// (cleartext).
+    fn of(text: &str) -> Endpoint {
+        let text = text.trim_end_matches('/');
+        if let Some(path) = text.strip_prefix("unix:") {
+            let path = match path.strip_prefix("//") {
+                Some(rest) => rest,
+                None => path,
+            };
+            return Endpoint::Unix(path.to_owned());
+        }
+        let (address, tls) = if let Some(rest) = text.strip_prefix("https://") {
+            (rest, Tls::Yes)
+        } else {
+            (text.strip_prefix("http://").unwrap_or(text), Tls::No)
+        };
+        Endpoint::Tcp {
+            address: address.to_owned(),
+            tls,
+        }
+    }
+
+    /// The flags that go first (`-unix`, `-plaintext`) and the address.
+    fn args(self) -> (Vec<String>, String) {
+        match self {
+            Endpoint::Unix(path) => (vec!["-unix".into(), "-plaintext".into()], path),
+            Endpoint::Tcp {
+                address,
+                tls: Tls::No,
+            } => (vec!["-plaintext".into()], address),
+            Endpoint::Tcp {
+                address,
+                tls: Tls::Yes,
+            } => (Vec::new(), address),
+        }
+    }
+}
+
 /// A grpcurl command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrpcurlCommand {
+    /// Where it sends the call.
+    pub target: Target,
     /// The arguments after `grpcurl`, unquoted.
     pub args: Vec<String>,
     /// Headers not on the command line, with why (`redacted`, ...).
@@ -103,21 +221,36 @@ impl GrpcurlCommand {
 
 /// Builds the command for a call that started as `started`, calling
 /// `method`, whose request messages decoded to `requests` (proto3 JSON,
-/// without defaults or annotations).
+/// without defaults or annotations), sent where `to` says.
 pub fn grpcurl_command(
     started: &pb::CallStarted,
     method: &ResolvedMethod,
     requests: &[Value],
+    to: &ReplayTo,
 ) -> Result<GrpcurlCommand, GrpcurlError> {
     if requests.is_empty() && !method.kind().client_streaming() {
         return Err(GrpcurlError::NoRequest);
     }
-    let (address, plaintext) = address(started);
-    let mut args = Vec::new();
+    let target = target(started, to);
+    let (mut args, address) = match &target {
+        Target::Upstream(upstream) => Endpoint::of(upstream).args(),
+        Target::Relay { address, authority } => {
+            let (mut args, address) = match Endpoint::of(address) {
+                Endpoint::Unix(path) => Endpoint::Unix(path),
+                Endpoint::Tcp { address, .. } => Endpoint::Tcp {
+                    address,
+                    tls: client_tls(started),
+                },
+            }
+            .args();
+            if !authority.is_empty() && authority != &address {
+                args.push("-authority".to_owned());
+                args.push(authority.clone());
+            }
+            (args, address)
+        }
+    };
     let mut left_out = Vec::new();
-    if plaintext {
-        args.push("-plaintext".to_owned());
-    }
     let timeout = started
         .headers
         .iter()
@@ -166,23 +299,46 @@ pub fn grpcurl_command(
                 LocalSchema::Proto(path) => vec!["-proto".to_owned(), path],
             });
     Ok(GrpcurlCommand {
+        target,
         args,
         left_out,
         schema_hint,
     })
 }
 
-/// `host:port` the call went to, and whether it was cleartext.
-fn address(started: &pb::CallStarted) -> (String, bool) {
-    let upstream = started.upstream.trim_end_matches('/');
-    if let Some(rest) = upstream.strip_prefix("http://") {
-        (rest.to_owned(), true)
-    } else if let Some(rest) = upstream.strip_prefix("https://") {
-        (rest.to_owned(), false)
-    } else if upstream.is_empty() {
-        (started.authority.clone(), started.scheme != "https")
+/// Where the command goes: as `to` says, but through the relay the client
+/// dialed (its `:authority`) when the capture does not name the upstream.
+fn target(started: &pb::CallStarted, to: &ReplayTo) -> Target {
+    let relay = |address: &str| Target::Relay {
+        address: address.to_owned(),
+        authority: started.authority.clone(),
+    };
+    match to {
+        ReplayTo::Upstream if started.upstream.is_empty() => relay(&started.authority),
+        ReplayTo::Upstream => {
+            let upstream = started.upstream.trim_end_matches('/');
+            // A bare `host:port` (no scheme) is as secure as the client's hop.
+            let known = ["http://", "https://", "unix:"];
+            if known.iter().any(|scheme| upstream.starts_with(scheme)) {
+                Target::Upstream(upstream.to_owned())
+            } else {
+                let scheme = match client_tls(started) {
+                    Tls::Yes => "https",
+                    Tls::No => "http",
+                };
+                Target::Upstream(format!("{scheme}://{upstream}"))
+            }
+        }
+        ReplayTo::Relay(address) => relay(address),
+    }
+}
+
+/// Whether the client's hop to the relay was TLS.
+fn client_tls(started: &pb::CallStarted) -> Tls {
+    if started.scheme == "https" || started.client_tls.is_some() {
+        Tls::Yes
     } else {
-        (upstream.to_owned(), started.scheme != "https")
+        Tls::No
     }
 }
 

@@ -72,6 +72,7 @@ fn a_unary_call() {
         &started(headers),
         &method("/loom.enginetest.Sampler/Get"),
         &[json!({"name": "it's"})],
+        &ReplayTo::Upstream,
     )
     .unwrap();
     assert_eq!(
@@ -108,7 +109,13 @@ fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
     });
     let mut s = started(vec![]);
     s.upstream = "https://api.example.com:443/".into();
-    let cmd = grpcurl_command(&s, &m, &[json!({"name": "a"}), json!({"name": "b"})]).unwrap();
+    let cmd = grpcurl_command(
+        &s,
+        &m,
+        &[json!({"name": "a"}), json!({"name": "b"})],
+        &ReplayTo::Upstream,
+    )
+    .unwrap();
     assert_eq!(
         cmd.args,
         [
@@ -126,9 +133,14 @@ fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
         "# schema from local files; without server reflection add: -protoset '/tmp/my api.pb'"
     ));
     // No requests: fine for client streaming, not for unary.
-    assert!(grpcurl_command(&s, &m, &[]).is_ok());
+    assert!(grpcurl_command(&s, &m, &[], &ReplayTo::Upstream).is_ok());
     assert_eq!(
-        grpcurl_command(&s, &method("/loom.enginetest.Sampler/Get"), &[]),
+        grpcurl_command(
+            &s,
+            &method("/loom.enginetest.Sampler/Get"),
+            &[],
+            &ReplayTo::Upstream
+        ),
         Err(GrpcurlError::NoRequest)
     );
 }
@@ -141,7 +153,7 @@ fn comments_cannot_inject_commands() {
         location: "a\nrm -rf ~".into(),
         ..Default::default()
     });
-    let cmd = grpcurl_command(&started(vec![]), &m, &[json!({})]).unwrap();
+    let cmd = grpcurl_command(&started(vec![]), &m, &[json!({})], &ReplayTo::Upstream).unwrap();
     let line = cmd.to_shell();
     assert!(!line.contains('\n'), "{line}");
 }
@@ -190,6 +202,7 @@ fn commands_survive_the_shell() {
             &started(headers),
             &method("/loom.enginetest.Sampler/Get"),
             &[json!({"name": text, "snakeCaseName": "'"})],
+            &ReplayTo::Upstream,
         )
         .unwrap();
         assert_eq!(shell_args(&cmd.to_shell()), cmd.args, "{text:?}");
@@ -203,4 +216,119 @@ fn control_characters_stay_on_one_quoted_line() {
     assert_eq!(shell_quote("a\nb'c\\\u{1b}[2J"), "$'a\\nb\\'c\\\\\\x1b[2J'");
     let quoted = shell_quote("x\ntouch PWNED\r\t");
     assert!(!quoted.chars().any(char::is_control), "{quoted}");
+}
+
+/// The command for a unary Get of `{}` that went to `upstream`, sent where `to` says.
+fn replay(upstream: &str, to: ReplayTo) -> GrpcurlCommand {
+    let mut s = started(vec![]);
+    s.upstream = upstream.into();
+    grpcurl_command(
+        &s,
+        &method("/loom.enginetest.Sampler/Get"),
+        &[json!({})],
+        &to,
+    )
+    .unwrap()
+}
+
+/// Its arguments but `-d '{}'` and the method.
+fn endpoint_args(cmd: &GrpcurlCommand) -> Vec<&str> {
+    let n = cmd.args.len();
+    cmd.args[..n - 4]
+        .iter()
+        .chain(&cmd.args[n - 2..n - 1])
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn each_upstream_is_replayed_the_way_it_is_reached() {
+    let cases = [
+        (
+            "http://10.0.0.1:50051",
+            vec!["-plaintext", "10.0.0.1:50051"],
+            "straight to the upstream http://10.0.0.1:50051 (cleartext)",
+        ),
+        (
+            "https://api.example:443",
+            vec!["api.example:443"],
+            "straight to the upstream https://api.example:443 (TLS)",
+        ),
+        (
+            "unix:/run/containerd/containerd.sock",
+            vec!["-unix", "-plaintext", "/run/containerd/containerd.sock"],
+            "straight to the upstream's Unix socket /run/containerd/containerd.sock \
+             (from the relay's machine)",
+        ),
+        (
+            "unix:///run/x.sock",
+            vec!["-unix", "-plaintext", "/run/x.sock"],
+            "straight to the upstream's Unix socket /run/x.sock (from the relay's machine)",
+        ),
+        (
+            "unix:relative.sock",
+            vec!["-unix", "-plaintext", "relative.sock"],
+            "straight to the upstream's Unix socket relative.sock (from the relay's machine)",
+        ),
+    ];
+    for (upstream, args, said) in cases {
+        let cmd = replay(upstream, ReplayTo::Upstream);
+        assert_eq!(endpoint_args(&cmd), args, "{upstream}");
+        assert_eq!(cmd.target, Target::Upstream(upstream.into()));
+        assert_eq!(cmd.target.describe(), said);
+        assert_eq!(cmd.args.last().unwrap(), "loom.enginetest.Sampler/Get");
+    }
+    // The capture does not say where the call went: the relay the client dialed.
+    let cmd = replay("", ReplayTo::Upstream);
+    assert_eq!(endpoint_args(&cmd), ["-plaintext", "localhost:9999"]);
+    assert_eq!(cmd.target.describe(), "through the relay at localhost:9999");
+}
+
+#[test]
+fn through_the_relay_with_the_calls_authority() {
+    let mut s = started(vec![]);
+    s.upstream = "https://api.example:443".into();
+    s.authority = "api.example:443".into();
+    let get = method("/loom.enginetest.Sampler/Get");
+    let to = |address: &str| ReplayTo::Relay(address.into());
+    let cmd = grpcurl_command(&s, &get, &[json!({})], &to("127.0.0.1:9999")).unwrap();
+    assert_eq!(
+        endpoint_args(&cmd),
+        [
+            "-plaintext",
+            "-authority",
+            "api.example:443",
+            "127.0.0.1:9999"
+        ]
+    );
+    assert_eq!(
+        cmd.target.describe(),
+        "through the relay at 127.0.0.1:9999, as :authority api.example:443, \
+         which it routes as it routed this call"
+    );
+    // A client hop over TLS is replayed over TLS; a relay on a Unix socket.
+    s.scheme = "https".into();
+    let cmd = grpcurl_command(&s, &get, &[json!({})], &to("127.0.0.1:9999")).unwrap();
+    assert_eq!(
+        endpoint_args(&cmd),
+        ["-authority", "api.example:443", "127.0.0.1:9999"]
+    );
+    let cmd = grpcurl_command(&s, &get, &[json!({})], &to("unix:/tmp/loom.sock")).unwrap();
+    assert_eq!(
+        endpoint_args(&cmd),
+        [
+            "-unix",
+            "-plaintext",
+            "-authority",
+            "api.example:443",
+            "/tmp/loom.sock"
+        ]
+    );
+    // The relay at the call's own authority needs no -authority.
+    let cmd = grpcurl_command(&s, &get, &[json!({})], &to("api.example:443")).unwrap();
+    assert_eq!(endpoint_args(&cmd), ["api.example:443"]);
+    assert_eq!(
+        cmd.target.describe(),
+        "through the relay at api.example:443"
+    );
 }
