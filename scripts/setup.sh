@@ -60,6 +60,8 @@ if [[ "${what}" == "test" ]]; then
     command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
     command -v go >/dev/null 2>&1 || packages+=(golang-go)
     [[ -d /usr/share/gocode/src/google.golang.org/grpc/reflection ]] || packages+=(golang-google-grpc-dev)
+    # containerd and ctr: a real service on a Unix socket (tests/tests/it/unix.rs).
+    command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || packages+=(containerd)
     if ((${#packages[@]})); then
         say "installing ${packages[*]}"
         sudo=""

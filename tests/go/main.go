@@ -120,6 +120,8 @@ var (
 	httpServer      = flag.Bool("http-server", false, "serve through ServeHTTP on golang.org/x/net/http2 instead of grpc-go's transport")
 	clientTarget    = flag.String("client", "", "client mode: make one call of each kind against this target, then exit")
 	callTimeout     = flag.Duration("timeout", 10*time.Second, "client mode: each call's deadline")
+	rawMethod       = flag.String("raw-method", "", "client mode: instead, one unary call of this method (/pkg.Service/Method)")
+	rawHex          = flag.String("raw-hex", "", "client mode with -raw-method: the request message, encoded, in hex")
 )
 
 // server is the one grpc.Server, for x-stop.
@@ -500,6 +502,9 @@ func (d *delayedStream) SendMsg(m interface{}) error {
 func main() {
 	flag.Parse()
 	log.SetOutput(os.Stderr)
+	if *clientTarget != "" && *rawMethod != "" {
+		os.Exit(runRawClient(*clientTarget, *rawMethod, *rawHex, *callTimeout))
+	}
 	if *clientTarget != "" {
 		os.Exit(runClient(*clientTarget, *callTimeout))
 	}

@@ -50,13 +50,13 @@ const readline = require('readline');
 function usage(msg) {
   process.stderr.write(
     `${msg}\nusage: node client.js --target HOST:PORT --server grpc-go|grpcio|grpc-js ` +
-      '--case CASE [--count N] [--sync] [--deadline-ms MS]\n',
+      '--case CASE [--count N] [--sync] [--deadline-ms MS] [--proxy]\n',
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { count: 1, sync: false, deadlineMs: 300 };
+  const opts = { count: 1, sync: false, deadlineMs: 300, proxy: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -70,6 +70,8 @@ function parseArgs(argv) {
     else if (a === '--count') opts.count = Number(value());
     else if (a === '--deadline-ms') opts.deadlineMs = Number(value());
     else if (a === '--sync') opts.sync = true;
+    // Through the proxy in grpc_proxy / https_proxy / http_proxy.
+    else if (a === '--proxy') opts.proxy = true;
     else usage(`unknown argument: ${a}`);
   }
   if (!opts.target) usage('--target is required');
@@ -252,7 +254,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const client = new grpc.Client(opts.target, grpc.credentials.createInsecure(), {
     'grpc.enable_retries': 0,
-    'grpc.enable_http_proxy': 0,
+    'grpc.enable_http_proxy': opts.proxy ? 1 : 0,
   });
   await new Promise((resolve, reject) =>
     client.waitForReady(Date.now() + 10000, (err) => (err ? reject(err) : resolve())),

@@ -487,7 +487,7 @@ def status_details_bytes() -> bytes:
     return bytes([0x08, 3, 0x12, len(msg)]) + msg
 
 
-def run_server(reflection: bool = False, port: int = 0, tls=None) -> int:
+def run_server(reflection: bool = False, port: int = 0, tls=None, unix=None) -> int:
     """Serves until stdin closes; tls: grpc.ServerCredentials, or None."""
     pb, pbg = load_modules()
     stop = threading.Event()
@@ -522,15 +522,17 @@ def run_server(reflection: bool = False, port: int = 0, tls=None) -> int:
             grpc_reflection.SERVICE_NAME,
         )
         grpc_reflection.enable_server_reflection(names, server)
+    address = f"unix:{unix}" if unix else f"127.0.0.1:{port}"
     if tls is None:
-        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+        bound = server.add_insecure_port(address)
     else:
-        bound = server.add_secure_port(f"127.0.0.1:{port}", tls)
+        bound = server.add_secure_port(address, tls)
     if bound == 0:
-        die(f"could not bind 127.0.0.1:{port}")
+        die(f"could not bind {address}")
     server.start()
     threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
-    emit(f"PORT {bound}")
+    # On a Unix socket there is no port: "PORT 0", once it listens.
+    emit(f"PORT {0 if unix else bound}")
     while not stop.wait(0.2):
         pass
     server.stop(grace=0.5).wait()
@@ -849,10 +851,17 @@ class _Requests:
 
 
 def run_calls(
-    target: str, server: str, case: str, count: int, sync: bool, deadline_ms: int, tls_args=None
+    target: str,
+    server: str,
+    case: str,
+    count: int,
+    sync: bool,
+    deadline_ms: int,
+    tls_args=None,
+    proxy: bool = False,
 ) -> int:
     peer = PEER_SERVERS[server]
-    options = [("grpc.enable_retries", 0), ("grpc.enable_http_proxy", 0)]
+    options = [("grpc.enable_retries", 0), ("grpc.enable_http_proxy", 1 if proxy else 0)]
     channel = open_channel(target, options, tls_args, 10)
     unary = channel.unary_unary(peer["unary"])
     client_stream = channel.stream_unary(peer["client_stream"])
@@ -935,6 +944,7 @@ def main(argv=None) -> int:
         help="also serve gRPC Server Reflection (grpcio's: v1alpha only)",
     )
     srv.add_argument("--port", type=int, default=0, help="port to listen on (default 0: ephemeral)")
+    srv.add_argument("--unix", help="listen on this Unix domain socket instead of a port")
     srv.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
     srv.add_argument("--tls-key", help="the --tls-cert certificate's private key (PEM)")
     srv.add_argument("--tls-client-ca", help="require client certificates signed by a CA in this PEM file")
@@ -953,13 +963,18 @@ def main(argv=None) -> int:
     k.add_argument("--count", type=int, default=1)
     k.add_argument("--sync", action="store_true", help="after BEGUN, wait for a line on stdin before cancelling")
     k.add_argument("--deadline-ms", type=int, default=300, help="the deadline case's deadline (default 300)")
+    k.add_argument(
+        "--proxy", action="store_true", help="reach the target through the proxy in grpc_proxy / https_proxy / http_proxy"
+    )
     add_tls_client_args(k)
     args = parser.parse_args(argv)
     if args.mode == "server":
         tls = server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
-        return run_server(args.reflection, args.port, tls)
+        return run_server(args.reflection, args.port, tls, args.unix)
     if args.mode == "calls":
-        return run_calls(args.target, args.server, args.case, args.count, args.sync, args.deadline_ms, args)
+        return run_calls(
+            args.target, args.server, args.case, args.count, args.sync, args.deadline_ms, args, args.proxy
+        )
     return run_client(args.target, args.timeout, args)
 
 

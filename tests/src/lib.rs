@@ -15,6 +15,8 @@
 pub mod backend;
 pub mod browser;
 pub mod captures;
+pub mod containerd;
+pub mod decoded;
 pub mod endings;
 pub mod events;
 pub mod h2_client;
@@ -27,6 +29,7 @@ pub mod process;
 pub mod raw;
 pub mod reflection;
 pub mod relay;
+pub mod runs;
 pub mod static_files;
 pub mod tls_backend;
 pub mod ws;

@@ -46,12 +46,35 @@ impl TestRelay {
             .expect("relay starts")
     }
 
+    /// Taking gRPC clients on a Unix domain socket at `path` (made by the
+    /// relay's own listener). `relay_addr` is then `0.0.0.0:0`: there is
+    /// no TCP address.
+    pub async fn start_unix(config: Config, path: &std::path::Path) -> TestRelay {
+        crate::init_tracing();
+        let listener =
+            loom_relay::forward::unix::UnixSocketListener::bind(path).expect("the relay's socket");
+        let ui = TcpListener::bind("127.0.0.1:0").await.expect("bind ui");
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+        Self::try_start_listening(config, listener, unbound, ui)
+            .await
+            .expect("relay starts")
+    }
+
     async fn try_start_on(
         config: Config,
         listener: TcpListener,
         ui: TcpListener,
     ) -> Result<TestRelay, RelayError> {
         let relay_addr = listener.local_addr().expect("relay addr");
+        Self::try_start_listening(config, listener, relay_addr, ui).await
+    }
+
+    async fn try_start_listening(
+        config: Config,
+        listener: impl loom_relay::forward::listen::Listener,
+        relay_addr: SocketAddr,
+        ui: TcpListener,
+    ) -> Result<TestRelay, RelayError> {
         let ui_addr = ui.local_addr().expect("ui addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let (started_tx, started_rx) = oneshot::channel();
@@ -60,7 +83,8 @@ impl TestRelay {
                 let _ = started_tx.send(());
                 let _ = stopped.await;
             };
-            loom_relay::run(config, listener, ui, shutdown).await
+            let seams = loom_relay::forward::Seams::default();
+            loom_relay::run_with(config, listener, ui, seams, shutdown).await
         });
         // `run` awaits the shutdown future only once everything is serving;
         // if it fails first, the error comes back through the task.

@@ -25,9 +25,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::forward::Forwarder;
+use crate::forward::authority::RepairAuthority;
 use crate::forward::call::{self, ClientSide, Retry};
 use crate::forward::keepalive::KeepAlive;
 use crate::forward::late_reset::LateResets;
+use crate::forward::listen::Peer;
 use crate::forward::protocol::{self, PREFACE};
 use crate::forward::route::Target;
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
@@ -43,8 +45,8 @@ const MAX_CLIENT_STREAMS: u32 = 1000;
 
 /// Serve one client connection to its end (or until `stop`, then
 /// gracefully: no new calls, the running ones finish).
-pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
-    serve_via(fwd, io, stop, Via::Listen).await;
+pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, peer: Peer, stop: Shutdown) {
+    serve_via(fwd, io, stop, Via::Listen(peer)).await;
 }
 
 /// How a connection reached the relay, which decides where its calls go.
@@ -52,7 +54,7 @@ pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown) {
 pub enum Via {
     /// The listen port: calls go where the relay's [`crate::forward::route`]
     /// says; a proxy client's `CONNECT` opens a tunnel.
-    Listen,
+    Listen(Peer),
     /// A proxy client's tunnel to `host:port`: every call goes there
     /// (`https://` when the client speaks TLS inside, `http://` if not).
     Tunnel(http::uri::Authority),
@@ -64,14 +66,19 @@ pub async fn serve_via(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, via: Via)
     let Some((first, io)) = sniff(&fwd, io, deadline).await else {
         return;
     };
-    if matches!(via, Via::Listen) && first.starts_with(CONNECT) {
+    if matches!(via, Via::Listen(_)) && first.starts_with(CONNECT) {
         let io: BoxIo = Box::new(Rewind::plain(first, io));
         // Boxed: the tunnel is served by this function again.
         Box::pin(crate::forward::tunnel::serve(fwd, io, stop, deadline)).await;
         return;
     }
+    // A Unix socket's clients may name its path as the authority.
+    let authority = match via {
+        Via::Listen(Peer::Local) => Authority::Repair,
+        _ => Authority::AsSent,
+    };
     let fixed = |tls: bool| match &via {
-        Via::Listen => None,
+        Via::Listen(_) => None,
         Via::Tunnel(authority) => {
             let upstream = crate::config::Upstream::net(authority, tls).ok()?;
             Some(Arc::new(Target::new(upstream)))
@@ -115,6 +122,7 @@ pub async fn serve_via(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, via: Via)
         let client = Client {
             tls: Some(accepted.session),
             target: fixed(true),
+            authority,
         };
         dispatch(fwd, io, first, client, stop, deadline).await;
         return;
@@ -132,6 +140,7 @@ pub async fn serve_via(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, via: Via)
     let client = Client {
         tls: None,
         target: fixed(false),
+        authority,
     };
     dispatch(fwd, io, first, client, stop, deadline).await;
 }
@@ -142,6 +151,15 @@ struct Client {
     tls: Option<Arc<pb::TlsSession>>,
     /// The one target of its calls (a tunnel's), or `None`: routed.
     target: Option<Arc<Target>>,
+    authority: Authority,
+}
+
+/// What becomes of the `:authority` a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Authority {
+    AsSent,
+    /// One `h2` refuses becomes `localhost` ([`RepairAuthority`]).
+    Repair,
 }
 
 /// How a proxy client's request starts.
@@ -201,8 +219,14 @@ async fn dispatch(
 ) {
     let is_h2 = first.starts_with(PREFACE);
     let late = LateResets::default();
+    let (prefix, io): (Bytes, BoxIo) = if is_h2 && client.authority == Authority::Repair {
+        let io = Box::new(Rewind::plain(first, io));
+        (Bytes::new(), Box::new(RepairAuthority::new(io)))
+    } else {
+        (first, io)
+    };
     let io: BoxIo = Box::new(Rewind {
-        prefix: first,
+        prefix,
         io,
         scanner: is_h2.then(|| (FrameScanner::new(), late.clone())),
     });
@@ -220,6 +244,7 @@ async fn serve_h2(
     Client {
         tls: client_tls,
         target: fixed,
+        ..
     }: Client,
     stop: Shutdown,
     deadline: tokio::time::Instant,

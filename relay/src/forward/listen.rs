@@ -202,7 +202,7 @@ pub async fn serve(
                 // The one hand-off between threads: the connection, its
                 // calls and its upstreams stay on this worker.
                 connections.spawn_on(
-                    connection::serve(fwd.clone(), io, stop.clone()).instrument(span),
+                    connection::serve(fwd.clone(), io, peer, stop.clone()).instrument(span),
                     workers.pick(),
                 );
             }

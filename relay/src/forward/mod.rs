@@ -18,7 +18,8 @@
 //!   [`late_reset`]: a client's reset that crosses the trailers).
 //! - [`tunnel`]: proxy mode: a client's `CONNECT host:port` answered, and
 //!   the tunnel served as a connection whose calls all go to that target.
-//! - [`unix`]: the listen port on a Unix domain socket.
+//! - [`unix`]: the listen port on a Unix domain socket, whose clients'
+//!   socket-path authorities [`authority`] makes ones `h2` accepts.
 //! - [`upstream`]: the [`upstream::Connect`] seam, dialing (TCP with
 //!   `--resolve`, Unix sockets) and the per-target pool; [`route`]: which
 //!   target serves a call (`--upstream`, `--route`, `--route-path`).
@@ -28,6 +29,7 @@
 //! tap's bookkeeping and one non-blocking hand-off per event
 //! (`crate::capture`).
 
+pub mod authority;
 pub mod call;
 pub mod connection;
 pub mod ending;

@@ -5,12 +5,12 @@
 //! names, `/healthz` says where each schema came from, and no call waits.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use loom_relay::reflection::VERSION_TIMEOUT;
 use loom_shared::pb::{self, SchemaOrigin, event::Kind};
 use loom_tests::TestRelay;
+use loom_tests::decoded::{call_at, decode_file};
 use loom_tests::peer::{self, Kind as PeerKind, Peer, grpc_testing, harness, interop};
 use loom_tests::probe::catalog_client::CatalogClient;
 use loom_tests::probe::{ItemKey, LookupRequest};
@@ -44,35 +44,6 @@ async fn schema_for(
 }
 
 /// `loom decode` of `file`: one JSON object per call.
-fn decode_file(file: &Path) -> Vec<Value> {
-    let options = loom_relay::decode::DecodeOptions {
-        input: file.to_owned(),
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let outcome = loom_relay::decode::run(&options, &mut out, &mut err)
-        .unwrap_or_else(|e| panic!("loom decode {}: {e}", file.display()));
-    assert_eq!(
-        outcome.exit_code(),
-        0,
-        "loom decode: {}",
-        String::from_utf8_lossy(&err)
-    );
-    String::from_utf8(out)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-fn call_at<'a>(calls: &'a [Value], path: &str) -> &'a Value {
-    calls
-        .iter()
-        .find(|c| c["path"] == path)
-        .unwrap_or_else(|| panic!("no call of {path} in {calls:#?}"))
-}
-
 /// What each case must show.
 struct Expect {
     service: &'static str,
