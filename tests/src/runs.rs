@@ -45,6 +45,18 @@ const INTEROP_UNARY: &str = "/loom.interop.v1.Interop/Unary";
 /// Runs `client` once: calls of `server`'s service at `target` (as the
 /// client dials it), `via` the relay as its proxy or not.
 pub async fn run_client(client: Kind, target: &str, server: Kind, via: Via) -> ClientRun {
+    run_client_with(client, target, server, via, &[]).await
+}
+
+/// [`run_client`] with extra flags for the client program (its TLS flags:
+/// [`crate::peer_tls::ClientTls::args`]).
+pub async fn run_client_with(
+    client: Kind,
+    target: &str,
+    server: Kind,
+    via: Via,
+    extra: &[String],
+) -> ClientRun {
     let root = workspace_root();
     let mut command = match client {
         Kind::GrpcGo => {
@@ -108,6 +120,7 @@ pub async fn run_client(client: Kind, target: &str, server: Kind, via: Via) -> C
         };
     }
     let child = command
+        .args(extra)
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

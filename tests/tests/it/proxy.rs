@@ -14,7 +14,9 @@ use std::time::Duration;
 use loom_relay::config::{Pins, ResolvePin, RouteRule};
 use loom_shared::pb::{self, event::Kind as EventKind};
 use loom_tests::peer::{Kind, Peer, Shape};
-use loom_tests::runs::{Via, run_client};
+use loom_tests::peer_tls::{ClientTls, ServerTls};
+use loom_tests::pki::{self, TestPki};
+use loom_tests::runs::{Via, run_client, run_client_with};
 use loom_tests::{RefusingPort, TestRelay, decoded, raw};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -150,6 +152,65 @@ async fn every_client_reaches_two_backends_through_one_relay_as_its_proxy() {
     );
     let py_unary = decoded::call_at(&calls, Kind::Grpcio.method(Shape::Unary));
     assert!(py_unary.to_string().contains("\"text\""), "{py_unary:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_starts_tls_in_its_tunnel_gets_the_local_ca_and_tls_upstream() {
+    let pki = TestPki::new();
+    let backend = Peer::start_tls(Kind::GrpcGo, &ServerTls::new(&pki.server), &[]).await;
+    // The name the backend's certificate is for; grpc-go (and the relay's
+    // minted leaf) go by it, the relay's --resolve pins it.
+    let name = format!("{}:{}", pki::BACKEND_NAME, backend.addr.port());
+    let ca_dir = tempfile::tempdir().expect("tempdir");
+    // Made now (the relay would make it on first use), for its certificate.
+    loom_relay::tls::ca::LocalCa::load_or_create(ca_dir.path()).expect("a local CA");
+    let pins = Pins::new(vec![pin(&name, backend.addr)]);
+    let relay = TestRelay::start_with(RefusingPort::bind().addr(), |c| {
+        c.resolve = pins;
+        c.listen_tls.ca_dir = Some(ca_dir.path().to_owned());
+        c.upstream_tls.ca = Some(pki.ca.cert.clone());
+    })
+    .await;
+    // The clients trust the relay's local CA alone: the backend's own
+    // certificate would not do.
+    let local_ca = ClientTls {
+        ca: ca_dir.path().join(loom_relay::tls::ca::CERT_FILE),
+        server_name: None,
+        identity: None,
+    };
+    for client in [Kind::GrpcGo, Kind::Grpcio] {
+        let run = run_client_with(
+            client,
+            &name,
+            Kind::GrpcGo,
+            Via::Proxy(relay.relay_addr),
+            &local_ca.args(client),
+        )
+        .await;
+        assert!(run.ok, "{}:\n{}\n{}", client.name(), run.stdout, run.stderr);
+    }
+    let events = relay.capture_events().await;
+    let mut calls = 0;
+    for event in &events {
+        match &event.kind {
+            Some(EventKind::CallStarted(s)) => {
+                calls += 1;
+                assert_eq!(s.upstream, format!("https://{name}"), "{s:?}");
+                let tls = s.client_tls.as_ref().expect("the client's TLS, recorded");
+                assert_eq!(tls.sni, pki::BACKEND_NAME, "{tls:?}");
+            }
+            Some(EventKind::CallEnded(e)) => {
+                let tls = e
+                    .upstream_tls
+                    .as_ref()
+                    .expect("the upstream's TLS, recorded");
+                assert_eq!(tls.sni, pki::BACKEND_NAME, "{tls:?}");
+            }
+            _ => {}
+        }
+    }
+    assert!(calls >= 5, "grpc-go's four calls and grpcio's two: {calls}");
+    relay.shutdown().await;
 }
 
 /// Sends `CONNECT target` on a fresh connection to the relay: the status,
