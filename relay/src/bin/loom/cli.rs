@@ -490,4 +490,70 @@ mod tests {
             .expect_err("too long");
         assert!(e.to_string().contains("too long a duration"), "{e}");
     }
+
+    #[test]
+    fn every_backend_flags_become_the_config() {
+        let cli = Cli::try_parse_from([
+            "loom",
+            "--listen",
+            "unix:/tmp/loom.sock",
+            "--upstream",
+            "unix:///run/containerd/containerd.sock",
+            "--route",
+            "orders.svc=127.0.0.1:7001",
+            "--route-path",
+            "/pkg.Users/=https://users.test:443",
+            "--resolve",
+            "users.test:443=127.0.0.1:7443",
+            "--allow-upstream",
+            "*.corp.test:443",
+            "--allow-upstream",
+            "loopback",
+        ])
+        .expect("flags");
+        let config = cli.relay.into_config().expect("config");
+        assert_eq!(config.listen, ListenAddr::Unix("/tmp/loom.sock".into()));
+        assert_eq!(
+            config.upstream.to_string(),
+            "unix:/run/containerd/containerd.sock"
+        );
+        assert_eq!(config.routes.len(), 2);
+        assert!(matches!(
+            config.routes[0].matches,
+            loom_relay::config::RouteMatch::PathPrefix(_)
+        ));
+        assert_eq!(
+            config.resolve.lookup("users.test", 443),
+            Some("127.0.0.1:7443".parse().expect("addr"))
+        );
+        assert!(
+            config
+                .allow_upstreams
+                .permits("a.corp.test", 443, &config.resolve)
+        );
+        assert!(
+            config
+                .allow_upstreams
+                .permits("127.0.0.1", 1, &config.resolve)
+        );
+        assert!(config.validate().is_ok());
+        // By default the proxy reaches loopback only.
+        let plain = Cli::try_parse_from(["loom"]).expect("no flags");
+        let plain = plain.relay.into_config().expect("config");
+        assert!(
+            !plain
+                .allow_upstreams
+                .permits("example.com", 443, &plain.resolve)
+        );
+        for (flag, value, says) in [
+            ("--route", "nope", "--route AUTHORITY=UPSTREAM"),
+            ("--route-path", "pkg/=a:1", "--route-path"),
+            ("--resolve", "a.test=127.0.0.1", "HOST:PORT=ADDR"),
+            ("--allow-upstream", "10.0.0.0/99", "--allow-upstream"),
+            ("--listen", "unix:", "unix:/path/to.sock"),
+        ] {
+            let e = Cli::try_parse_from(["loom", flag, value]).expect_err(flag);
+            assert!(e.to_string().contains(says), "{flag} {value}: {e}");
+        }
+    }
 }
