@@ -281,6 +281,17 @@ pub async fn run_with(
         "relaying gRPC from {relay_addr} to {}; inspector at {ui_url}",
         config.upstream
     );
+    for route in &config.routes {
+        let matches = match &route.matches {
+            config::RouteMatch::Authority(a) => format!(":authority {a}"),
+            config::RouteMatch::PathPrefix(p) => format!("paths under {p}"),
+        };
+        tracing::info!("route: {matches} to {}", route.upstream);
+    }
+    tracing::info!(
+        "proxy clients (CONNECT host:port) may reach: {} (--allow-upstream)",
+        config.allow_upstreams.describe()
+    );
     for hosted in &config.hosted_ui {
         tracing::info!("hosted inspector allowed, with this run's pairing token: {hosted}");
     }
