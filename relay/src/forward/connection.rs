@@ -29,7 +29,6 @@ use crate::forward::authority::RepairAuthority;
 use crate::forward::call::{self, ClientSide, Retry};
 use crate::forward::keepalive::KeepAlive;
 use crate::forward::late_reset::LateResets;
-use crate::forward::listen::Peer;
 use crate::forward::protocol::{self, PREFACE};
 use crate::forward::route::Target;
 use crate::forward::upstream::{BoxIo, CONNECTION_WINDOW, Pool, STREAM_WINDOW};
@@ -47,6 +46,23 @@ const MAX_CLIENT_STREAMS: u32 = 1000;
 /// gracefully: no new calls, the running ones finish).
 pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, peer: Peer, stop: Shutdown) {
     serve_via(fwd, io, stop, Via::Listen(peer)).await;
+}
+
+/// Who connected, for logs (and what their `:authority` may be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(std::net::SocketAddr),
+    /// A local process, over a Unix domain socket.
+    Local,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Local => f.write_str("local"),
+        }
+    }
 }
 
 /// How a connection reached the relay, which decides where its calls go.
@@ -68,8 +84,13 @@ pub async fn serve_via(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, via: Via)
     };
     if matches!(via, Via::Listen(_)) && first.starts_with(CONNECT) {
         let io: BoxIo = Box::new(Rewind::plain(first, io));
+        let Some(tunnel) = crate::forward::tunnel::open(&fwd, io, deadline).await else {
+            return;
+        };
+        let span = tracing::info_span!("tunnel", to = %tunnel.target);
         // Boxed: the tunnel is served by this function again.
-        Box::pin(crate::forward::tunnel::serve(fwd, io, stop, deadline)).await;
+        let inside = Box::pin(serve_via(fwd, tunnel.io, stop, Via::Tunnel(tunnel.target)));
+        tracing::Instrument::instrument(inside, span).await;
         return;
     }
     // A Unix socket's clients may name its path as the authority.

@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,29 +16,13 @@ use tracing::Instrument;
 
 use crate::forward::Forwarder;
 use crate::forward::connection;
+pub use crate::forward::connection::Peer;
 use crate::forward::upstream::BoxIo;
 use crate::forward::workers::Workers;
 use crate::shutdown::Shutdown;
 
 /// A future that yields the next connection.
 pub type Accepting<'a> = Pin<Box<dyn Future<Output = io::Result<(BoxIo, Peer)>> + Send + 'a>>;
-
-/// Who connected, for logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peer {
-    Tcp(SocketAddr),
-    /// A local process, over a Unix domain socket.
-    Local,
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Peer::Tcp(addr) => write!(f, "{addr}"),
-            Peer::Local => f.write_str("local"),
-        }
-    }
-}
 
 /// Where client connections come from.
 pub trait Listener: Send + 'static {

@@ -2,7 +2,7 @@
 //! (`grpc_proxy`, `https_proxy`, `HTTPS_PROXY`) asks for a tunnel with
 //! HTTP/1.1 `CONNECT host:port`, and the relay is the server inside it.
 //!
-//! [`serve`] answers the `CONNECT` (hyper, with upgrades): a target the
+//! [`open`] answers the `CONNECT` (hyper, with upgrades): a target the
 //! [`Proxy`] may not reach gets 403 naming the flag that would allow it, and
 //! one log line; an allowed one gets 200, and the tunnel's bytes go back to
 //! `crate::forward::connection`, which serves them like any client
@@ -24,9 +24,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::{Allowed, Pins};
 use crate::forward::Forwarder;
-use crate::forward::connection::{self, Via};
 use crate::forward::upstream::BoxIo;
-use crate::shutdown::Shutdown;
 
 /// What proxy clients may reach, and where names go.
 #[derive(Debug, Clone, Default)]
@@ -83,9 +81,15 @@ impl Proxy {
     }
 }
 
-/// Serve a proxy client's connection (its `CONNECT` first): answer it, then
-/// serve the tunnel to its end.
-pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: tokio::time::Instant) {
+/// A tunnel, open: its bytes, and the target the client asked for.
+pub struct Tunnel {
+    pub io: BoxIo,
+    pub target: http::uri::Authority,
+}
+
+/// Answers a proxy client's connection (its `CONNECT` first); `None` when
+/// no tunnel came of it (refused, or the client left).
+pub async fn open(fwd: &Forwarder, io: BoxIo, deadline: tokio::time::Instant) -> Option<Tunnel> {
     let opened: Arc<Mutex<Option<(OnUpgrade, http::uri::Authority)>>> = Arc::default();
     let proxy = fwd.proxy.clone();
     let slot = opened.clone();
@@ -122,31 +126,25 @@ pub async fn serve(fwd: Arc<Forwarder>, io: BoxIo, stop: Shutdown, deadline: tok
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::debug!("proxy client connection ended: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!("no CONNECT within {:?}; closing", fwd.first_request_timeout);
-            return;
+            return None;
         }
     }
     let taken = opened.lock().unwrap_or_else(PoisonError::into_inner).take();
-    let Some((upgrade, authority)) = taken else {
-        return;
-    };
-    let upgraded = match upgrade.await {
-        Ok(upgraded) => upgraded,
+    let (upgrade, target) = taken?;
+    match upgrade.await {
+        Ok(upgraded) => Some(Tunnel {
+            io: Box::new(TokioIo::new(upgraded)),
+            target,
+        }),
         Err(e) => {
-            tracing::debug!(%authority, "proxy tunnel never opened: {e}");
-            return;
+            tracing::debug!(%target, "proxy tunnel never opened: {e}");
+            None
         }
-    };
-    let span = tracing::info_span!("tunnel", to = %authority);
-    let io: BoxIo = Box::new(TokioIo::new(upgraded));
-    tracing::Instrument::instrument(
-        connection::serve_via(fwd, io, stop, Via::Tunnel(authority)),
-        span,
-    )
-    .await;
+    }
 }
 
 #[cfg(test)]
