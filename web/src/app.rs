@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::detail::Detail;
-use crate::filter::{Filter, StatusFilter, kind_key, parse_kind};
+use crate::filter::Filter;
+use crate::filter_bar::Filters;
 use crate::list::CallList;
 use crate::relay_url;
 use crate::state::{AppState, Conn, Level, Source, use_state};
@@ -254,87 +255,6 @@ fn TopBar() -> impl IntoView {
             </label>
             <button class="primary" data-test="save" on:click=move |_| files::save_all(state)>"Save capture"</button>
         </header>
-    }
-}
-
-#[component]
-fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
-    let state = use_state();
-    // A search from the URL runs once the calls are there, and again as they
-    // change — at most once a second, so live traffic cannot make every
-    // batch pay for a search through every call.
-    let searched = StoredValue::new((u64::MAX, 0.0_f64));
-    Effect::new(move |_| {
-        let version = state.version.get();
-        let now = state.now_ms.get();
-        let (last_version, last_at) = searched.get_value();
-        if state.filter.with_untracked(|f| f.text.is_empty())
-            || version == last_version
-            || now - last_at < 1000.0 && last_version != u64::MAX
-        {
-            return;
-        }
-        searched.set_value((version, now));
-        search::run::refresh(state);
-    });
-    view! {
-        <div class="filters">
-            <input
-                type="search"
-                placeholder="method"
-                aria-label="Filter by method"
-                prop:value=move || state.filter.with(|f| f.method.clone())
-                on:input=move |e| state.filter.update(|f| f.method = event_target_value(&e))
-            />
-            <select
-                aria-label="Status"
-                on:change=move |e| state.filter.update(|f| f.status = StatusFilter::parse(&event_target_value(&e)))
-                prop:value=move || state.filter.with(|f| f.status.key())
-            >
-                <option value="all">"all statuses"</option>
-                <option value="errors">"errors"</option>
-                <option value="pending">"pending"</option>
-                {(0u32..=16)
-                    .map(|c| {
-                        let name = loom_shared::engine::code_name(c).unwrap_or("?");
-                        view! { <option value=c.to_string()>{name}</option> }
-                    })
-                    .collect_view()}
-            </select>
-            <select
-                aria-label="Kind"
-                on:change=move |e| state.filter.update(|f| f.kind = parse_kind(&event_target_value(&e)))
-                prop:value=move || state.filter.with(|f| f.kind.map(kind_key).unwrap_or("").to_owned())
-            >
-                <option value="">"all kinds"</option>
-                <option value="unary">"unary"</option>
-                <option value="server">"server streaming"</option>
-                <option value="client">"client streaming"</option>
-                <option value="bidi">"bidi streaming"</option>
-            </select>
-            <input
-                type="search"
-                placeholder="search payloads and metadata ( / )"
-                aria-label="Search"
-                data-test="search"
-                node_ref=search
-                data-searches=move || state.searches_run.get().to_string()
-                prop:value=move || state.filter.with_untracked(|f| f.text.clone())
-                on:input=move |e| search::run::typed(state, event_target_value(&e))
-                on:change=move |e| search::run::entered(state, event_target_value(&e))
-            />
-            <label>
-                <input
-                    type="checkbox"
-                    prop:checked=move || state.hide_defaults.get()
-                    on:change=move |e| {
-                        state.hide_defaults.set(event_target_checked(&e));
-                        state.apply_options();
-                    }
-                />
-                " hide default values"
-            </label>
-        </div>
     }
 }
 

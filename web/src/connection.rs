@@ -5,7 +5,9 @@
 //!
 //! The WebSocket carries the pairing token (`?token=`) when the page has
 //! one. When it fails, `probe` finds out why (relay down, origin or token
-//! refused, local network access blocked) and the page says so.
+//! refused, local network access blocked) and the page says so. Once it
+//! works, the relay's `/healthz` says where it takes gRPC calls (for
+//! replaying a call through it).
 
 use futures_util::StreamExt;
 use gloo_net::websocket::Message;
@@ -27,9 +29,11 @@ pub fn connect(state: AppState, relay: RelayUrl) {
     state.generation.update(|g| *g += 1);
     let generation = state.generation.get_untracked();
     state.source.set(Source::Live(relay.ws()));
+    state.relay_addr.set(None);
     state.notice.set(None);
     let token = state.token.get_value();
     let url = relay.ws_with_token(token.as_deref());
+    let health = relay.health(token.as_deref());
     spawn_local(async move {
         let mut retry = FIRST_RETRY_MS;
         // Said once per reason: a dismissed notice stays dismissed.
@@ -39,7 +43,7 @@ pub fn connect(state: AppState, relay: RelayUrl) {
                 return;
             }
             state.conn.set(Conn::Connecting);
-            let outcome = feed(state, &url, generation).await;
+            let outcome = feed(state, &url, &health, generation).await;
             if state.generation.get_untracked() != generation {
                 return;
             }
@@ -94,7 +98,16 @@ enum Feed {
     Failed,
 }
 
-async fn feed(state: AppState, url: &str, generation: u64) -> Feed {
+/// Where the relay takes gRPC calls, from its `/healthz` (`relay`);
+/// `None` when it does not say.
+async fn relay_addr(health: &str) -> Option<String> {
+    let response = gloo_net::http::Request::get(health).send().await.ok()?;
+    let text = response.text().await.ok()?;
+    let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+    body.get("relay")?.as_str().map(str::to_owned)
+}
+
+async fn feed(state: AppState, url: &str, health: &str, generation: u64) -> Feed {
     let socket = match WebSocket::open(url) {
         Ok(s) => s,
         Err(_) => return Feed::Failed,
@@ -122,6 +135,13 @@ async fn feed(state: AppState, url: &str, generation: u64) -> Feed {
             state.reset(false);
             state.conn.set(Conn::Live);
             state.notice.set(None);
+            let health = health.to_owned();
+            spawn_local(async move {
+                let addr = relay_addr(&health).await;
+                if state.generation.get_untracked() == generation {
+                    state.relay_addr.set(addr);
+                }
+            });
         }
         match capture::decode_batch(&bytes) {
             Ok(events) => state.ingest(events),

@@ -1,10 +1,13 @@
 //! One call in full: overview, timing, status and its decoded details,
 //! how each side ended it, each hop's TLS, metadata, every message (decoded JSON, or raw: hex and the schema-less
-//! view), and the actions: copy as grpcurl, download the call.
+//! view), and the actions: copy as grpcurl (straight to the call's
+//! upstream, or through the relay the client dialed, saying which),
+//! download the call.
 
 use leptos::prelude::*;
 use loom_shared::engine::{
-    Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, WireLimits, decode_wire,
+    Body, CallDetail, CallSummary, GrpcurlCommand, GrpcurlError, HeaderValue, HeaderView,
+    MessageView, ReplayTo, WireLimits, decode_wire,
 };
 use loom_shared::pb;
 
@@ -23,6 +26,8 @@ pub fn Detail(id: u64) -> impl IntoView {
     let completed = RwSignal::new(0u32);
     // Previews being fetched, so that each is asked for once.
     let asked = StoredValue::new(std::collections::HashSet::<usize>::new());
+    // Where "copy as grpcurl" sends the call, kept while the call changes.
+    let via = RwSignal::new(Via::Upstream);
     // Re-render only when this call (or the view options) changed.
     let summary = Memo::new(move |_| {
         state.version.track();
@@ -43,7 +48,7 @@ pub fn Detail(id: u64) -> impl IntoView {
                         });
                     }
                 }
-                render(state, detail).into_any()
+                render(state, detail, via).into_any()
             }
             None => {
                 view! { <div class="empty">"This call is no longer in the list."</div> }.into_any()
@@ -52,9 +57,37 @@ pub fn Detail(id: u64) -> impl IntoView {
     }
 }
 
-fn render(state: AppState, d: CallDetail) -> impl IntoView {
+/// Where a replayed call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// Straight to the call's upstream.
+    Upstream,
+    /// Through the relay, which routes it as it routed the call: at the
+    /// address the live relay gave, else at the one the call's client
+    /// dialed (its `:authority`).
+    Relay,
+}
+
+/// Call `id`'s grpcurl command, sent `via` there.
+fn grpcurl(state: AppState, id: u64, via: Via) -> Result<GrpcurlCommand, GrpcurlError> {
+    let live = matches!(state.source.get_untracked(), Source::Live(_));
+    let relay = live.then(|| state.relay_addr.get_untracked()).flatten();
+    state.session.with_value(|s| {
+        let to = match via {
+            Via::Upstream => ReplayTo::Upstream,
+            Via::Relay => ReplayTo::Relay(relay.unwrap_or_else(|| {
+                s.call(id)
+                    .map(|c| c.authority.to_string())
+                    .unwrap_or_default()
+            })),
+        };
+        s.grpcurl_to(id, &to)
+    })
+}
+
+fn render(state: AppState, d: CallDetail, via: RwSignal<Via>) -> impl IntoView {
     let id = d.summary.id;
-    let grpcurl = state.session.with_value(|s| s.grpcurl(id));
+    let grpcurl_now = grpcurl(state, id, Via::Upstream);
     let json_line = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
     let (status, status_class) = status_cell(&d.summary);
     let hops = crate::tls::hops(&d, state.now_ms.get_untracked());
@@ -64,7 +97,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
             let live = matches!(state.source.get_untracked(), Source::Live(_));
             let schema = state
                 .session
-                .with_value(|s| s.schema().state(&path.service));
+                .with_value(|s| s.schema().state_for(&d.summary.upstream, &path.service));
             let (word, text) = schemas::describe(&schema, live, state.now_ms.get_untracked());
             format!("{word}: {text}")
         }
@@ -75,10 +108,14 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
         <div data-test="detail">
             <h2 data-test="detail-method">{d.summary.method_name().to_owned()}</h2>
             <div class="actions">
-                {match grpcurl {
-                    Ok(cmd) => {
-                        let text = cmd.to_shell();
-                        view! { <button on:click=move |_| crate::dom::copy(&text)>"Copy as grpcurl"</button> }
+                {match grpcurl_now {
+                    Ok(_) => {
+                        let copy = move |_| {
+                            if let Ok(cmd) = grpcurl(state, id, via.get_untracked()) {
+                                crate::dom::copy(&cmd.to_shell());
+                            }
+                        };
+                        view! { <button data-test="copy-grpcurl" on:click=copy>"Copy as grpcurl"</button> }
                             .into_any()
                     }
                     Err(e) => view! { <span class="tag" title=e.to_string()>"no grpcurl: "{e.to_string()}</span> }.into_any(),
@@ -97,7 +134,7 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
             })}
             <h3>"Connections"</h3>
             <Connections hops=hops/>
-            {grpcurl_block(state, id)}
+            {grpcurl_block(state, id, via, &d.summary.authority)}
             <h3>"Request metadata"</h3>
             <Headers headers=d.request_headers.clone()/>
             <h3>"Response headers"</h3>
@@ -112,12 +149,39 @@ fn render(state: AppState, d: CallDetail) -> impl IntoView {
     }
 }
 
-fn grpcurl_block(state: AppState, id: u64) -> impl IntoView {
-    state.session.with_value(|s| s.grpcurl(id)).ok().map(|cmd| {
+/// The replay command, where it goes in words, and a choice between the
+/// upstream and the relay (when the call's client named the relay it
+/// dialed, its `authority`).
+fn grpcurl_block(
+    state: AppState,
+    id: u64,
+    via: RwSignal<Via>,
+    authority: &str,
+) -> Option<impl IntoView + use<>> {
+    grpcurl(state, id, Via::Upstream).ok()?;
+    let relay = !authority.is_empty();
+    let choice = move |to: Via, text: &'static str, test: &'static str| {
         view! {
-            <h3>"Replay with grpcurl"</h3>
-            <pre class="code" data-test="grpcurl-text">{cmd.to_shell()}</pre>
+            <button class:on=move || via.get() == to data-test=test on:click=move |_| via.set(to)>
+                {text}
+            </button>
         }
+    };
+    Some(view! {
+        <h3>"Replay with grpcurl"</h3>
+        {relay.then(|| view! {
+            <div class="tabs" role="group" aria-label="Replay to">
+                {choice(Via::Upstream, "to the upstream", "replay-upstream")}
+                {choice(Via::Relay, "through the relay", "replay-relay")}
+            </div>
+        })}
+        {move || {
+            state.relay_addr.track();
+            grpcurl(state, id, via.get()).ok()
+        }.map(|cmd| view! {
+            <p class="tag" data-test="grpcurl-target">{format!("Replays {}.", cmd.target.describe())}</p>
+            <pre class="code" data-test="grpcurl-text">{cmd.to_shell()}</pre>
+        })}
     })
 }
 

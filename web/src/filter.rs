@@ -44,6 +44,11 @@ pub struct Filter {
     pub method: String,
     pub status: StatusFilter,
     pub kind: Option<CallKind>,
+    /// Only calls to this upstream: its whole name as captured
+    /// (`https://api.example:443`, `unix:/run/x.sock`, empty for calls
+    /// whose start named none), or its short label (`api.example:443`,
+    /// see [`crate::upstreams::label`]).
+    pub upstream: Option<String>,
     /// Free text searched through decoded payloads and metadata.
     pub text: String,
 }
@@ -76,6 +81,7 @@ impl Filter {
                 "method" => f.method = v.to_owned(),
                 "status" => f.status = StatusFilter::parse(v),
                 "kind" => f.kind = parse_kind(v),
+                "upstream" => f.upstream = Some(v.to_owned()),
                 "q" => f.text = v.to_owned(),
                 _ => {}
             }
@@ -94,6 +100,9 @@ impl Filter {
         }
         if let Some(kind) = self.kind {
             out.push(("kind", kind_key(kind).to_owned()));
+        }
+        if let Some(upstream) = &self.upstream {
+            out.push(("upstream", upstream.clone()));
         }
         if !self.text.is_empty() {
             out.push(("q", self.text.clone()));
@@ -114,6 +123,12 @@ impl Filter {
             }
         }
         if self.kind.is_some_and(|kind| call.kind != kind) {
+            return false;
+        }
+        if let Some(upstream) = &self.upstream
+            && *upstream != *call.upstream
+            && *upstream != crate::upstreams::label(&call.upstream)
+        {
             return false;
         }
         match (self.status, &call.status) {
@@ -204,6 +219,40 @@ mod tests {
     }
 
     #[test]
+    fn filters_by_upstream_whole_or_by_label() {
+        let call = |id: u64, upstream: &str| {
+            pb::Event::new(
+                id,
+                pb::CallStarted {
+                    path: "/a.Svc/Get".into(),
+                    upstream: upstream.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        let s = Session::from_events([
+            call(1, "http://127.0.0.1:50051"),
+            call(2, "https://api.example:443"),
+            call(3, "unix:/run/containerd/containerd.sock"),
+            call(4, "https://api.example:443"),
+            pb::Event::new(5, pb::CallEnded::default()),
+        ]);
+        let ids = |upstream: &str| -> Vec<u64> {
+            let f = Filter {
+                upstream: Some(upstream.into()),
+                ..Default::default()
+            };
+            s.calls().filter(|c| f.matches(c)).map(|c| c.id).collect()
+        };
+        assert_eq!(ids("https://api.example:443"), [2, 4]);
+        assert_eq!(ids("api.example:443"), [2, 4]);
+        assert_eq!(ids("unix:/run/containerd/containerd.sock"), [3]);
+        assert_eq!(ids("containerd.sock"), [3]);
+        assert_eq!(ids(""), [5], "the calls whose start is missing");
+        assert_eq!(ids("http://elsewhere:1"), Vec::<u64>::new());
+    }
+
+    #[test]
     fn a_client_cancel_is_an_error_of_code_cancelled() {
         use pb::{EndKind, EndSide};
         // The upstream's OK crossed the client's cancel (format 1.2).
@@ -234,6 +283,7 @@ mod tests {
             method: "Get".into(),
             status: StatusFilter::Code(5),
             kind: Some(CallKind::Bidi),
+            upstream: Some("unix:/run/x.sock".into()),
             text: "sku-1 & more".into(),
         };
         let pairs = f.to_pairs();

@@ -12,13 +12,14 @@
 //! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`endings`],
-//!   [`tls`], [`schemas`], [`protos`], [`diagnosis`], [`relay_url`], [`search`]:
-//!   view-model logic, native and tested natively (`search::run`, which
-//!   drives live search with timers, is wasm only).
+//!   [`tls`], [`schemas`], [`upstreams`], [`protos`], [`diagnosis`],
+//!   [`relay_url`], [`search`]: view-model logic, native and tested
+//!   natively (`search::run`, which drives live search with timers, is wasm
+//!   only).
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
 //!   preview.
-//! - [`app`], [`list`], [`detail`], [`json_view`], [`summary`], [`welcome`]
-//!   (a hosted copy with no relay yet): components.
+//! - [`app`], [`filter_bar`], [`list`], [`detail`], [`json_view`],
+//!   [`summary`], [`welcome`] (a hosted copy with no relay yet): components.
 //! - [`dom`]: the few browser calls the components need.
 //!
 //! # What it is not
@@ -39,6 +40,7 @@ pub mod schemas;
 pub mod search;
 pub mod stats;
 pub mod tls;
+pub mod upstreams;
 pub mod viewport;
 
 #[cfg(target_arch = "wasm32")]
@@ -51,6 +53,8 @@ pub mod detail;
 pub mod dom;
 #[cfg(target_arch = "wasm32")]
 pub mod files;
+#[cfg(target_arch = "wasm32")]
+pub mod filter_bar;
 #[cfg(target_arch = "wasm32")]
 pub mod json_view;
 #[cfg(target_arch = "wasm32")]

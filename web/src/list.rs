@@ -1,7 +1,9 @@
 //! The call list: virtualized (only the rows in view are in the DOM, so
 //! 100,000 calls scroll smoothly), following the tail unless the user has
 //! scrolled away, durations of open calls ticking; a status line shows a
-//! long search's progress.
+//! long search's progress. When the calls went to several upstreams, each
+//! row's method begins with its upstream's label (the whole name in its
+//! tooltip); with one, nothing says it.
 
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -10,7 +12,15 @@ use loom_shared::engine::CallSummary;
 use crate::format;
 use crate::rows::{duration_text, kind_text, method_parts, status_cell, status_hint, status_title};
 use crate::state::{AppState, use_state};
+use crate::upstreams;
 use crate::viewport::Viewport;
+
+/// Whether a row shows its call's upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpstreamLabel {
+    Shown,
+    Hidden,
+}
 
 const ROW: f64 = 28.0;
 
@@ -116,10 +126,15 @@ pub fn CallList() -> impl IntoView {
         let now = state.now_ms.get();
         let selected = state.selected.get();
         state.session.with_value(|s| {
+            let label = if upstreams::several(s) {
+                UpstreamLabel::Shown
+            } else {
+                UpstreamLabel::Hidden
+            };
             (start..end)
                 .filter_map(|i| {
                     s.call(ids[i])
-                        .map(|c| row(state, i, c, now, selected == Some(c.id)))
+                        .map(|c| row(state, i, c, now, selected == Some(c.id), label))
                 })
                 .collect_view()
         })
@@ -191,6 +206,7 @@ fn row(
     call: &CallSummary,
     now_ms: f64,
     selected: bool,
+    label: UpstreamLabel,
 ) -> impl IntoView + use<> {
     let id = call.id;
     let (status, status_class) = status_cell(call);
@@ -200,6 +216,14 @@ fn row(
     // `Inventory/GetItem`, the package only in the tooltip: the method is
     // what tells calls apart.
     let (service, method) = method_parts(call);
+    let upstream = (label == UpstreamLabel::Shown).then(|| {
+        view! {
+            <span class="up" data-test="upstream" title=upstreams::full_name(&call.upstream).to_owned()>
+                {upstreams::label(&call.upstream)}
+            </span>
+        }
+    });
+    let with_up = upstream.is_some();
     let kind = kind_text(call);
     let msgs = format!("{} / {}", call.requests.messages, call.responses.messages);
     let bytes = format::bytes(call.requests.wire_bytes + call.responses.wire_bytes);
@@ -221,9 +245,12 @@ fn row(
             }
         >
             <span class="num">{id.to_string()}</span>
-            <span class="method" title=call.method_name().to_owned()>
-                <span class="svc">{service}</span>
-                <span>{method}</span>
+            <span class="method" class:with-up=with_up title=call.method_name().to_owned()>
+                {upstream}
+                <span class="name">
+                    <span class="svc">{service}</span>
+                    <span>{method}</span>
+                </span>
             </span>
             <span title=if call.kind_inferred { "inferred from message counts" } else { "" }>{kind}</span>
             <span class=status_class class:by-client=by_client data-test="status" title=status_title>{status}</span>

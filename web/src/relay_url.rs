@@ -1,7 +1,8 @@
 //! The relay's address as the inspector handles it: what `?relay=` or the
 //! address field says (`ws://127.0.0.1:9998/ws`, `127.0.0.1:9998`,
 //! `http://localhost:9998/`), the WebSocket URL with the pairing token, the
-//! `/api/access` URL probed when a connection fails, the token in the
+//! `/api/access` URL probed when a connection fails, the `/healthz` URL
+//! that says where the relay takes gRPC calls, the token in the
 //! page's fragment (`#token=…`), and which address space a host is in (for
 //! the browser's Local Network Access rules).
 //!
@@ -58,6 +59,13 @@ impl RelayUrl {
     pub fn access(&self, token: Option<&str>) -> String {
         let scheme = if self.secure { "https" } else { "http" };
         with_token(format!("{scheme}://{}{ACCESS_PATH}", self.authority), token)
+    }
+
+    /// The URL of the relay's health (`/healthz`: where it takes gRPC
+    /// calls, among the rest), with the token.
+    pub fn health(&self, token: Option<&str>) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
+        with_token(format!("{scheme}://{}/healthz", self.authority), token)
     }
 
     /// The URL of message `index` of call `id`, whole (`/api/message`, for a
@@ -217,6 +225,7 @@ mod tests {
             r.access(Some("a b&c")),
             "http://127.0.0.1:9998/api/access?token=a%20b%26c"
         );
+        assert_eq!(r.health(Some("t")), "http://127.0.0.1:9998/healthz?token=t");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! What the inspector says about each service's schema: loaded (from where,
 //! which reflection version), pending, or failed (why, and when the relay
-//! asks again). Pure view-model logic over the engine's
+//! asks again); per upstream when the calls went to several (each
+//! upstream's calls decode with its own schema, see
+//! [`Schema::state_for`](loom_shared::engine::Schema::state_for)). Pure
+//! view-model logic over the engine's
 //! [`SchemaState`](loom_shared::engine::SchemaState), tested natively.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use loom_shared::engine::{SchemaState, Session};
 
@@ -64,28 +67,66 @@ pub fn describe(state: &SchemaState, live: bool, now_unix_ms: f64) -> (&'static 
     }
 }
 
-/// A row for every service that has calls or a schema event, sorted.
-pub fn rows(session: &Session, live: bool, now_unix_ms: f64) -> Vec<SchemaRow> {
+/// The rows of one upstream, or of the whole session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaGroup {
+    /// The upstream (as captured; empty: calls whose start named none), or
+    /// `None` when the calls and schemas concern one upstream at most:
+    /// then the table has no groups.
+    pub upstream: Option<String>,
+    pub rows: Vec<SchemaRow>,
+}
+
+/// A row for every service that has calls or a schema event, sorted; in a
+/// group per upstream when there are several (the services called on it,
+/// and those its schema events name), else in one group.
+pub fn groups(session: &Session, live: bool, now_unix_ms: f64) -> Vec<SchemaGroup> {
     let schema = session.schema();
-    let mut services: BTreeSet<String> = session.services().map(str::to_owned).collect();
-    services.extend(
-        schema
-            .notes()
+    let mut by_upstream: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for calls in session.upstreams() {
+        by_upstream
+            .entry(calls.upstream.to_string())
+            .or_default()
+            .extend(
+                session
+                    .upstream_services(&calls.upstream)
+                    .map(str::to_owned),
+            );
+    }
+    for note in schema.notes().iter().filter(|n| !n.service.is_empty()) {
+        by_upstream
+            .entry(note.source.upstream.clone())
+            .or_default()
+            .insert(note.service.clone());
+    }
+    let row = |upstream: &str, service: String| {
+        let (state, text) = describe(&schema.state_for(upstream, &service), live, now_unix_ms);
+        SchemaRow {
+            service,
+            state,
+            text,
+        }
+    };
+    let named: Vec<&String> = by_upstream.keys().filter(|u| !u.is_empty()).collect();
+    if named.len() > 1 {
+        return by_upstream
             .iter()
-            .map(|n| n.service.clone())
-            .filter(|s| !s.is_empty()),
-    );
-    services
-        .into_iter()
-        .map(|service| {
-            let (state, text) = describe(&schema.state(&service), live, now_unix_ms);
-            SchemaRow {
-                service,
-                state,
-                text,
-            }
-        })
-        .collect()
+            .map(|(upstream, services)| SchemaGroup {
+                upstream: Some(upstream.clone()),
+                rows: services.iter().map(|s| row(upstream, s.clone())).collect(),
+            })
+            .collect();
+    }
+    let upstream = named.first().map_or("", |u| u.as_str());
+    let services: BTreeSet<String> = by_upstream.values().flatten().cloned().collect();
+    let rows: Vec<SchemaRow> = services.into_iter().map(|s| row(upstream, s)).collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    vec![SchemaGroup {
+        upstream: None,
+        rows,
+    }]
 }
 
 #[cfg(test)]
@@ -125,7 +166,10 @@ mod tests {
             failure("b.Failed", 40_000_000_000),
             failure("c.NoCalls", 0),
         ]);
-        let rows = rows(&session, true, 10_000.0);
+        let groups = groups(&session, true, 10_000.0);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].upstream, None, "one upstream: no groups");
+        let rows = &groups[0].rows;
         let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.service.as_str(), r.state)).collect();
         assert_eq!(
             got,
@@ -143,7 +187,61 @@ mod tests {
         );
         assert!(!rows[2].text.contains("retried"), "{}", rows[2].text);
         // Offline, nothing is pending.
-        assert_eq!(super::rows(&session, false, 0.0)[0].state, "none");
+        assert_eq!(super::groups(&session, false, 0.0)[0].rows[0].state, "none");
+    }
+
+    #[test]
+    fn several_upstreams_each_get_their_services() {
+        let call = |id: u64, path: &str, upstream: &str| {
+            pb::Event::new(
+                id,
+                pb::CallStarted {
+                    path: path.into(),
+                    upstream: upstream.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        let (a, c) = ("http://a:1", "unix:/run/c.sock");
+        let session = Session::from_events([
+            call(1, "/a.Shared/Get", a),
+            call(2, "/a.Shared/Get", c),
+            call(3, "/c.Only/Get", c),
+            pb::Event::descriptors(pb::Descriptors::failure(
+                vec!["c.Only".into()],
+                pb::SchemaOrigin::Reflection,
+                c,
+                "reflection: UNIMPLEMENTED",
+                0,
+            )),
+        ]);
+        let groups = groups(&session, false, 0.0);
+        /// A group's upstream, and its rows' service and state.
+        type Seen<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+        let got: Vec<Seen> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.upstream.as_deref(),
+                    g.rows
+                        .iter()
+                        .map(|r| (r.service.as_str(), r.state))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(a), vec![("a.Shared", "none")]),
+                (Some(c), vec![("a.Shared", "none"), ("c.Only", "failed")]),
+            ]
+        );
+        assert!(
+            groups[1].rows[1].text.contains(c),
+            "{:?}",
+            groups[1].rows[1]
+        );
     }
 
     #[test]

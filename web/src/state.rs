@@ -62,6 +62,10 @@ pub struct AppState {
     pub searches_run: RwSignal<u64>,
     pub source: RwSignal<Source>,
     pub conn: RwSignal<Conn>,
+    /// Where the live relay takes gRPC calls (`127.0.0.1:9999`,
+    /// `unix:/path`), as its `/healthz` says: what a call replayed through
+    /// the relay is sent to. `None` offline, or until it answers.
+    pub relay_addr: RwSignal<Option<String>>,
     /// The relay's pairing token, from the page's fragment (`#token=…`).
     pub token: StoredValue<Option<String>>,
     /// Bumped to stop the current live feed (a file was opened, or the
@@ -92,6 +96,7 @@ impl AppState {
             searches_run: RwSignal::new(0),
             source: RwSignal::new(Source::Empty),
             conn: RwSignal::new(Conn::Idle),
+            relay_addr: RwSignal::new(None),
             token: StoredValue::new(None),
             generation: RwSignal::new(0),
             paused: RwSignal::new(false),

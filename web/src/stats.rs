@@ -1,5 +1,6 @@
-//! Per-method summaries: calls, error rate, latency percentiles and a small
-//! histogram. Pure logic, tested natively.
+//! Per-method summaries, one per upstream and method (the same method on
+//! two upstreams is two rows): calls, error rate, latency percentiles and a
+//! small histogram. Pure logic, tested natively.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,8 @@ use loom_shared::engine::CallSummary;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MethodStats {
+    /// The upstream the calls went to, as captured (empty: not said).
+    pub upstream: String,
     pub method: String,
     pub calls: usize,
     pub ended: usize,
@@ -38,20 +41,23 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// One summary per method, busiest first. Calls share their method's name
-/// (the session keeps one copy), so a million calls cost a lookup each, not
-/// an allocation.
+/// One summary per upstream and method: by upstream, then busiest first.
+/// Calls share their method's and upstream's names (the session keeps one
+/// copy), so a million calls cost a lookup each, not an allocation.
 pub fn by_method<'a>(calls: impl IntoIterator<Item = &'a CallSummary>) -> Vec<MethodStats> {
-    let mut map: HashMap<&'a str, MethodStats> = HashMap::new();
+    let mut map: HashMap<(&'a str, &'a str), MethodStats> = HashMap::new();
     for call in calls {
         let name = call.method_name();
-        let entry = map.entry(name).or_insert_with(|| MethodStats {
-            method: name.to_owned(),
-            calls: 0,
-            ended: 0,
-            errors: 0,
-            latencies: Vec::new(),
-        });
+        let entry = map
+            .entry((&call.upstream, name))
+            .or_insert_with(|| MethodStats {
+                upstream: call.upstream.to_string(),
+                method: name.to_owned(),
+                calls: 0,
+                ended: 0,
+                errors: 0,
+                latencies: Vec::new(),
+            });
         entry.calls += 1;
         if let Some(status) = &call.status {
             entry.ended += 1;
@@ -67,7 +73,12 @@ pub fn by_method<'a>(calls: impl IntoIterator<Item = &'a CallSummary>) -> Vec<Me
     for s in &mut out {
         s.latencies.sort_unstable();
     }
-    out.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.method.cmp(&b.method)));
+    out.sort_by(|a, b| {
+        a.upstream
+            .cmp(&b.upstream)
+            .then_with(|| b.calls.cmp(&a.calls))
+            .then_with(|| a.method.cmp(&b.method))
+    });
     out
 }
 
@@ -139,6 +150,59 @@ mod tests {
         let stats = by_method(s.calls());
         assert_eq!((stats[0].ended, stats[0].errors), (2, 1));
         assert_eq!(stats[0].error_rate(), 0.5);
+    }
+
+    #[test]
+    fn the_same_method_on_two_upstreams_is_two_rows() {
+        use loom_shared::engine::Session;
+        use loom_shared::pb;
+        let call = |id: u64, path: &str, upstream: &str, code: u32| {
+            [
+                pb::Event::new(
+                    id,
+                    pb::CallStarted {
+                        path: path.into(),
+                        upstream: upstream.into(),
+                        ..Default::default()
+                    },
+                ),
+                pb::Event::new(
+                    id,
+                    pb::CallEnded {
+                        grpc_status: Some(code),
+                        offset_nanos: id * 1000,
+                        ..Default::default()
+                    },
+                ),
+            ]
+        };
+        let (a, b) = ("http://a:1", "unix:/run/b.sock");
+        let s = Session::from_events(
+            [
+                call(1, "/shop.Inventory/Get", b, 0),
+                call(2, "/shop.Inventory/Get", a, 5),
+                call(3, "/shop.Inventory/Get", a, 0),
+                call(4, "/shop.Inventory/List", a, 0),
+                call(5, "/shop.Inventory/List", a, 0),
+                call(6, "/shop.Inventory/List", a, 0),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        let stats = by_method(s.calls());
+        let got: Vec<(&str, &str, usize, usize)> = stats
+            .iter()
+            .map(|m| (m.upstream.as_str(), m.method.as_str(), m.calls, m.errors))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (a, "shop.Inventory/List", 3, 0),
+                (a, "shop.Inventory/Get", 2, 1),
+                (b, "shop.Inventory/Get", 1, 0),
+            ]
+        );
+        assert_eq!(stats[1].latencies, [2000, 3000]);
     }
 
     #[test]

@@ -1,16 +1,26 @@
 //! Per-method summary, shown when no call is selected: calls, error rate,
-//! latency p50/p90/p99 and a small latency histogram. The table fits its
-//! pane: numbers never wrap, the method name ellipsises (full name in the
-//! tooltip), and narrow panes drop p90, then the chart, then p99
-//! (container queries in `style.css`).
+//! latency p50/p90/p99 and a small latency histogram, a row per upstream
+//! and method (with an upstream column when the calls went to several),
+//! then each service's schema (grouped by upstream, when several). The
+//! table fits its pane: numbers never wrap, the method name ellipsises
+//! (full name in the tooltip), and narrow panes drop p90, then the chart,
+//! then p99 (container queries in `style.css`).
 
 use leptos::prelude::*;
 
 use crate::format;
 use crate::rows;
-use crate::schemas;
+use crate::schemas::{self, SchemaGroup};
 use crate::state::{Source, use_state};
 use crate::stats::{self, MethodStats};
+use crate::upstreams;
+
+/// Whether a table shows the upstream of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpstreamColumn {
+    Shown,
+    Hidden,
+}
 
 #[component]
 pub fn Summary() -> impl IntoView {
@@ -19,11 +29,11 @@ pub fn Summary() -> impl IntoView {
         state.version.track();
         state.session.with_value(|s| stats::by_method(s.calls()))
     });
-    let schema_rows = move || {
+    let schema_groups = move || {
         state.version.track();
         let live = matches!(state.source.get(), Source::Live(_));
         let now = state.now_ms.get();
-        state.session.with_value(|s| schemas::rows(s, live, now))
+        state.session.with_value(|s| schemas::groups(s, live, now))
     };
     let schema_problems = move || {
         state.version.track();
@@ -44,9 +54,15 @@ pub fn Summary() -> impl IntoView {
                 if rows.is_empty() {
                     return view! { <p class="empty">"No calls yet."</p> }.into_any();
                 }
+                let column = if rows.iter().any(|r| r.upstream != rows[0].upstream) {
+                    UpstreamColumn::Shown
+                } else {
+                    UpstreamColumn::Hidden
+                };
                 view! {
-                    <table class="methods">
+                    <table class="methods" data-test="methods">
                         <tr>
+                            {(column == UpstreamColumn::Shown).then(|| view! { <th data-col="upstream">"upstream"</th> })}
                             <th data-col="method">"method"</th>
                             <th data-col="calls">"calls"</th>
                             <th data-col="errors">"errors"</th>
@@ -55,25 +71,17 @@ pub fn Summary() -> impl IntoView {
                             <th data-col="p99">"p99"</th>
                             <th data-col="latency">"latency"</th>
                         </tr>
-                        {rows.into_iter().map(row).collect_view()}
+                        {rows.into_iter().map(|r| row(r, column)).collect_view()}
                     </table>
                 }
                 .into_any()
             }}
             {move || {
-                let rows = schema_rows();
-                (!rows.is_empty()).then(|| view! {
+                let groups = schema_groups();
+                (!groups.is_empty()).then(|| view! {
                     <h3>"Schemas"</h3>
                     <table class="schemas" data-test="schemas">
-                        {rows.into_iter().map(|r| {
-                            let service = r.service.clone();
-                            view! {
-                            <tr class=format!("schema-{}", r.state) data-service=service>
-                                <td>{r.service}</td>
-                                <td class="schema-state">{r.state}</td>
-                                <td>{r.text}</td>
-                            </tr>
-                        }}).collect_view()}
+                        {groups.into_iter().map(schema_group).collect_view()}
                     </table>
                 })
             }}
@@ -87,7 +95,34 @@ pub fn Summary() -> impl IntoView {
     }
 }
 
-fn row(s: MethodStats) -> impl IntoView {
+/// One upstream's schema rows, under its name when there are several.
+fn schema_group(group: SchemaGroup) -> impl IntoView {
+    let upstream = group.upstream.clone().unwrap_or_default();
+    let head = group.upstream.map(|u| {
+        view! {
+            <tr class="schema-upstream" data-test="schema-upstream" data-upstream=u.clone()>
+                <th colspan="3" title=upstreams::full_name(&u).to_owned()>{upstreams::full_name(&u).to_owned()}</th>
+            </tr>
+        }
+    });
+    let rows = group
+        .rows
+        .into_iter()
+        .map(|r| {
+            let service = r.service.clone();
+            view! {
+                <tr class=format!("schema-{}", r.state) data-service=service data-upstream=upstream.clone()>
+                    <td>{r.service}</td>
+                    <td class="schema-state">{r.state}</td>
+                    <td>{r.text}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! { {head} {rows} }
+}
+
+fn row(s: MethodStats, column: UpstreamColumn) -> impl IntoView {
     let p = |q: f64| {
         s.percentile(q)
             .map(format::duration)
@@ -97,8 +132,16 @@ fn row(s: MethodStats) -> impl IntoView {
     let failing = s.errors > 0;
     // As in the call list: `Inventory/GetItem`, the full name in the tooltip.
     let (service, method) = rows::split_method(&s.method);
+    let upstream = (column == UpstreamColumn::Shown).then(|| {
+        view! {
+            <td data-col="upstream" title=upstreams::full_name(&s.upstream).to_owned()>
+                {upstreams::label(&s.upstream)}
+            </td>
+        }
+    });
     view! {
-        <tr>
+        <tr data-test="method-row" data-upstream=s.upstream.clone() data-method=s.method.clone()>
+            {upstream}
             <td data-col="method" title=s.method.clone()>
                 <span class="svc">{service}</span>
                 {method}
