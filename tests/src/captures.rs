@@ -14,12 +14,16 @@
 //! What is unique to one call is thus findable in a decoded payload field,
 //! a header value and a status message: what the search tests and the
 //! search benchmark look for.
+//!
+//! [`upstreams_capture`] holds calls to three upstreams, two of which serve
+//! the Probe service in different versions (see [`UPSTREAMS`]).
 
 use bytes::Bytes;
 use loom_shared::capture;
 use loom_shared::header::header;
-use loom_shared::pb::{self, Direction};
+use loom_shared::pb::{self, Direction, event::Kind};
 use prost::Message as _;
+use prost_types::FileDescriptorSet;
 
 use crate::probe::{ProbeReply, ProbeRequest};
 use crate::reflection::{PROBE_SERVICE, TEST_FDS};
@@ -148,6 +152,121 @@ pub fn probe_capture(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
     capture::encode_file(&events)
 }
 
+/// The upstreams of [`upstreams_capture`]: the Probe backend (reflection
+/// of the test schema), another Probe backend over TLS whose schema names
+/// the request's and reply's `text` fields `label` and `answer` instead
+/// (reflection too), and a Unix socket whose reflection failed.
+pub const UPSTREAMS: [&str; 3] = [
+    "http://127.0.0.1:50051",
+    "https://api.example:443",
+    "unix:/run/loom/version.sock",
+];
+
+/// The service called on the Unix socket, which has no schema.
+pub const VERSION_SERVICE: &str = "containerd.services.version.v1.Version";
+
+/// Calls to the three [`UPSTREAMS`], with each one's schema events: calls 1
+/// and 3 (`alpha one`, `alpha two`) to the first, 2 and 4 (`beta one`,
+/// `beta two`) to the second, and 5 (`Version/Version`) to the third.
+/// The first two decode the same bytes differently: `{"text": …}` and
+/// `{"label": …}`.
+pub fn upstreams_capture() -> Vec<u8> {
+    let [a, b, c] = UPSTREAMS;
+    let reflected = |set: Bytes, upstream: &str| {
+        pb::Event::descriptors(pb::Descriptors::schema(
+            set,
+            vec![PROBE_SERVICE.into()],
+            pb::SchemaOrigin::ReflectionV1,
+            "",
+            upstream,
+            Vec::new(),
+        ))
+    };
+    let mut events = vec![
+        reflected(Bytes::from_static(TEST_FDS), a),
+        reflected(renamed_probe_schema(), b),
+        pb::Event::descriptors(pb::Descriptors::failure(
+            vec![VERSION_SERVICE.into()],
+            pb::SchemaOrigin::Reflection,
+            c,
+            "the upstream serves no reflection (UNIMPLEMENTED)",
+            0,
+        )),
+    ];
+    for (id, upstream, text) in [
+        (1, a, "alpha one"),
+        (2, b, "beta one"),
+        (3, a, "alpha two"),
+        (4, b, "beta two"),
+    ] {
+        let mut call = unary_call(id, START_NANOS + id as i64 * 1_000_000, text);
+        if let Some(Kind::CallStarted(started)) = &mut call[0].kind {
+            started.upstream = upstream.into();
+            if upstream == b {
+                started.authority = "api.example:443".into();
+            }
+        }
+        events.extend(call);
+    }
+    events.extend([
+        pb::Event::new(
+            5,
+            pb::CallStarted {
+                start_unix_nanos: START_NANOS + 5_000_000,
+                path: format!("/{VERSION_SERVICE}/Version"),
+                authority: "127.0.0.1:9999".into(),
+                headers: vec![header("content-type", "application/grpc")],
+                upstream: c.into(),
+                scheme: "http".into(),
+                method: "POST".into(),
+                ..Default::default()
+            },
+        ),
+        pb::Event::new(
+            5,
+            pb::Message::new(Direction::Request, 10_000, false, Vec::new()),
+        ),
+        pb::Event::new(
+            5,
+            pb::Message::new(
+                Direction::Response,
+                90_000,
+                false,
+                b"\x0a\x061.7.20".to_vec(),
+            ),
+        ),
+        pb::Event::new(
+            5,
+            pb::CallEnded {
+                offset_nanos: 100_000,
+                trailers: vec![header("grpc-status", "0")],
+                grpc_status: Some(0),
+                ..Default::default()
+            },
+        ),
+    ]);
+    capture::encode_file(&events)
+}
+
+/// The test schema with `ProbeRequest.text` named `label` and
+/// `ProbeReply.text` named `answer`: the same file, as another version of
+/// the service would have it.
+fn renamed_probe_schema() -> Bytes {
+    let mut set = FileDescriptorSet::decode(TEST_FDS).expect("the test schema decodes");
+    for message in set.file.iter_mut().flat_map(|f| f.message_type.iter_mut()) {
+        let new_name = match message.name() {
+            "ProbeRequest" => "label",
+            "ProbeReply" => "answer",
+            _ => continue,
+        };
+        for field in message.field.iter_mut().filter(|f| f.name() == "text") {
+            field.name = Some(new_name.into());
+            field.json_name = Some(new_name.into());
+        }
+    }
+    set.encode_to_vec().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +281,21 @@ mod tests {
         assert_eq!(session.search("\"request 7\""), [7]);
         assert_eq!(session.search("req-00000013"), [13]);
         assert_eq!(session.search("item 20 is out"), [20]);
+    }
+
+    #[test]
+    fn each_upstream_of_the_upstreams_capture_decodes_with_its_own_schema() {
+        let capture = capture::read_capture(&upstreams_capture()).expect("a valid capture");
+        let mut session = loom_shared::engine::Session::from_events(capture.events);
+        let request = |session: &mut loom_shared::engine::Session, id| {
+            session.detail(id).expect("the call").messages[0]
+                .body
+                .to_json()["json"]
+                .clone()
+        };
+        assert_eq!(request(&mut session, 1)["text"], "alpha one");
+        assert_eq!(request(&mut session, 2)["label"], "beta one");
+        assert_eq!(session.upstreams().len(), 3);
+        assert!(session.schema().problems().is_empty());
     }
 }

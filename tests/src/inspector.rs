@@ -1,6 +1,7 @@
-//! The Loom inspector's page, as the browser tests see it: the call list's
-//! rows, selecting a call, the detail's sections, the connection state, and
-//! the checks every page must pass (no console errors). On top of
+//! The Loom inspector's page, as the browser tests see it: opening a
+//! capture file, the call list's rows, picking in a filter, selecting a
+//! call, the detail's sections, the connection state, and the checks every
+//! page must pass (no console errors). On top of
 //! [`crate::browser::Browser`], which knows nothing of Loom.
 
 use std::path::PathBuf;
@@ -108,6 +109,31 @@ pub async fn select(browser: &Browser, id: u64, method: &str) {
             WAIT,
         )
         .await;
+}
+
+/// Open the capture file at `path` with the page's file input (as *Open…*
+/// does), and wait until its `calls` calls are counted.
+pub async fn open_capture(browser: &Browser, path: &std::path::Path, calls: usize) {
+    let input = browser.wait_for("[data-test=open-file]", WAIT).await;
+    input
+        .send_keys(&path.to_string_lossy())
+        .await
+        .expect("choose the capture file");
+    let want = format!("{calls} calls");
+    browser
+        .wait_until_text("[data-test=call-count]", |t| t == want, WAIT)
+        .await;
+}
+
+/// Pick the option of value `value` in the `<select>` matching `css`, as
+/// a user would.
+pub async fn choose(browser: &Browser, css: &str, value: &str) {
+    browser
+        .wait_for(css, WAIT)
+        .await
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("cannot choose {value:?} in `{css}`: {e}"));
 }
 
 /// The text of the section under the detail's `<h3>` titled `title`.

@@ -29,8 +29,8 @@ use loom_tests::backend::Backend;
 use loom_tests::browser::{Browser, ui_url};
 use loom_tests::captures::{START_NANOS, probe_capture, unary_call};
 use loom_tests::inspector::{
-    DETAIL, ROW, WAIT, assert_no_console_errors, dist_dir, require_embedded_ui, row_css,
-    section_text, select, wait_live, wait_rows,
+    DETAIL, ROW, WAIT, assert_no_console_errors, dist_dir, open_capture, require_embedded_ui,
+    row_css, section_text, select, wait_live, wait_rows,
 };
 use loom_tests::pki::{self, ClientAuth, TestPki};
 use loom_tests::probe::probe_client::ProbeClient;
@@ -316,14 +316,7 @@ async fn offline() {
             .expect("write the capture");
         let server = StaticFiles::serve(&dist).await;
         browser.goto(&server.url("/")).await;
-        let input = browser.wait_for("[data-test=open-file]", WAIT).await;
-        input
-            .send_keys(&file.to_string_lossy())
-            .await
-            .expect("choose the capture file");
-        browser
-            .wait_until_text("[data-test=call-count]", |t| t == "3 calls", WAIT)
-            .await;
+        open_capture(&browser, &file, 3).await;
         browser
             .wait_until_text("[data-test=conn]", |t| t.contains("offline.loom"), WAIT)
             .await;
@@ -426,14 +419,7 @@ async fn adding_a_proto_decodes_a_capture_without_schema() {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/loom/test/v1/probe.proto");
         let server = StaticFiles::serve(&dist).await;
         browser.goto(&server.url("/")).await;
-        let input = browser.wait_for("[data-test=open-file]", WAIT).await;
-        input
-            .send_keys(&file.to_string_lossy())
-            .await
-            .expect("choose the capture file");
-        browser
-            .wait_until_text("[data-test=call-count]", |t| t == "1 calls", WAIT)
-            .await;
+        open_capture(&browser, &file, 1).await;
         select(&browser, 1, "/Unary").await;
         browser
             .wait_until_text(

@@ -31,3 +31,4 @@ mod tls_peers;
 mod tls_relay;
 mod ui_api;
 mod unix;
+mod upstreams_browser;

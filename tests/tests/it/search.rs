@@ -12,7 +12,7 @@ use std::path::Path;
 
 use loom_tests::browser::Browser;
 use loom_tests::captures;
-use loom_tests::inspector::{WAIT, dist_dir, wait_rows};
+use loom_tests::inspector::{WAIT, dist_dir, open_capture, wait_rows};
 use loom_tests::static_files::StaticFiles;
 use serde_json::json;
 
@@ -25,18 +25,7 @@ async fn open(browser: &Browser, server: &StaticFiles, dir: &Path, calls: u64) {
     let file = dir.join(format!("synthetic-{calls}.loom"));
     std::fs::write(&file, captures::synthetic(calls)).expect("write the capture");
     browser.goto(&server.url("/")).await;
-    let input = browser.wait_for("[data-test=open-file]", WAIT).await;
-    input
-        .send_keys(&file.to_string_lossy())
-        .await
-        .expect("choose the capture file");
-    browser
-        .wait_until_text(
-            "[data-test=call-count]",
-            |t| t == format!("{calls} calls"),
-            WAIT,
-        )
-        .await;
+    open_capture(browser, &file, calls as usize).await;
 }
 
 /// Empty the search box (as a script: clearing is not what is tested).
