@@ -1,6 +1,13 @@
 //! `loom decode FILE`: a capture file as JSON Lines, one object per call, or
 //! as grpcurl commands replaying each call's request.
 //!
+//! Each call names its upstream: the JSON's `upstream`, and each grpcurl
+//! command's address (`-unix` for a Unix socket, `-plaintext` for
+//! cleartext); a call without a command says its upstream beside its
+//! method when the capture holds several. Each call is decoded with its own
+//! upstream's schema where two upstreams serve a service in different
+//! versions (the engine's `Schema::resolve_for`).
+//!
 //! Decoding is the shared engine's ([`loom_shared::engine`]); this is the
 //! IO around it: reading the file ([`read`], in two streaming passes),
 //! adding schemas from local files (`--descriptor-set`, `--proto`),
@@ -9,7 +16,7 @@
 mod read;
 mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -117,13 +124,19 @@ pub fn run(
         unknown_fields: true,
     });
     let mut last_record: HashMap<u64, u64> = HashMap::new();
+    let mut upstreams: HashSet<String> = HashSet::new();
     let mut record = 0u64;
     let truncation = file.scan(|event| {
-        match event.kind {
+        match &event.kind {
             Some(Kind::Descriptors(_) | Kind::Gap(_)) => {
                 session.ingest(event);
             }
-            Some(_) => {
+            Some(kind) => {
+                if let Kind::CallStarted(started) = kind
+                    && !upstreams.contains(&started.upstream)
+                {
+                    upstreams.insert(started.upstream.clone());
+                }
                 last_record.insert(event.call_id, record);
             }
             None => {}
@@ -155,6 +168,11 @@ pub fn run(
     let mut writer = write::CallWriter {
         out,
         grpcurl: opts.grpcurl,
+        upstreams: if upstreams.len() > 1 {
+            write::Upstreams::Several
+        } else {
+            write::Upstreams::One
+        },
         method: opts.method.as_deref(),
         status,
         written: 0,

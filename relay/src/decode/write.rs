@@ -10,10 +10,20 @@ use serde_json::Value;
 
 use super::glob;
 
+/// How many upstreams the capture's calls went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upstreams {
+    /// One (or none): a line need not say which.
+    One,
+    /// Several: a line that has no address says which.
+    Several,
+}
+
 /// Writes calls that pass the filters, one line each.
 pub(super) struct CallWriter<'a> {
     pub(super) out: &'a mut dyn Write,
     pub(super) grpcurl: bool,
+    pub(super) upstreams: Upstreams,
     /// Only calls whose `package.Service/Method` matches this glob.
     pub(super) method: Option<&'a str>,
     /// Only calls that ended with this status.
@@ -36,14 +46,20 @@ impl CallWriter<'_> {
         {
             return Ok(());
         }
-        let method = call.method_name();
+        let mut method = call.method_name().to_owned();
+        if self.upstreams == Upstreams::Several {
+            match &*call.upstream {
+                "" => method.push_str(" on an unknown upstream"),
+                upstream => method = format!("{method} on {upstream}"),
+            }
+        }
         self.written += 1;
         if self.grpcurl {
             let line = match session.grpcurl(id) {
                 Ok(cmd) => cmd.to_shell(),
                 Err(e) => format!(
                     "# call {id} ({}): no grpcurl command: {}",
-                    terminal_safe(method),
+                    terminal_safe(&method),
                     terminal_safe(&e.to_string())
                 ),
             };

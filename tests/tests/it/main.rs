@@ -32,3 +32,4 @@ mod tls_relay;
 mod ui_api;
 mod unix;
 mod upstreams_browser;
+mod upstreams_decode;
