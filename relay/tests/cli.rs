@@ -866,3 +866,67 @@ fn demo_tls_starts_with_a_tls_upstream_and_stops_cleanly() {
     assert!(banner.contains("grpcurl -cacert"), "{banner}");
     assert!(dir.path().join("ca/ca.pem").exists());
 }
+
+#[test]
+fn listens_on_a_unix_socket_of_its_own_and_removes_it_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("loom.sock");
+    let listen = format!("unix:{}", path.display());
+    let dead = dead_upstream();
+    let upstream = dead.addr().to_string();
+    let args = [
+        "--listen",
+        &listen,
+        "--ui",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+    ];
+    let mut child = loom()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn loom");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(strip_ansi(&line));
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("loom logs that it is ready");
+        if line.contains(&format!("relaying gRPC from {listen} to ")) {
+            break;
+        }
+    }
+    let mode = std::fs::metadata(&path)
+        .expect("the socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A second relay on the same path is refused, and leaves it alone.
+    let second = loom().args(args).output().expect("run a second loom");
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("a server is already listening there"),
+        "{said}"
+    );
+    assert!(path.exists());
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(kill.success());
+    let status = wait_exit(&mut child, EXIT_TIMEOUT);
+    assert!(status.success(), "{status}");
+    assert!(!path.exists(), "removed on exit");
+}
