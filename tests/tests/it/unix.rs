@@ -116,7 +116,10 @@ async fn grpcio_on_a_unix_socket_behind_a_relay_on_a_unix_socket() {
         .iter()
         .filter(|(path, _)| path.starts_with(&format!("/{INTEROP}/")))
         .count();
-    assert_eq!(interop, 5, "grpcio's and grpc-js's two calls, grpcurl's one: {calls:?}");
+    assert_eq!(
+        interop, 5,
+        "grpcio's and grpc-js's two calls, grpcurl's one: {calls:?}"
+    );
     for (_, up) in &calls {
         assert_eq!(up, &upstream);
     }
