@@ -57,6 +57,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                     upstream,
                     scheme: "http".into(),
                     method: "POST".into(),
+                    ..Default::default()
                 })
             }
         ),
@@ -121,6 +122,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                         http_status: if only { 200 } else { 0 },
                         protocol_errors: errors,
                         endings,
+                        ..Default::default()
                     })
                 }
             ),

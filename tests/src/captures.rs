@@ -118,6 +118,7 @@ fn probe_unary(
                 upstream: "http://127.0.0.1:50051".into(),
                 scheme: "http".into(),
                 method: "POST".into(),
+                ..Default::default()
             },
         ),
         pb::Event::new(

@@ -132,6 +132,7 @@ impl Call {
                 upstream: upstream.to_string(),
                 scheme: parts.uri.scheme_str().unwrap_or("http").to_owned(),
                 method: parts.method.to_string(),
+                ..Default::default()
             },
         ));
         Call {

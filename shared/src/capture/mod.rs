@@ -48,7 +48,7 @@ pub const VERSION_MAJOR: u16 = 1;
 
 /// The format minor version this build writes. Minor versions only add
 /// fields, so a reader accepts any minor version of its major version.
-pub const VERSION_MINOR: u16 = 3;
+pub const VERSION_MINOR: u16 = 4;
 
 /// Length of the file header: [`MAGIC`], then the major and minor version as
 /// little-endian `u16`s.

@@ -45,6 +45,7 @@ pub fn every_kind() -> Vec<pb::Event> {
                 upstream: "http://127.0.0.1:50051".into(),
                 scheme: "http".into(),
                 method: "POST".into(),
+                ..Default::default()
             },
         ),
         pb::Event::new(
@@ -113,6 +114,7 @@ pub fn every_kind() -> Vec<pb::Event> {
                     0,
                     "",
                 )],
+                ..Default::default()
             },
         ),
         pb::Event::new(
@@ -138,6 +140,7 @@ pub fn every_kind() -> Vec<pb::Event> {
                     ),
                     pb::CallEnding::new(12, pb::EndSide::Client, pb::EndKind::Reset, 8, ""),
                 ],
+                ..Default::default()
             },
         ),
         pb::Event::descriptors(pb::Descriptors {

@@ -125,6 +125,11 @@ pub(crate) struct Started {
     /// The client's TLS (format 1.3), shared with every call that had the
     /// same; `None`: cleartext.
     pub client_tls: Option<Arc<pb::TlsSession>>,
+    /// Format 1.4: the protocol, codec and HTTP version, as captured.
+    pub protocol: i32,
+    pub codec: i32,
+    pub codec_name: Arc<str>,
+    pub http_version: Arc<str>,
 }
 
 /// A call's decoded messages, by index, and what they were decoded with
@@ -203,6 +208,10 @@ impl CallRecord {
                     method: names.host(&started.method),
                     headers: started.headers,
                     client_tls: started.client_tls.map(|tls| names.tls(*tls)),
+                    protocol: started.protocol,
+                    codec: started.codec,
+                    codec_name: names.host(&started.codec_name),
+                    http_version: names.host(&started.http_version),
                 });
                 self.refresh_kind(schema);
             }
@@ -287,6 +296,10 @@ impl CallRecord {
             upstream: summary.upstream.to_string(),
             scheme: started.scheme.to_string(),
             method: started.method.to_string(),
+            protocol: started.protocol,
+            codec: started.codec,
+            codec_name: started.codec_name.to_string(),
+            http_version: started.http_version.to_string(),
         })
     }
 

@@ -163,6 +163,7 @@ fn event() -> impl Strategy<Value = pb::Event> {
             upstream: "http://b:2".into(),
             scheme: "http".into(),
             method: "POST".into(),
+            ..Default::default()
         })
     });
     let message = (

@@ -2,7 +2,8 @@
 //! fixtures must keep decoding to exactly the events built here, so a format
 //! change that would break old captures fails this test. 1.0 and 1.1 are
 //! here; 1.2 (how each side ended a call) is in [`endings`], 1.3 (TLS per
-//! hop) in [`tls`].
+//! hop) in [`tls`], 1.4 (each call's protocol of the gRPC family) in
+//! [`protocols`].
 //!
 //! To (re)write the fixtures after an intended change:
 //!
@@ -21,6 +22,7 @@ use loom_shared::header::{header, percent_decode_grpc_message};
 use loom_shared::pb::{self, event::Kind};
 
 mod endings;
+mod protocols;
 mod tls;
 
 const BASIC: &str = "capture-v1.0-basic.loom";
@@ -80,6 +82,7 @@ fn expected_events() -> Vec<pb::Event> {
                 upstream: UPSTREAM.into(),
                 scheme: "http".into(),
                 method: "POST".into(),
+                ..Default::default()
             })),
         },
         pb::Event {
@@ -131,6 +134,7 @@ fn expected_events() -> Vec<pb::Event> {
                 http_status: 0,
                 protocol_errors: vec![],
                 endings: vec![],
+                ..Default::default()
             })),
         },
         // Call 2: rejected with a trailers-only response.
@@ -145,6 +149,7 @@ fn expected_events() -> Vec<pb::Event> {
                 upstream: UPSTREAM.into(),
                 scheme: "http".into(),
                 method: "POST".into(),
+                ..Default::default()
             })),
         },
         pb::Event {
@@ -168,6 +173,7 @@ fn expected_events() -> Vec<pb::Event> {
                 http_status: 200,
                 protocol_errors: vec![],
                 endings: vec![],
+                ..Default::default()
             })),
         },
         // Not tied to a call.
@@ -265,6 +271,7 @@ fn load(name: &str) -> Vec<u8> {
             std::fs::write(fixture(TRUNCATED), truncated_bytes()).unwrap();
             std::fs::write(fixture(endings::ENDINGS), endings::endings_bytes()).unwrap();
             std::fs::write(fixture(tls::TLS), tls::tls_bytes()).unwrap();
+            std::fs::write(fixture(protocols::PROTOCOLS), protocols::protocols_bytes()).unwrap();
         });
     }
     let path = fixture(name);

@@ -437,6 +437,7 @@ fn started(path: &str, start: i64, headers: Vec<pb::Header>) -> pb::CallStarted 
         upstream: UPSTREAM.into(),
         scheme: "http".into(),
         method: "POST".into(),
+        ..Default::default()
     }
 }
 

@@ -15,6 +15,7 @@ fn started(headers: Vec<pb::Header>) -> pb::CallStarted {
         upstream: "http://127.0.0.1:50051".into(),
         scheme: "http".into(),
         method: "POST".into(),
+        ..Default::default()
     }
 }
 

@@ -28,6 +28,7 @@ fn started(path: &str, headers: Vec<pb::Header>) -> pb::CallStarted {
         upstream: "http://backend:50051".into(),
         scheme: "http".into(),
         method: "POST".into(),
+        ..Default::default()
     }
 }
 

@@ -97,6 +97,7 @@ fn started(id: u64, headers: Vec<pb::Header>) -> pb::Event {
             upstream: UPSTREAM.into(),
             scheme: "http".into(),
             method: "POST".into(),
+            ..Default::default()
         },
     )
 }

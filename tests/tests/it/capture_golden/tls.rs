@@ -136,6 +136,7 @@ fn started(id: u64, upstream: &str, client_tls: Option<pb::TlsSession>) -> pb::E
             upstream: upstream.into(),
             scheme: scheme.into(),
             method: "POST".into(),
+            ..Default::default()
         },
     )
 }
