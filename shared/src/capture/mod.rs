@@ -115,7 +115,7 @@ mod tests {
         assert_eq!(
             file_header(),
             [
-                0x89, b'L', b'O', b'O', b'M', b'\r', b'\n', 0x1a, b'\n', 0x01, 0x00, 0x03, 0x00
+                0x89, b'L', b'O', b'O', b'M', b'\r', b'\n', 0x1a, b'\n', 0x01, 0x00, 0x04, 0x00
             ]
         );
     }
