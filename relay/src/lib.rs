@@ -199,23 +199,34 @@ pub async fn run_with(
     let ui_url = format!("http://{ui_addr}/");
     let partial = capture::framing::PartialBudget::new(config.max_partial_bytes);
     let header_limit = forward::header_limit::HeaderLimit::default();
+    let route: Arc<dyn forward::route::Route> = seams.route.unwrap_or_else(|| {
+        let default = forward::route::Target::with_header_limit(
+            config.upstream.clone(),
+            header_limit.clone(),
+        );
+        Arc::new(forward::route::Routes::new(default, &config.routes))
+    });
+    let stopping = capture::call::Stopping::default();
     let forwarder = Arc::new(forward::Forwarder {
         hub: hub.clone(),
         reflector: reflector.clone(),
-        route: seams.route.unwrap_or_else(|| {
-            let default = forward::route::Target::with_header_limit(
-                config.upstream.clone(),
-                header_limit.clone(),
-            );
-            Arc::new(forward::route::Routes::new(default, &config.routes))
-        }),
+        route: route.clone(),
         connect: connect.clone(),
         tls: listen_tls,
         http1: seams.http1.unwrap_or_else(|| {
-            Arc::new(forward::protocol::Http1Refusal::new(
-                &config.upstream.to_string(),
-                &ui_url,
-            ))
+            Arc::new(Arc::new(forward::http1::Http1Forward {
+                hub: hub.clone(),
+                reflector: reflector.clone(),
+                route: route.clone(),
+                connect: connect.clone(),
+                max_message_bytes: config.max_message_bytes,
+                partial: partial.clone(),
+                stopping: stopping.clone(),
+                refusal: forward::protocol::Http1Refusal::new(
+                    &config.upstream.to_string(),
+                    &ui_url,
+                ),
+            }))
         }),
         max_message_bytes: config.max_message_bytes,
         partial: partial.clone(),
@@ -224,7 +235,7 @@ pub async fn run_with(
             pins: config.resolve.clone(),
         },
         first_request_timeout: config.first_request_timeout,
-        stopping: capture::call::Stopping::default(),
+        stopping,
     });
     // What request metadata the upstream accepts: read now, then now and then.
     let limits = {

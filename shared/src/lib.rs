@@ -47,3 +47,4 @@ pub mod header;
 pub mod pb;
 pub mod redact;
 pub mod rpc;
+pub mod web_protocol;

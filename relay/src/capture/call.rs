@@ -23,6 +23,7 @@ use loom_shared::pb::{self, event::Kind};
 
 use crate::capture::framing::GrpcMessage;
 use crate::capture::hub::Hub;
+use crate::capture::spoken::{BodyEnd, Spoken};
 use crate::forward::status;
 
 /// gRPC senders may or may not pad base64 in `-bin` headers; accept both.
@@ -91,6 +92,12 @@ pub struct Call {
     problems: Vec<String>,
     /// TLS on the upstream connection the call went out on.
     upstream_tls: Option<Arc<pb::TlsSession>>,
+    /// Its protocol of the gRPC family.
+    spoken: Spoken,
+    /// The response's HTTP status, once its head came.
+    response_status: Option<http::StatusCode>,
+    /// What ended the response body, in the protocol's own form.
+    body_end: Option<BodyEnd>,
     messages: [u64; 2],
     pub span: tracing::Span,
 }
@@ -102,6 +109,7 @@ impl Call {
         parts: &http::request::Parts,
         upstream: &Arc<str>,
         client_tls: Option<&pb::TlsSession>,
+        spoken: &Spoken,
         stopping: &Stopping,
     ) -> Call {
         let id = hub.next_call_id();
@@ -132,7 +140,10 @@ impl Call {
                 upstream: upstream.to_string(),
                 scheme: parts.uri.scheme_str().unwrap_or("http").to_owned(),
                 method: parts.method.to_string(),
-                ..Default::default()
+                protocol: spoken.protocol.into(),
+                codec: spoken.codec.into(),
+                codec_name: spoken.codec_name.clone(),
+                http_version: spoken.http_version.as_str().to_owned(),
             },
         ));
         Call {
@@ -146,8 +157,36 @@ impl Call {
             endings: Vec::new(),
             problems: Vec::new(),
             upstream_tls: None,
+            spoken: spoken.clone(),
+            response_status: None,
+            body_end: None,
             messages: [0, 0],
             span,
+        }
+    }
+
+    /// What the call speaks.
+    pub fn spoken(&self) -> &Spoken {
+        &self.spoken
+    }
+
+    /// The response's head said 200 (or has not come).
+    pub fn response_ok(&self) -> bool {
+        self.response_status
+            .is_none_or(|s| s == http::StatusCode::OK)
+    }
+
+    /// A body ended in its protocol's own form (see [`BodyEnd`]); only a
+    /// response's first end counts, anything else is a protocol error.
+    pub fn body_end(&mut self, direction: pb::Direction, end: BodyEnd) {
+        if direction != pb::Direction::Response {
+            self.note_problem("request body carries a frame that only ends a response".into());
+        } else if self.body_end.is_some() {
+            self.note_problem(
+                "response body ended twice (a second trailer or end-of-stream frame)".into(),
+            );
+        } else {
+            self.body_end = Some(end);
         }
     }
 
@@ -171,6 +210,11 @@ impl Call {
     }
 
     pub fn message(&mut self, direction: pb::Direction, frame: GrpcMessage) {
+        if direction == pb::Direction::Response && self.body_end.is_some() {
+            self.note_problem(
+                "response message after the body's end (its trailer or end-of-stream frame)".into(),
+            );
+        }
         let slot = usize::from(direction == pb::Direction::Response);
         self.messages[slot] += 1;
         let offset_nanos = self.offset_nanos();
@@ -191,6 +235,7 @@ impl Call {
     }
 
     pub fn response_headers(&mut self, status: http::StatusCode, headers: &HeaderMap) {
+        self.response_status = Some(status);
         let offset_nanos = self.offset_nanos();
         self.emit(Kind::ResponseHeaders(pb::ResponseHeaders {
             offset_nanos,
@@ -231,6 +276,30 @@ impl Call {
         trailers: &HeaderMap,
         trailers_only: Option<http::StatusCode>,
     ) {
+        if trailers_only.is_some() {
+            self.response_status = trailers_only;
+        }
+        if !self.spoken.is_grpc() {
+            let ended = crate::capture::spoken::web_end(
+                &self.spoken,
+                trailers,
+                trailers_only,
+                self.response_status,
+                self.body_end.take(),
+            );
+            let code = ended.grpc_status.unwrap_or(2);
+            let kind = if ended.grpc_status.is_some() {
+                pb::EndKind::Trailers
+            } else {
+                pb::EndKind::NoTrailers
+            };
+            self.note_ending(Ending::new(pb::EndSide::Upstream, kind, code, ""));
+            self.end(pb::CallEnded {
+                offset_nanos: self.offset_nanos(),
+                ..ended
+            });
+            return;
+        }
         let grpc_status = trailers
             .get("grpc-status")
             .and_then(|v| v.to_str().ok())
@@ -275,6 +344,8 @@ impl Call {
             trailers_only: trailers_only.is_some(),
             relay_error,
             http_status: trailers_only.map_or(0, |s| u32::from(s.as_u16())),
+            response_http_status: self.response_status.map_or(0, |s| u32::from(s.as_u16())),
+            status_source: "trailers".into(),
             ..Default::default()
         });
     }

@@ -44,7 +44,7 @@ impl PartialBudget {
         self.0.used.load(Ordering::Relaxed)
     }
 
-    fn try_reserve(&self, n: u64) -> bool {
+    pub(crate) fn try_reserve(&self, n: u64) -> bool {
         self.0
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -53,9 +53,42 @@ impl PartialBudget {
             .is_ok()
     }
 
-    fn release(&self, n: u64) {
+    pub(crate) fn release(&self, n: u64) {
         if n > 0 {
             self.0.used.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Which flag bits an envelope may carry: the 5-byte length prefix is the
+/// same across the gRPC family, its first byte is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// gRPC: 0 or 1 (compressed).
+    Grpc,
+    /// gRPC-Web: bit 0 compressed, bit 7 a trailer frame.
+    GrpcWeb,
+    /// Connect streaming: bit 0 compressed, bit 1 the end-of-stream message.
+    Connect,
+}
+
+impl Envelope {
+    /// The flag bits this envelope allows.
+    fn allowed(self) -> u8 {
+        match self {
+            Envelope::Grpc => 0x01,
+            Envelope::GrpcWeb => 0x81,
+            Envelope::Connect => 0x03,
+        }
+    }
+
+    /// The bits that mark a frame that ends the stream (and is not a
+    /// message): gRPC-Web's trailers, Connect's end-of-stream.
+    pub fn end_bits(self) -> u8 {
+        match self {
+            Envelope::Grpc => 0,
+            Envelope::GrpcWeb => 0x80,
+            Envelope::Connect => 0x02,
         }
     }
 }
@@ -64,6 +97,9 @@ impl PartialBudget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrpcMessage {
     pub compressed: bool,
+    /// The envelope's flag byte as sent (compressed, and for gRPC-Web and
+    /// Connect, whether it ends the stream: [`Envelope::end_bits`]).
+    pub flags: u8,
     pub declared_length: u32,
     pub payload: Bytes,
     /// `payload` is shorter than `declared_length`.
@@ -78,7 +114,7 @@ enum State {
     Prefix { buf: [u8; 5], have: usize },
     /// Collecting a message body.
     Body {
-        compressed: bool,
+        flags: u8,
         declared: u32,
         remaining: u32,
         parts: Vec<Bytes>,
@@ -94,6 +130,7 @@ enum State {
 
 #[derive(Debug)]
 pub struct Splitter {
+    envelope: Envelope,
     state: State,
     max_keep: usize,
     budget: PartialBudget,
@@ -107,7 +144,13 @@ pub struct FramingError(pub String);
 
 impl Splitter {
     pub fn new(max_keep: usize, budget: PartialBudget) -> Self {
+        Splitter::with_envelope(Envelope::Grpc, max_keep, budget)
+    }
+
+    /// A splitter of `envelope`'s framing.
+    pub fn with_envelope(envelope: Envelope, max_keep: usize, budget: PartialBudget) -> Self {
         Splitter {
+            envelope,
             state: State::Prefix {
                 buf: [0; 5],
                 have: 0,
@@ -141,15 +184,23 @@ impl Splitter {
                     }
                     let flag = buf[0];
                     let declared = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                    if flag > 1 {
+                    if flag & !self.envelope.allowed() != 0 {
                         let at = self.offset - 5;
                         self.state = State::Broken;
-                        return Err(FramingError(format!(
-                            "not gRPC-framed: compressed-flag byte is {flag:#04x} (must be 0 or 1) at byte {at}"
-                        )));
+                        return Err(FramingError(match self.envelope {
+                            Envelope::Grpc => format!(
+                                "not gRPC-framed: compressed-flag byte is {flag:#04x} (must be 0 or 1) at byte {at}"
+                            ),
+                            Envelope::GrpcWeb => format!(
+                                "not gRPC-Web-framed: flag byte is {flag:#04x} (only bits 0x80 and 0x01 may be set) at byte {at}"
+                            ),
+                            Envelope::Connect => format!(
+                                "not Connect-framed: flag byte is {flag:#04x} (only bits 0x02 and 0x01 may be set) at byte {at}"
+                            ),
+                        }));
                     }
                     self.state = State::Body {
-                        compressed: flag == 1,
+                        flags: flag,
                         declared,
                         remaining: declared,
                         parts: Vec::new(),
@@ -159,7 +210,7 @@ impl Splitter {
                     };
                 }
                 State::Body {
-                    compressed,
+                    flags,
                     declared,
                     remaining,
                     parts,
@@ -198,7 +249,8 @@ impl Splitter {
                     self.budget.release(std::mem::take(reserved));
                     let payload = join(std::mem::take(parts));
                     out.push(GrpcMessage {
-                        compressed: *compressed,
+                        compressed: *flags & 1 == 1,
+                        flags: *flags,
                         declared_length: *declared,
                         truncated: payload.len() < *declared as usize,
                         over_budget: *over_budget,
@@ -222,7 +274,7 @@ impl Splitter {
                 "stream ended inside a message prefix ({have} of 5 bytes)"
             ))),
             State::Body {
-                compressed,
+                flags,
                 declared,
                 parts,
                 reserved,
@@ -232,7 +284,8 @@ impl Splitter {
                 self.budget.release(reserved);
                 let payload = join(parts);
                 Ok(Some(GrpcMessage {
-                    compressed,
+                    compressed: flags & 1 == 1,
+                    flags,
                     declared_length: declared,
                     payload,
                     truncated: true,
@@ -269,7 +322,7 @@ fn truncate_parts(parts: &mut Vec<Bytes>, keep: usize) {
 /// Messages smaller than this are copied out of the frame they arrived in.
 const COPY_BELOW: usize = 64 << 10;
 
-fn join(mut parts: Vec<Bytes>) -> Bytes {
+pub(crate) fn join(mut parts: Vec<Bytes>) -> Bytes {
     match parts.len() {
         0 => Bytes::new(),
         1 => {

@@ -3,7 +3,9 @@
 //!
 //! # Layout, in the order data moves
 //! - [`tap`]: looks at each forwarded DATA frame; [`framing`] cuts the bytes
-//!   into gRPC messages, within a budget for incomplete ones.
+//!   into gRPC messages, within a budget for incomplete ones ([`whole`]:
+//!   a body that is one message, Connect's unary); [`spoken`]: the
+//!   protocol of the gRPC family a call speaks, and what ended its body.
 //! - [`call`]: one call's events, from its start to how it ended.
 //! - [`hub`]: takes each event without ever blocking the forward path, and
 //!   hands it to the [`store`] (bounded, in memory), the live ring
@@ -18,5 +20,7 @@ pub mod call;
 pub mod framing;
 pub mod hub;
 pub mod recorder;
+pub mod spoken;
 pub mod store;
 pub mod tap;
+pub mod whole;

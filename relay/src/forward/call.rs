@@ -24,13 +24,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::capture::call::{Call, Ending};
+use crate::capture::spoken::{HttpVersion, Spoken};
 use crate::capture::tap::Tap;
 use crate::forward::ending::{client_error, client_reset, reset_ending, upstream_ending};
 use crate::forward::late_reset::{LINGER, LateResets};
 use crate::forward::pump::{Pump, PumpEnd, PumpError};
 use crate::forward::route::Target;
 use crate::forward::upstream::{Checkout, Lease};
-use crate::forward::{Forwarder, header_limit, protocol, status};
+use crate::forward::{Forwarder, header_limit, protocol, status, web};
 
 /// A call's request for another upstream connection, after the one it got
 /// refused the stream (a GOAWAY): the target, the connection to forget, and
@@ -67,19 +68,23 @@ pub async fn run(
         tls: client_tls,
     } = client;
     let (mut parts, body) = request.into_parts();
-    if let Some(refusal) = protocol::refuse_non_grpc(&parts) {
+    let Some(spoken) = web::spoken(&parts, HttpVersion::H2) else {
+        let refusal = protocol::refuse_non_rpc(&parts);
         if let Ok(mut stream) = respond.send_response(refusal.head(), false) {
             let _ = stream.send_data(Bytes::from(refusal.text), true);
         }
         return;
-    }
+    };
     let mut call = Call::start(
         &fwd.hub,
         &parts,
         &target.name,
         client_tls.as_deref(),
+        &spoken,
         &fwd.stopping,
     );
+    web::get_message(&mut call, &parts);
+    let request_compressed = web::compressed_body(&parts.headers, &spoken);
     let limit = u64::from(target.header_limit.get());
     let size = header_limit::request_size(&parts, target.upstream.authority().as_str());
     if size > limit {
@@ -89,7 +94,7 @@ pub async fn run(
             target.name
         );
         let answer = call.refuse(status::RESOURCE_EXHAUSTED, message);
-        let _ = respond.send_response(status::trailers_only(answer.code, &answer.message), true);
+        send_answer(&mut respond, &spoken, answer);
         return;
     }
     // Returns at once; a first call of a service starts a background fetch.
@@ -128,13 +133,19 @@ pub async fn run(
             return;
         };
         let stream = respond.stream_id().as_u32();
+        let mut request_tap = Tap::spoken(
+            &spoken,
+            pb::Direction::Request,
+            fwd.max_message_bytes,
+            fwd.partial.clone(),
+        );
+        if request_compressed {
+            request_tap.set_compressed();
+        }
         let flight = Flight {
-            request_tap: Tap::new(
-                pb::Direction::Request,
-                fwd.max_message_bytes,
-                fwd.partial.clone(),
-            ),
-            response_tap: Tap::new(
+            request_tap,
+            response_tap: Tap::spoken(
+                &spoken,
                 pb::Direction::Response,
                 fwd.max_message_bytes,
                 fwd.partial.clone(),
@@ -209,7 +220,8 @@ async fn open_stream(
             Ok(lease) => lease,
             Err(why) => {
                 let ending = Ending::new(EndSide::Upstream, EndKind::Disconnect, 0, &*why);
-                answer_trailers_only(respond, call.fail_unreachable(ending));
+                let answer = call.fail_unreachable(ending);
+                send_answer(respond, call.spoken(), answer);
                 return None;
             }
         };
@@ -230,13 +242,15 @@ async fn open_stream(
                     (Ok(()), Ok(next)) => checkout = next,
                     _ => {
                         let ending = upstream_ending(&e);
-                        answer_trailers_only(respond, call.fail_upstream(ending, false));
+                        let answer = call.fail_upstream(ending, false);
+                        send_answer(respond, call.spoken(), answer);
                         return None;
                     }
                 }
             }
             Err(e) => {
-                answer_trailers_only(respond, call.fail_upstream(upstream_ending(&e), false));
+                let answer = call.fail_upstream(upstream_ending(&e), false);
+                send_answer(respond, call.spoken(), answer);
                 return None;
             }
         }
@@ -254,11 +268,19 @@ fn clone_head(head: &Request<()>) -> Request<()> {
     copy
 }
 
-fn answer_trailers_only(
+/// The relay's own answer, in the call's protocol.
+fn send_answer(
     respond: &mut SendResponse<Bytes>,
+    spoken: &Spoken,
     answer: crate::capture::call::RelayStatus,
 ) {
-    let _ = respond.send_response(status::trailers_only(answer.code, &answer.message), true);
+    let (head, body) = status::answer(spoken, answer.code, &answer.message).into_parts();
+    let head = Response::from_parts(head, ());
+    if body.is_empty() {
+        let _ = respond.send_response(head, true);
+    } else if let Ok(mut stream) = respond.send_response(head, false) {
+        let _ = stream.send_data(body, true);
+    }
 }
 
 /// Where the response is.
@@ -375,7 +397,7 @@ impl Future for Flight {
                         }
                         Err(e) => {
                             let answer = this.call.fail_upstream(upstream_ending(&e), false);
-                            answer_trailers_only(respond, answer);
+                            send_answer(respond, this.call.spoken(), answer);
                             return Poll::Ready(());
                         }
                     }
@@ -408,8 +430,14 @@ impl Future for Flight {
                         Poll::Ready(Err(PumpError::Recv(e))) => {
                             this.response_tap.finish(&mut this.call);
                             let answer = this.call.fail_upstream(upstream_ending(&e), true);
-                            let _ =
-                                pump.send_trailers(status::trailers(answer.code, &answer.message));
+                            match status::cut(this.call.spoken(), answer.code, &answer.message) {
+                                status::Cut::Trailers(trailers) => {
+                                    let _ = pump.send_trailers(trailers);
+                                }
+                                status::Cut::LastData(data) => {
+                                    let _ = pump.send_stream().send_data(data, true);
+                                }
+                            }
                             Poll::Ready(())
                         }
                         Poll::Ready(Err(PumpError::Send(e))) => {

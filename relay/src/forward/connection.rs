@@ -252,7 +252,11 @@ async fn dispatch(
         scanner: is_h2.then(|| (FrameScanner::new(), late.clone())),
     });
     if !is_h2 {
-        fwd.http1.serve(io).await;
+        let conn = crate::forward::protocol::Http1Conn {
+            target: client.target,
+            client_tls: client.tls,
+        };
+        fwd.http1.serve(io, conn).await;
         return;
     }
     serve_h2(fwd, io, late, client, stop, deadline).await;

@@ -34,6 +34,7 @@ pub mod call;
 pub mod connection;
 pub mod ending;
 pub mod header_limit;
+pub mod http1;
 pub mod keepalive;
 pub mod late_reset;
 pub mod listen;
@@ -44,6 +45,7 @@ pub mod status;
 pub mod tunnel;
 pub mod unix;
 pub mod upstream;
+pub mod web;
 pub mod workers;
 
 use std::sync::Arc;

@@ -1,11 +1,12 @@
 //! Which protocol a request speaks, and the way in for each.
 //!
-//! A connection whose first bytes are the HTTP/2 preface is gRPC over
-//! HTTP/2, forwarded by [`crate::forward::connection`]; a request on it that
-//! is not gRPC gets a clear HTTP error ([`refuse_non_grpc`]). Any other
-//! connection is HTTP/1.1 and goes to an [`Http1`] handler: today
-//! [`Http1Refusal`], which says what the port is for; gRPC-Web and Connect
-//! plug in there.
+//! A connection whose first bytes are the HTTP/2 preface carries gRPC,
+//! gRPC-Web or Connect over HTTP/2, forwarded by
+//! [`crate::forward::connection`]; a request on it of none of them gets a
+//! clear HTTP error ([`refuse_non_rpc`]). Any other connection is HTTP/1.1
+//! and goes to an [`Http1`] handler: [`crate::forward::http1`] forwards
+//! gRPC-Web and Connect, and answers anything else with the
+//! [`Http1Refusal`], which says what the port is for.
 //!
 //! On a TLS connection, HTTP/2 needs ALPN `h2` (RFC 9113 §3.2); a client
 //! that sends the preface without it, or a cleartext client of a TLS-only
@@ -47,44 +48,47 @@ impl Refusal {
     }
 }
 
-/// A clear answer for an HTTP/2 request that is not gRPC; `None` for gRPC.
-pub fn refuse_non_grpc(parts: &http::request::Parts) -> Option<Refusal> {
+/// A clear answer for an HTTP/2 request of no RPC protocol (neither gRPC,
+/// gRPC-Web nor Connect).
+pub fn refuse_non_rpc(parts: &http::request::Parts) -> Refusal {
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let is_grpc = content_type == "application/grpc"
-        || content_type.starts_with("application/grpc+")
-        || content_type.starts_with("application/grpc;");
-    let text = if content_type.starts_with("application/grpc-web") {
-        format!("Loom does not relay gRPC-Web yet (content-type {content_type}).\n")
-    } else if !is_grpc {
-        format!(
-            "Loom relays gRPC only: content-type must be application/grpc, not {content_type:?}.\n"
-        )
-    } else {
-        return None;
-    };
     tracing::warn!(
         method = %parts.method,
         uri = %parts.uri,
         content_type,
-        "refused a non-gRPC request with 415"
+        "refused a request of no RPC protocol with 415"
     );
-    Some(Refusal {
+    Refusal {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        text,
-    })
+        text: format!(
+            "Loom relays gRPC, gRPC-Web and Connect: content-type {content_type:?} with method {} \
+             is none of them.\n",
+            parts.method
+        ),
+    }
 }
 
 /// A future that serves one HTTP/1.1 connection to its end.
 pub type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The way in for HTTP/1.1 connections (gRPC-Web and Connect, next).
+/// What the relay knows of an HTTP/1.1 client connection.
+#[derive(Debug, Clone, Default)]
+pub struct Http1Conn {
+    /// The one target of its calls (a proxy tunnel's), or `None`: routed.
+    pub target: Option<Arc<crate::forward::route::Target>>,
+    /// Its TLS session, if it is TLS.
+    pub client_tls: Option<Arc<loom_shared::pb::TlsSession>>,
+}
+
+/// The way in for HTTP/1.1 connections (gRPC-Web and Connect:
+/// [`crate::forward::http1`]).
 pub trait Http1: Send + Sync + 'static {
     /// Serve the connection (its first bytes already put back).
-    fn serve(&self, io: BoxIo) -> Serving;
+    fn serve(&self, io: BoxIo, conn: Http1Conn) -> Serving;
 }
 
 /// Answers every HTTP/1.1 request with what this port is for.
@@ -98,30 +102,49 @@ impl Http1Refusal {
         Http1Refusal {
             text: format!(
                 "This is the Loom gRPC relay: it takes gRPC over HTTP/2 (cleartext with prior \
-                 knowledge, or TLS with ALPN h2), and forwards it to {upstream}.\nPoint your gRPC client here. The inspector is at {ui_url}\n"
+                 knowledge, or TLS with ALPN h2), and gRPC-Web and Connect over HTTP/1.1 or HTTP/2, and forwards them to {upstream}.\nPoint your client here. The inspector is at {ui_url}\n"
             )
             .into(),
         }
     }
 }
 
+impl Http1Refusal {
+    /// The answer to one request of no RPC protocol.
+    pub fn response(&self, parts: &http::request::Parts) -> Response<Full<Bytes>> {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::warn!(
+            method = %parts.method,
+            uri = %parts.uri,
+            content_type,
+            "refused an HTTP/1.1 request of no RPC protocol with 415"
+        );
+        let mut res = Response::new(Full::new(Bytes::from(format!(
+            "{}(content-type {content_type:?}, method {}: neither gRPC-Web nor Connect)\n",
+            self.text, parts.method
+        ))));
+        *res.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
+    }
+}
+
 impl Http1 for Http1Refusal {
-    fn serve(&self, io: BoxIo) -> Serving {
-        let text = self.text.clone();
+    fn serve(&self, io: BoxIo, _conn: Http1Conn) -> Serving {
+        let this = Http1Refusal {
+            text: self.text.clone(),
+        };
         Box::pin(async move {
             let service = hyper::service::service_fn(move |req: http::Request<_>| {
-                tracing::warn!(
-                    method = %req.method(),
-                    uri = %req.uri(),
-                    version = ?req.version(),
-                    "refused an HTTP/1 request with 505"
-                );
-                let mut res = Response::new(Full::new(Bytes::from(text.to_string())));
-                *res.status_mut() = StatusCode::HTTP_VERSION_NOT_SUPPORTED;
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
+                let (parts, _) = req.into_parts();
+                let res = this.response(&parts);
                 async move { Ok::<_, Infallible>(res) }
             });
             let served = hyper::server::conn::http1::Builder::new()

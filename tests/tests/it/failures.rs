@@ -163,7 +163,7 @@ async fn non_grpc_requests_get_a_clear_http_error() {
         )
         .await
         .expect("response");
-    assert_eq!(res.status(), 505);
+    assert_eq!(res.status(), 415);
     let body = http_body_util::BodyExt::collect(res.into_body())
         .await
         .expect("body")

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use loom_relay::config::Upstream;
 use loom_relay::forward::Seams;
 use loom_relay::forward::listen::{Accepting, Listener, Peer};
-use loom_relay::forward::protocol::{Http1, Serving};
+use loom_relay::forward::protocol::{Http1, Http1Conn, Serving};
 use loom_relay::forward::route::{Route, Target};
 use loom_relay::forward::upstream::{BoxIo, Connect, Connected, Connecting};
 use loom_relay::{Config, RelayError};
@@ -230,7 +230,7 @@ async fn a_route_of_our_own_picks_the_upstream_per_call() {
 struct Hello;
 
 impl Http1 for Hello {
-    fn serve(&self, mut io: BoxIo) -> Serving {
+    fn serve(&self, mut io: BoxIo, _conn: Http1Conn) -> Serving {
         Box::pin(async move {
             let mut head = Vec::new();
             let mut buf = [0u8; 1024];

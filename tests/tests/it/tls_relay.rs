@@ -279,7 +279,7 @@ async fn the_listen_port_serves_tls_by_name_and_refuses_clearly() {
     let mut answer = vec![0; 4096];
     let n = tls.read(&mut answer).await.expect("read");
     let answer = String::from_utf8_lossy(&answer[..n]);
-    assert!(answer.starts_with("HTTP/1.1 505"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     assert!(answer.contains("gRPC"), "{answer}");
 
     // The HTTP/2 preface without ALPN h2: GOAWAY, with the reason.
