@@ -30,6 +30,7 @@ pub mod raw;
 pub mod reflection;
 pub mod relay;
 pub mod runs;
+pub mod scripted;
 pub mod static_files;
 pub mod tls_backend;
 pub mod ws;

@@ -284,6 +284,14 @@ where
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     tap.data(call, data);
+                    // A body that knows it is over is not polled again.
+                    if this.inner.is_end_stream() {
+                        this.done = true;
+                        tap.finish(call);
+                        if this.direction == pb::Direction::Response {
+                            call.end_with_trailers(&http::HeaderMap::new(), None);
+                        }
+                    }
                 } else if let Some(trailers) = frame.trailers_ref()
                     && this.direction == pb::Direction::Response
                 {
@@ -308,6 +316,7 @@ where
                 }
                 Poll::Ready(Some(Err(e)))
             }
+            None if this.done => Poll::Ready(None),
             None => {
                 this.done = true;
                 tap.finish(call);
