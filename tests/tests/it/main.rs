@@ -31,6 +31,6 @@ mod tls_peers;
 mod tls_relay;
 mod ui_api;
 mod unix;
-mod web_protocols;
 mod upstreams_browser;
 mod upstreams_decode;
+mod web_protocols;
