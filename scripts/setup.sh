@@ -7,6 +7,7 @@
 #        scripts/setup.sh test    the above, plus Chromium, chromedriver, and the
 #                                 gRPC peers the tests use: grpc-go (Go and
 #                                 Debian's grpc sources), grpc-js (npm),
+#                                 connect-node, connect-web and buf (npm),
 #                                 grpcio and grpcurl (a Python venv)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -76,6 +77,15 @@ if [[ "${what}" == "test" ]]; then
         say "installing the grpc-js test server's packages (tests/node)"
         (cd tests/node && npm ci --no-audit --no-fund --silent)
     fi
+    # The Connect, gRPC and gRPC-Web peers (tests/connect): connect-node,
+    # connect-web, buf and esbuild from npm, then what build.mjs generates
+    # from them (gen/: the service's descriptor set and the browser page's
+    # bundle; it does nothing when gen/ is up to date).
+    if ! (cd tests/connect && npm ls --silent >/dev/null 2>&1); then
+        say "installing the Connect test peers' packages (tests/connect)"
+        (cd tests/connect && npm ci --no-audit --no-fund --silent)
+    fi
+    node tests/connect/build.mjs
     scripts/setup-python.sh >/dev/null
 fi
 if [[ "${what}" == "bench" ]]; then
