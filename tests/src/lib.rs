@@ -7,7 +7,9 @@
 //! ([`h2_client`]: resets, half-closes, slow readers), a WebSocket
 //! consumer of the live event stream ([`ws`]), gRPC servers and clients
 //! that are not tonic, as child processes ([`peer`]: grpc-go, grpc-js,
-//! grpcio; with TLS: [`peer_tls`]), capture files of any size for the
+//! grpcio; with TLS: [`peer_tls`]), the Connect, gRPC and gRPC-Web peers
+//! (connect-node server and client, connect-web in a page, `buf curl`:
+//! [`connect`]), capture files of any size for the
 //! tests ([`captures`]), and for TLS a test PKI ([`pki`]) and the probe
 //! backend over TLS with rustls clients for it ([`tls_backend`]).
 //! Readiness is awaited, never slept for.
@@ -15,6 +17,7 @@
 pub mod backend;
 pub mod browser;
 pub mod captures;
+pub mod connect;
 pub mod containerd;
 pub mod decoded;
 pub mod endings;
