@@ -11,6 +11,7 @@ mod call_end_interop;
 mod call_end_load;
 mod call_end_upstream;
 mod capture_golden;
+mod connect_peers;
 mod decode;
 mod failures;
 mod forwarding;
