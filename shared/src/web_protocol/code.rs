@@ -1,60 +1,108 @@
 //! Status codes across the family: gRPC's numbers, Connect's names
-//! (`not_found`) and the HTTP statuses Connect unary uses for each, and
-//! gRPC's mapping of an HTTP status that came with no gRPC status.
+//! (`not_found`) and the HTTP status Connect unary answers each with, and
+//! the code of an HTTP status that came with no status of the protocol's
+//! own (gRPC's `http-grpc-status-mapping.md`, which Connect's spec and
+//! connect-go use too).
+//!
+//! Codes are `u32`, as the capture's `grpc_status` is. What it is not:
+//! where a status is found in a response ([`super::status`]).
+
+/// `OK`.
+pub const OK: u32 = 0;
+/// `CANCELLED` (Connect: `canceled`).
+pub const CANCELLED: u32 = 1;
+/// `UNKNOWN`.
+pub const UNKNOWN: u32 = 2;
+/// `INVALID_ARGUMENT`.
+pub const INVALID_ARGUMENT: u32 = 3;
+/// `DEADLINE_EXCEEDED`.
+pub const DEADLINE_EXCEEDED: u32 = 4;
+/// `NOT_FOUND`.
+pub const NOT_FOUND: u32 = 5;
+/// `ALREADY_EXISTS`.
+pub const ALREADY_EXISTS: u32 = 6;
+/// `PERMISSION_DENIED`.
+pub const PERMISSION_DENIED: u32 = 7;
+/// `RESOURCE_EXHAUSTED`.
+pub const RESOURCE_EXHAUSTED: u32 = 8;
+/// `FAILED_PRECONDITION`.
+pub const FAILED_PRECONDITION: u32 = 9;
+/// `ABORTED`.
+pub const ABORTED: u32 = 10;
+/// `OUT_OF_RANGE`.
+pub const OUT_OF_RANGE: u32 = 11;
+/// `UNIMPLEMENTED`.
+pub const UNIMPLEMENTED: u32 = 12;
+/// `INTERNAL`.
+pub const INTERNAL: u32 = 13;
+/// `UNAVAILABLE`.
+pub const UNAVAILABLE: u32 = 14;
+/// `DATA_LOSS`.
+pub const DATA_LOSS: u32 = 15;
+/// `UNAUTHENTICATED`.
+pub const UNAUTHENTICATED: u32 = 16;
 
 /// gRPC's codes by number, with Connect's name and Connect's HTTP status.
 const CODES: [(u32, &str, u16); 17] = [
-    (0, "ok", 200),
-    (1, "canceled", 499),
-    (2, "unknown", 500),
-    (3, "invalid_argument", 400),
-    (4, "deadline_exceeded", 504),
-    (5, "not_found", 404),
-    (6, "already_exists", 409),
-    (7, "permission_denied", 403),
-    (8, "resource_exhausted", 429),
-    (9, "failed_precondition", 400),
-    (10, "aborted", 409),
-    (11, "out_of_range", 400),
-    (12, "unimplemented", 501),
-    (13, "internal", 500),
-    (14, "unavailable", 503),
-    (15, "data_loss", 500),
-    (16, "unauthenticated", 401),
+    (OK, "ok", 200),
+    (CANCELLED, "canceled", 499),
+    (UNKNOWN, "unknown", 500),
+    (INVALID_ARGUMENT, "invalid_argument", 400),
+    (DEADLINE_EXCEEDED, "deadline_exceeded", 504),
+    (NOT_FOUND, "not_found", 404),
+    (ALREADY_EXISTS, "already_exists", 409),
+    (PERMISSION_DENIED, "permission_denied", 403),
+    (RESOURCE_EXHAUSTED, "resource_exhausted", 429),
+    (FAILED_PRECONDITION, "failed_precondition", 400),
+    (ABORTED, "aborted", 409),
+    (OUT_OF_RANGE, "out_of_range", 400),
+    (UNIMPLEMENTED, "unimplemented", 501),
+    (INTERNAL, "internal", 500),
+    (UNAVAILABLE, "unavailable", 503),
+    (DATA_LOSS, "data_loss", 500),
+    (UNAUTHENTICATED, "unauthenticated", 401),
 ];
 
-/// The gRPC code of a Connect code name (`None` for a name it does not
-/// know).
+/// The gRPC code of a Connect error code (`None` for a name Connect does
+/// not define, and for `ok`, which is no error code: connect-go reads
+/// both as no code at all).
 pub fn from_connect(name: &str) -> Option<u32> {
-    CODES
+    CODES[1..]
         .iter()
         .find(|(_, n, _)| *n == name)
         .map(|(c, _, _)| *c)
 }
 
-/// Connect's name for a gRPC code (`unknown` past 16).
+/// Connect's name for a gRPC code (`ok` for 0, `unknown` past 16).
 pub fn to_connect(code: u32) -> &'static str {
-    CODES.get(code as usize).map_or("unknown", |(_, n, _)| n)
+    index(code).map_or("unknown", |i| CODES[i].1)
 }
 
-/// The HTTP status Connect unary answers an error of `code` with.
+/// The HTTP status Connect unary answers an error of `code` with (200
+/// for 0, 500 past 16).
 pub fn connect_http_status(code: u32) -> u16 {
-    CODES.get(code as usize).map_or(500, |(_, _, s)| *s)
+    index(code).map_or(500, |i| CODES[i].2)
 }
 
-/// The gRPC code of an HTTP status that came with no gRPC (or Connect)
-/// status, as gRPC's `http-grpc-status-mapping.md` maps it (and 200 to OK,
-/// for Connect unary, where 200 is success).
+/// The gRPC code of an HTTP status that came with no status of the
+/// protocol's own: 400 `INTERNAL`, 401 `UNAUTHENTICATED`, 403
+/// `PERMISSION_DENIED`, 404 `UNIMPLEMENTED`, 429, 502, 503 and 504
+/// `UNAVAILABLE`, anything else `UNKNOWN`, and 200 `OK` (for Connect
+/// unary, where 200 is success; gRPC itself never reaches here with 200).
 pub fn from_http_status(status: u16) -> u32 {
     match status {
-        200 => 0,
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502..=504 => 14,
-        _ => 2,
+        200 => OK,
+        400 => INTERNAL,
+        401 => UNAUTHENTICATED,
+        403 => PERMISSION_DENIED,
+        404 => UNIMPLEMENTED,
+        429 | 502..=504 => UNAVAILABLE,
+        _ => UNKNOWN,
     }
+}
+
+fn index(code: u32) -> Option<usize> {
+    usize::try_from(code).ok().filter(|&i| i < CODES.len())
 }
 
 #[cfg(test)]
@@ -63,15 +111,44 @@ mod tests {
 
     #[test]
     fn names_numbers_and_statuses_round_trip() {
-        for code in 0..17 {
+        for code in 1..17 {
             assert_eq!(from_connect(to_connect(code)), Some(code));
         }
-        assert_eq!(from_connect("nope"), None);
-        assert_eq!(to_connect(99), "unknown");
-        assert_eq!(connect_http_status(5), 404);
-        assert_eq!(connect_http_status(14), 503);
-        assert_eq!(from_http_status(503), 14);
-        assert_eq!(from_http_status(404), 12);
-        assert_eq!(from_http_status(418), 2);
+        assert_eq!(from_connect("ok"), None);
+        assert_eq!(from_connect("NOT_FOUND"), None, "names are lower case");
+        assert_eq!(from_connect("code_17"), None);
+        assert_eq!((to_connect(0), to_connect(99)), ("ok", "unknown"));
+        assert_eq!(to_connect(CANCELLED), "canceled");
+        let statuses: Vec<u16> = (0..18).map(connect_http_status).collect();
+        assert_eq!(
+            statuses,
+            [
+                200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500,
+                401, 500
+            ]
+        );
+    }
+
+    #[test]
+    fn http_statuses_map_as_grpc_says() {
+        let table = [
+            (200, OK),
+            (400, INTERNAL),
+            (401, UNAUTHENTICATED),
+            (403, PERMISSION_DENIED),
+            (404, UNIMPLEMENTED),
+            (429, UNAVAILABLE),
+            (502, UNAVAILABLE),
+            (503, UNAVAILABLE),
+            (504, UNAVAILABLE),
+            (409, UNKNOWN),
+            (418, UNKNOWN),
+            (500, UNKNOWN),
+            (501, UNKNOWN),
+            (0, UNKNOWN),
+        ];
+        for (status, code) in table {
+            assert_eq!(from_http_status(status), code, "{status}");
+        }
     }
 }
