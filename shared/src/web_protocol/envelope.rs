@@ -4,8 +4,11 @@
 //! [`Splitter`] cuts a body into [`Envelope`]s as it arrives, over any
 //! chunk cuts, checking each prefix as soon as it is complete (flag bits
 //! the protocol does not define, a length over the caller's limit), so
-//! that garbage fails at its first five bytes rather than after buffering.
-//! [`encode`] writes one.
+//! that garbage fails at its first five bytes rather than after buffering,
+//! and failing at the first byte after an envelope that must be the last
+//! (gRPC-Web's trailers, Connect's end of stream). Errors come in the order
+//! of the bytes that cause them, so a body gives the same envelopes and
+//! the same error however it is cut. [`encode`] writes one.
 //!
 //! What it is not: it gives flags no meaning. [`super::grpc_web`] (0x80:
 //! trailers) and [`super::connect`] (0x02: end of stream) do, on top of
@@ -51,6 +54,12 @@ pub enum EnvelopeError {
         /// The flag byte.
         flags: u8,
     },
+    /// Bytes after an envelope that must be the last.
+    #[error("bytes follow the last envelope, at offset {offset}")]
+    AfterEnd {
+        /// The offset of the first of them.
+        offset: u64,
+    },
     /// The body ended inside an envelope (prefix included).
     #[error("the body ends inside the envelope at offset {offset}, after {have} of its bytes")]
     Truncated {
@@ -68,6 +77,8 @@ pub struct Rules {
     pub known_flags: u8,
     /// The longest payload accepted, in bytes.
     pub max_payload: u32,
+    /// Flag bits that make an envelope the last (0: none does).
+    pub end_flags: u8,
 }
 
 /// The envelope under way.
@@ -81,6 +92,8 @@ enum Under {
         want: usize,
         payload: Vec<u8>,
     },
+    /// The last envelope has been read: nothing may follow.
+    Done,
 }
 
 /// An incremental splitter of one body into envelopes.
@@ -119,6 +132,13 @@ impl Splitter {
         }
         while !data.is_empty() {
             match &mut self.under {
+                Under::Done => {
+                    let e = EnvelopeError::AfterEnd {
+                        offset: self.offset,
+                    };
+                    self.failed = Some(e.clone());
+                    return Err(e);
+                }
                 Under::Prefix(have) => {
                     let take = (PREFIX_LEN - *have).min(data.len());
                     self.prefix[*have..*have + take].copy_from_slice(&data[..take]);
@@ -139,13 +159,9 @@ impl Splitter {
                     self.offset += take as u64;
                     data = &data[take..];
                     if payload.len() == *want {
-                        out.push(Envelope {
-                            flags: *flags,
-                            payload: std::mem::take(payload),
-                            offset: self.start,
-                        });
-                        self.start = self.offset;
-                        self.under = Under::Prefix(0);
+                        let flags = *flags;
+                        let payload = std::mem::take(payload);
+                        self.complete(flags, payload, out);
                     }
                 }
             }
@@ -183,13 +199,7 @@ impl Splitter {
         // A u32 fits a usize on every target this builds for (32 and 64 bits).
         let want = usize::try_from(declared).unwrap_or(usize::MAX);
         if want == 0 {
-            out.push(Envelope {
-                flags,
-                payload: Vec::new(),
-                offset: self.start,
-            });
-            self.start = self.offset;
-            self.under = Under::Prefix(0);
+            self.complete(flags, Vec::new(), out);
         } else {
             // Room for what is at hand, not what is declared: a peer that
             // declares the limit and sends a byte holds a byte.
@@ -202,12 +212,32 @@ impl Splitter {
         Ok(())
     }
 
+    /// An envelope is whole: hand it on, and start the next (or end).
+    fn complete(&mut self, flags: u8, payload: Vec<u8>, out: &mut Vec<Envelope>) {
+        out.push(Envelope {
+            flags,
+            payload,
+            offset: self.start,
+        });
+        self.start = self.offset;
+        self.under = match flags & self.rules.end_flags {
+            0 => Under::Prefix(0),
+            _ => Under::Done,
+        };
+    }
+
     /// Bytes held of an envelope not yet complete, prefix included.
     pub fn pending(&self) -> usize {
         match &self.under {
             Under::Prefix(have) => *have,
             Under::Payload { payload, .. } => PREFIX_LEN + payload.len(),
+            Under::Done => 0,
         }
+    }
+
+    /// The last envelope (one with an end flag) has been read.
+    pub fn ended(&self) -> bool {
+        matches!(self.under, Under::Done)
     }
 
     /// Bytes taken so far (the offset of the next byte).
@@ -253,6 +283,7 @@ mod tests {
     const RULES: Rules = Rules {
         known_flags: 0x81,
         max_payload: 16,
+        end_flags: 0x80,
     };
 
     fn body(parts: &[(u8, &[u8])]) -> Vec<u8> {
@@ -324,6 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn nothing_follows_the_last_envelope() {
+        let mut bytes = body(&[(0, b"a"), (0x80, b""), (0, b"b")]);
+        assert_eq!(
+            split_at(&bytes, &[]),
+            Err(EnvelopeError::AfterEnd { offset: 11 })
+        );
+        // However it is cut, and even before a prefix would be whole.
+        bytes[11] = 0xff;
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                split_at(&bytes, &[cut]),
+                Err(EnvelopeError::AfterEnd { offset: 11 }),
+                "cut {cut}"
+            );
+        }
+        let mut s = Splitter::new(RULES);
+        let mut out = Vec::new();
+        s.push(&bytes[..11], &mut out).unwrap();
+        assert!(s.ended() && s.pending() == 0 && s.finish().is_ok());
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
     fn a_body_cut_inside_an_envelope_is_truncated() {
         let bytes = body(&[(0, b"ok"), (0, b"hello")]);
         for cut in 8..bytes.len() {
@@ -347,12 +401,13 @@ mod tests {
         let mut s = Splitter::new(Rules {
             known_flags: 0,
             max_payload: u32::MAX,
+            end_flags: 0,
         });
         let mut out = Vec::new();
         s.push(&[0, 0xff, 0xff, 0xff, 0xff, 1], &mut out).unwrap();
         match &s.under {
             Under::Payload { payload, .. } => assert!(payload.capacity() < 64),
-            Under::Prefix(_) => panic!("expected a payload under way"),
+            Under::Prefix(_) | Under::Done => panic!("expected a payload under way"),
         }
         assert_eq!(s.offset(), 6);
     }

@@ -226,6 +226,76 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_bytes_give_the_same_frames_and_error_however_cut(
+        bytes in vec(any::<u8>(), 0..300),
+        cuts in vec(any::<usize>(), 0..4),
+        limit in 0u32..64,
+    ) {
+        let pieces = chunks(&bytes, &cuts);
+        for form in [BodyForm::Binary, BodyForm::Text, BodyForm::TextSkippingWhitespace] {
+            let run = |pieces: &[&[u8]]| {
+                let mut s = grpc_web::Splitter::new(form, limit);
+                let mut out = Vec::new();
+                let result = pieces.iter().try_for_each(|p| s.push(p, &mut out)).and(s.finish());
+                (out, result)
+            };
+            prop_assert_eq!(run(&pieces), run(&[&bytes]));
+        }
+        let run = |pieces: &[&[u8]]| {
+            let mut s = connect::Splitter::new(limit);
+            let mut out = Vec::new();
+            let result = pieces.iter().try_for_each(|p| s.push(p, &mut out)).and(s.finish());
+            (out, result)
+        };
+        prop_assert_eq!(run(&pieces), run(&[&bytes]));
+        let run = |pieces: &[&[u8]]| {
+            let mut d = TextDecoder::default();
+            let mut out = Vec::new();
+            let result = pieces.iter().try_for_each(|p| d.push_into(p, &mut out)).and(d.finish());
+            (out, result)
+        };
+        prop_assert_eq!(run(&pieces), run(&[&bytes]));
+    }
+
+    #[test]
+    fn damaged_bodies_give_the_same_frames_and_error_however_cut(
+        web in web_frames(),
+        stream in connect_frames(),
+        damage in vec((any::<usize>(), any::<u8>()), 1..4),
+        cuts in vec(any::<usize>(), 0..4),
+    ) {
+        let damaged = |mut body: Vec<u8>| {
+            for (at, xor) in &damage {
+                let len = body.len().max(1);
+                if let Some(b) = body.get_mut(at % len) {
+                    *b ^= xor;
+                }
+            }
+            body
+        };
+        let text = base64::engine::general_purpose::STANDARD.encode(encode_web(&web));
+        let text = damaged(text.into_bytes());
+        let web = damaged(encode_web(&web));
+        for (form, body) in [(BodyForm::Binary, &web), (BodyForm::Text, &text)] {
+            let run = |pieces: &[&[u8]]| {
+                let mut s = grpc_web::Splitter::new(form, LIMIT);
+                let mut out = Vec::new();
+                let result = pieces.iter().try_for_each(|p| s.push(p, &mut out)).and(s.finish());
+                (out, result)
+            };
+            prop_assert_eq!(run(&chunks(body, &cuts)), run(&[body]));
+        }
+        let stream = damaged(encode_connect(&stream));
+        let run = |pieces: &[&[u8]]| {
+            let mut s = connect::Splitter::new(LIMIT);
+            let mut out = Vec::new();
+            let result = pieces.iter().try_for_each(|p| s.push(p, &mut out)).and(s.finish());
+            (out, result)
+        };
+        prop_assert_eq!(run(&chunks(&stream, &cuts)), run(&[&stream]));
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(
         bytes in vec(any::<u8>(), 0..300),
         cuts in vec(any::<usize>(), 0..4),

@@ -86,10 +86,11 @@ impl GetRequest {
         })
     }
 
-    /// Its codec, and the codec's name when it is neither proto nor JSON
-    /// (empty otherwise).
+    /// Its codec, and the codec's name (lowercased) when it is neither
+    /// proto nor JSON (empty otherwise), as [`crate::web_protocol::classify()`]
+    /// says.
     pub fn codec(&self) -> (Codec, String) {
-        super::super::classify::codec_of(&self.encoding)
+        super::super::classify::codec_of(&self.encoding.to_ascii_lowercase())
     }
 }
 
@@ -173,6 +174,8 @@ mod tests {
             let g = get(&format!("encoding=proto&base64=1&message={m}")).unwrap();
             assert_eq!(g.message, [0xfb, 0xff], "{m}");
         }
+        let g = get("encoding=JSON&message=").unwrap();
+        assert_eq!(g.codec(), (Codec::Json, String::new()));
         let g = get("encoding=cbor&message=&compression=identity&x=1&&").unwrap();
         assert_eq!((g.message.len(), g.compression.as_deref()), (0, None));
         assert_eq!(g.codec(), (Codec::Other, "cbor".into()));

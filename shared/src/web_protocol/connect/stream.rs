@@ -72,7 +72,6 @@ pub struct Splitter {
     scratch: Vec<Envelope>,
     encoding: Encoding,
     max_payload: u32,
-    saw_end: bool,
     /// The error it stopped at, returned again by every later call.
     failed: Option<StreamError>,
 }
@@ -86,11 +85,11 @@ impl Splitter {
             envelopes: envelope::Splitter::new(Rules {
                 known_flags: COMPRESSED_FLAG | END_STREAM_FLAG,
                 max_payload,
+                end_flags: END_STREAM_FLAG,
             }),
             scratch: Vec::new(),
             encoding: Encoding::Identity,
             max_payload,
-            saw_end: false,
             failed: None,
         }
     }
@@ -118,24 +117,20 @@ impl Splitter {
     }
 
     fn split(&mut self, chunk: &[u8], out: &mut Vec<StreamFrame>) -> Result<(), StreamError> {
-        let result = self.envelopes.push(chunk, &mut self.scratch);
+        let split = self.envelopes.push(chunk, &mut self.scratch);
         let mut envelopes = std::mem::take(&mut self.scratch);
+        // A bad frame comes before a bad envelope after it.
         let framed = envelopes.drain(..).try_for_each(|e| self.frame(e, out));
         self.scratch = envelopes;
         framed?;
-        result?;
-        if self.saw_end && self.envelopes.pending() > 0 {
-            let offset = self.envelopes.offset() - self.envelopes.pending() as u64;
-            return Err(StreamError::AfterEnd { offset });
-        }
-        Ok(())
+        split.map_err(|e| match e {
+            EnvelopeError::AfterEnd { offset } => StreamError::AfterEnd { offset },
+            e => StreamError::Envelope(e),
+        })
     }
 
-    fn frame(&mut self, envelope: Envelope, out: &mut Vec<StreamFrame>) -> Result<(), StreamError> {
+    fn frame(&self, envelope: Envelope, out: &mut Vec<StreamFrame>) -> Result<(), StreamError> {
         let offset = envelope.offset;
-        if self.saw_end {
-            return Err(StreamError::AfterEnd { offset });
-        }
         let compressed = envelope.flags & COMPRESSED_FLAG != 0;
         if envelope.flags & END_STREAM_FLAG == 0 {
             out.push(StreamFrame::Message {
@@ -144,7 +139,6 @@ impl Splitter {
             });
             return Ok(());
         }
-        self.saw_end = true;
         let json = if compressed {
             let limit = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
             decompress(&self.encoding, &envelope.payload, limit)
@@ -161,7 +155,7 @@ impl Splitter {
 
     /// The end-of-stream message has been read.
     pub fn saw_end(&self) -> bool {
-        self.saw_end
+        self.envelopes.ended()
     }
 
     /// The body is over: an error if it ended inside an envelope, or if the

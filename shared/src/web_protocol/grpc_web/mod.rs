@@ -113,7 +113,6 @@ pub struct Splitter {
     scratch: Vec<Envelope>,
     encoding: Encoding,
     max_payload: u32,
-    saw_trailers: bool,
     /// The error it stopped at, returned again by every later call.
     failed: Option<FrameError>,
 }
@@ -138,11 +137,11 @@ impl Splitter {
             envelopes: envelope::Splitter::new(Rules {
                 known_flags: COMPRESSED_FLAG | TRAILER_FLAG,
                 max_payload,
+                end_flags: TRAILER_FLAG,
             }),
             scratch: Vec::new(),
             encoding: Encoding::Identity,
             max_payload,
-            saw_trailers: false,
             failed: None,
         }
     }
@@ -168,39 +167,35 @@ impl Splitter {
         result
     }
 
+    /// Errors in the order of the bytes that cause them: a bad frame, then
+    /// a bad envelope after it, then a bad base64 character after the
+    /// bytes it left decoded (which still count).
     fn split(&mut self, chunk: &[u8], out: &mut Vec<Frame>) -> Result<(), FrameError> {
-        let result = match &mut self.text {
+        let (decoded, split) = match &mut self.text {
             Some(text) => {
                 text.scratch.clear();
                 let decoded = text.decoder.push_into(chunk, &mut text.scratch);
-                // The groups before a bad character still count.
-                let split = self.envelopes.push(&text.scratch, &mut self.scratch);
-                decoded
-                    .map_err(FrameError::from)
-                    .and(split.map_err(FrameError::from))
+                (
+                    decoded,
+                    self.envelopes.push(&text.scratch, &mut self.scratch),
+                )
             }
-            None => self
-                .envelopes
-                .push(chunk, &mut self.scratch)
-                .map_err(FrameError::from),
+            None => (Ok(()), self.envelopes.push(chunk, &mut self.scratch)),
         };
         let mut envelopes = std::mem::take(&mut self.scratch);
         let framed = envelopes.drain(..).try_for_each(|e| self.frame(e, out));
         self.scratch = envelopes;
         framed?;
-        result?;
-        if self.saw_trailers && self.envelopes.pending() > 0 {
-            let offset = self.envelopes.offset() - self.envelopes.pending() as u64;
-            return Err(FrameError::AfterTrailers { offset });
-        }
+        split.map_err(|e| match e {
+            EnvelopeError::AfterEnd { offset } => FrameError::AfterTrailers { offset },
+            e => FrameError::Envelope(e),
+        })?;
+        decoded?;
         Ok(())
     }
 
-    fn frame(&mut self, envelope: Envelope, out: &mut Vec<Frame>) -> Result<(), FrameError> {
+    fn frame(&self, envelope: Envelope, out: &mut Vec<Frame>) -> Result<(), FrameError> {
         let offset = envelope.offset;
-        if self.saw_trailers {
-            return Err(FrameError::AfterTrailers { offset });
-        }
         let compressed = envelope.flags & COMPRESSED_FLAG != 0;
         if envelope.flags & TRAILER_FLAG == 0 {
             out.push(Frame::Message {
@@ -209,7 +204,6 @@ impl Splitter {
             });
             return Ok(());
         }
-        self.saw_trailers = true;
         let block = if compressed {
             let limit = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
             decompress(&self.encoding, &envelope.payload, limit)
@@ -226,7 +220,7 @@ impl Splitter {
 
     /// The trailer frame has been read.
     pub fn saw_trailers(&self) -> bool {
-        self.saw_trailers
+        self.envelopes.ended()
     }
 
     /// The body is over: an error if it ended inside a frame (or inside a
