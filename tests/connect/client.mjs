@@ -8,7 +8,7 @@
 //   node client.mjs --target URL [--protocol connect|grpc|grpcweb]
 //     [--http 1.1|2] [--codec proto|json] [--kind unary|server|client|bidi]
 //     [--count N] [--calls N] [--gzip] [--get] [--text S] [--blob-size N]
-//     [--reply-size N] [--fail-code N] [--fail-message S]
+//     [--reply-size N] [--fail-code N] [--fail-message S] [--delay-ms N]
 //     [--header name=value]... [--timeout-ms N] [--expect CODE]
 //
 //   --target URL    the server's base URL (http://127.0.0.1:PORT)
@@ -23,7 +23,9 @@
 //   --get           unary only, Connect only: call Lookup (idempotent) with
 //                   an HTTP GET
 //   --blob-size N   bytes of blob in each request (default 0)
-//   --reply-size N, --fail-code N, --fail-message S: WebRequest's fields
+//   --reply-size N, --fail-code N, --fail-message S, --delay-ms N:
+//                   WebRequest's fields (delay_ms: before each streamed reply)
+//   --timeout-ms N  each call's deadline (default 20000)
 //   --header        request metadata (repeatable); x-echo-* come back
 //   --expect CODE   the status every call must end with (default OK)
 //
@@ -60,6 +62,7 @@ const USAGE =
   "usage: node client.mjs --target URL [--protocol connect|grpc|grpcweb] [--http 1.1|2] " +
   "[--codec proto|json] [--kind unary|server|client|bidi] [--count N] [--calls N] [--gzip] " +
   "[--get] [--text S] [--blob-size N] [--reply-size N] [--fail-code N] [--fail-message S] " +
+  "[--delay-ms N] " +
   "[--header name=value]... [--timeout-ms N] [--expect CODE]";
 
 function usage(msg) {
@@ -83,6 +86,7 @@ function parseArgs(argv) {
     replySize: 0,
     failCode: 0,
     failMessage: "",
+    delayMs: 0,
     headers: [],
     timeoutMs: 20000,
     expect: "OK",
@@ -100,6 +104,7 @@ function parseArgs(argv) {
     "--blob-size": "blobSize",
     "--reply-size": "replySize",
     "--fail-code": "failCode",
+    "--delay-ms": "delayMs",
     "--timeout-ms": "timeoutMs",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -165,6 +170,7 @@ const request = (count) =>
     replySize: o.replySize,
     failCode: o.failCode,
     failMessage: o.failMessage,
+    delayMs: o.delayMs,
   });
 
 const summary = (r) => ({

@@ -2,9 +2,10 @@
 // code: the service loom.test.v1.Web from the descriptor set that build.mjs
 // writes (gen/web.binpb, from tests/proto/loom/test/v1/web.proto, by
 // `buf build`), and google.rpc.ErrorInfo, the error detail the server
-// attaches, from a FileDescriptorProto written out here (the same name,
-// package, fields and numbers as googleapis' google/rpc/error_details.proto,
-// which Loom bundles; only this one message of it).
+// attaches, and google.rpc.Status, from FileDescriptorProtos written out
+// here (the same names, packages, fields and numbers as googleapis'
+// google/rpc/error_details.proto and status.proto, which Loom bundles;
+// only these messages of them).
 //
 // Imported by server.mjs, client.mjs and web/page.mjs (bundled by esbuild,
 // which inlines the descriptor set's bytes: see build.mjs).
@@ -15,6 +16,7 @@ import {
   FieldDescriptorProto_Type,
   FileDescriptorProtoSchema,
   FileDescriptorSetSchema,
+  file_google_protobuf_any,
 } from "@bufbuild/protobuf/wkt";
 
 export const SERVICE = "loom.test.v1.Web";
@@ -30,7 +32,7 @@ export function webService(descriptorSetBytes) {
 }
 
 const { OPTIONAL, REPEATED } = FieldDescriptorProto_Label;
-const { STRING, MESSAGE } = FieldDescriptorProto_Type;
+const { INT32, STRING, MESSAGE } = FieldDescriptorProto_Type;
 
 const errorDetailsFile = create(FileDescriptorProtoSchema, {
   name: "google/rpc/error_details.proto",
@@ -99,3 +101,32 @@ export function errorInfoFor(code) {
     metadata: { code: String(code), peer: "connect-node" },
   };
 }
+
+const statusFile = create(FileDescriptorProtoSchema, {
+  name: "google/rpc/status.proto",
+  package: "google.rpc",
+  dependency: ["google/protobuf/any.proto"],
+  syntax: "proto3",
+  messageType: [
+    {
+      name: "Status",
+      field: [
+        { name: "code", number: 1, label: OPTIONAL, type: INT32, jsonName: "code" },
+        { name: "message", number: 2, label: OPTIONAL, type: STRING, jsonName: "message" },
+        {
+          name: "details",
+          number: 3,
+          label: REPEATED,
+          type: MESSAGE,
+          typeName: ".google.protobuf.Any",
+          jsonName: "details",
+        },
+      ],
+    },
+  ],
+});
+
+/** google.rpc.Status (as gRPC's grpc-status-details-bin carries it). */
+export const StatusSchema = createFileRegistry(statusFile, (name) =>
+  name === "google/protobuf/any.proto" ? file_google_protobuf_any : undefined,
+).getMessage("google.rpc.Status");

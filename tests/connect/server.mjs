@@ -42,6 +42,8 @@
 //   `echoed`.
 //   Requests may be compressed with gzip or br (connect-node accepts both)
 //   and responses are compressed as the client accepts, from 1 KiB up.
+//   gRPC-Web's text form (application/grpc-web-text, grpc-web's text mode)
+//   is served too: see handleText below.
 //   Cross-origin requests are allowed (any origin; preflights answered), for
 //   connect-web in a browser on another origin.
 
@@ -52,8 +54,19 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, cors, createContextKey, createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  Code,
+  ConnectError,
+  cors,
+  createConnectRouter,
+  createContextKey,
+  createContextValues,
+} from "@connectrpc/connect";
+import {
+  connectNodeAdapter,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 
 import { ErrorInfoSchema, errorInfoFor, webService } from "./schema.mjs";
 
@@ -96,6 +109,7 @@ const Web = webService(readFileSync(join(here, "gen/web.binpb")));
 const ReplySchema = Web.method.unary.output;
 
 const kHttpVersion = createContextKey("", { description: "the request's HTTP version" });
+const kTextContentType = createContextKey("", { description: "a gRPC-Web text request's type" });
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
     if (ms <= 0) return resolve();
@@ -119,7 +133,7 @@ function begin(ctx) {
     protocol: ctx.protocolName,
     httpVersion: ctx.values.get(kHttpVersion),
     httpMethod: ctx.requestMethod,
-    contentType: h.get("content-type") ?? "",
+    contentType: ctx.values.get(kTextContentType) || (h.get("content-type") ?? ""),
     requestEncoding: encoding === "identity" ? "" : encoding,
     echoed: {},
   };
@@ -202,13 +216,71 @@ const impl = {
   },
 };
 
+const contextValues = (req) => createContextValues().set(kHttpVersion, req.httpVersion);
 const adapter = connectNodeAdapter({
   routes: (router) => router.service(Web, impl),
   grpc: true,
   grpcWeb: true,
   connect: true,
-  contextValues: (req) => createContextValues().set(kHttpVersion, req.httpVersion),
+  contextValues,
 });
+
+// gRPC-Web's text form (application/grpc-web-text: the binary body in
+// base64), which connect-node refuses (415), as a proxy such as Envoy
+// serves it to grpc-web's text mode: the request's base64 decoded, however
+// it is cut and padded, and each chunk of connect's binary response (a
+// message, or the trailer frame) base64-encoded on its own, so that the
+// body has padding mid-way whenever a chunk's length is not a multiple of
+// 3. The replies report the text content type; the protocol is grpc-web.
+const TEXT_TYPE = /^application\/grpc-web-text(\+proto)?(;.*)?$/i;
+const textRouter = createConnectRouter({ grpc: false, connect: false, grpcWeb: true });
+textRouter.service(Web, impl);
+const textHandlers = new Map(textRouter.handlers.map((h) => [h.requestPath, h]));
+
+/** Base64 chunks, cut anywhere and padded anywhere, to bytes. */
+async function* base64Decode(chunks) {
+  let pending = "";
+  for await (const chunk of chunks) {
+    pending += Buffer.from(chunk).toString("latin1").replace(/\s/g, "");
+    const whole = pending.length - (pending.length % 4);
+    const out = [];
+    let start = 0;
+    for (let i = 0; i < whole; i += 4) {
+      if (pending[i + 3] === "=") {
+        out.push(Buffer.from(pending.slice(start, i + 4), "base64"));
+        start = i + 4;
+      }
+    }
+    out.push(Buffer.from(pending.slice(start, whole), "base64"));
+    pending = pending.slice(whole);
+    yield new Uint8Array(Buffer.concat(out));
+  }
+  if (pending.length > 0) throw new ConnectError("truncated base64 body", Code.InvalidArgument);
+}
+
+async function* base64Encode(chunks) {
+  for await (const chunk of chunks) {
+    yield new Uint8Array(Buffer.from(Buffer.from(chunk).toString("base64"), "latin1"));
+  }
+}
+
+async function handleText(req, res, textType) {
+  const handler = textHandlers.get(req.url.split("?", 1)[0]);
+  if (handler === undefined) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  const values = contextValues(req).set(kTextContentType, textType);
+  const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+  uReq.header.set("content-type", textType.replace(/grpc-web-text/i, "grpc-web"));
+  uReq.body = base64Decode(uReq.body);
+  const uRes = await handler(uReq);
+  const type = uRes.header?.get("content-type");
+  if (type) uRes.header.set("content-type", type.replace("grpc-web", "grpc-web-text"));
+  if (uRes.body) uRes.body = base64Encode(uRes.body);
+  await universalResponseToNodeResponse(uRes, res);
+}
 
 const exposed = [...cors.exposedHeaders, "x-loom-peer", "x-loom-trailer", "*"].join(", ");
 
@@ -225,6 +297,14 @@ function handle(req, res) {
       "access-control-max-age": "600",
     });
     res.end();
+    return;
+  }
+  const type = req.headers["content-type"] ?? "";
+  if (TEXT_TYPE.test(type)) {
+    handleText(req, res, type).catch((e) => {
+      log(`gRPC-Web text call failed: ${e}`);
+      res.destroy();
+    });
     return;
   }
   adapter(req, res);
