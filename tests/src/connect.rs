@@ -3,8 +3,13 @@
 //! (`tests/proto/loom/test/v1/web.proto`) speaking all three protocols at
 //! once over HTTP/1.1 or h2c ([`ConnectServer`]), the connect-node client in
 //! any protocol, HTTP version and codec ([`connect_client`]), `buf curl`
-//! ([`buf_curl`]), and a connect-web page for headless Chromium
-//! ([`page_dir`], served by [`crate::static_files`]).
+//! ([`buf_curl`]), and a page for headless Chromium with connect-web or
+//! grpc-web's text mode ([`page_dir`], [`page_query`]). The server also
+//! answers gRPC-Web's text form, which connect-node refuses, as a proxy
+//! such as Envoy does: each response chunk base64-encoded on its own, so
+//! padded mid-body; [`grpc_web_text`] speaks it by hand, byte for byte,
+//! with the service's messages as prost types ([`WebRequest`],
+//! [`WebReply`]).
 //!
 //! `scripts/setup.sh test` installs them (`npm ci` in `tests/connect`, then
 //! its `build.mjs`, which writes `tests/connect/gen/`: the service's
@@ -23,7 +28,9 @@
 
 mod client;
 mod curl;
+mod messages;
 mod server;
+mod text;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -32,7 +39,9 @@ use std::sync::OnceLock;
 pub use crate::peer::Shape;
 pub use client::{CallOutcome, ClientOutcome, Detail, Reply, WebCall, connect_client};
 pub use curl::{CurlOutcome, buf_curl};
+pub use messages::{WebReply, WebRequest};
 pub use server::ConnectServer;
+pub use text::{Frame, TextReply, base64_decode, base64_encode, grpc_web_text};
 
 use crate::peer::{need, workspace_root};
 
@@ -251,21 +260,40 @@ pub fn descriptor_set() -> PathBuf {
     peers_dir().join("gen/web.binpb")
 }
 
-/// `tests/connect/gen/`: the connect-web page (`index.html`, `page.js`) to
-/// serve with [`crate::static_files::StaticFiles`]. Open it with
-/// `?target=URL&protocol=connect|grpcweb[&codec=proto|json]`; it writes
-/// its three calls' outcomes (`unary`, `server`, `error`) as JSON into the
-/// elements with those `data-test` names, each then marked `data-done="1"`
-/// (see `tests/connect/web/page.mjs`).
+/// `tests/connect/gen/`: the browser test page (`index.html`, `page.js`) to
+/// serve with [`crate::static_files::StaticFiles`], opened with
+/// [`page_query`]. It writes its three calls' outcomes (`unary`, `server`,
+/// `error`) as JSON into the elements with those `data-test` names, each
+/// then marked `data-done="1"` (see `tests/connect/web/page.mjs`).
 pub fn page_dir() -> PathBuf {
     peers_dir().join("gen")
 }
 
-/// The `protocol=` value of the page's query string for `protocol`; the
-/// page speaks Connect and gRPC-Web (browsers cannot speak gRPC).
-pub fn page_protocol(protocol: Protocol) -> Option<&'static str> {
-    match protocol {
-        Protocol::Connect | Protocol::GrpcWeb => Some(protocol.arg()),
-        Protocol::Grpc => None,
+/// The browser client the test page uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PageClient {
+    /// connect-web's fetch transports: Connect or gRPC-Web (binary), in
+    /// either codec. Browsers cannot speak gRPC.
+    ConnectWeb(Protocol, Codec),
+    /// grpc-web (Google's client) in its text mode:
+    /// `application/grpc-web-text` over XMLHttpRequest.
+    GrpcWebText,
+}
+
+/// The test page's query string (`?target=…&client=…`) for calls to
+/// `target` (a base URL) with `client`.
+pub fn page_query(target: &http::Uri, client: PageClient) -> String {
+    let target = target.to_string();
+    let target = target.trim_end_matches('/');
+    match client {
+        PageClient::ConnectWeb(Protocol::Grpc, _) => {
+            panic!("connect-web in a browser cannot speak gRPC")
+        }
+        PageClient::ConnectWeb(protocol, codec) => format!(
+            "?target={target}&client=connect-web&protocol={}&codec={}",
+            protocol.arg(),
+            codec.arg()
+        ),
+        PageClient::GrpcWebText => format!("?target={target}&client=grpc-web"),
     }
 }

@@ -35,6 +35,10 @@ pub struct WebCall {
     pub reply_size: u32,
     /// Ask the server to fail with this code and message.
     pub fail: Option<(tonic::Code, String)>,
+    /// The server's pause before each streamed reply.
+    pub delay: Duration,
+    /// Each call's deadline.
+    pub deadline: Duration,
     pub headers: Vec<(String, String)>,
     /// The status every call must end with for the run to succeed.
     pub expect: tonic::Code,
@@ -57,6 +61,8 @@ impl WebCall {
             blob_size: 0,
             reply_size: 0,
             fail: None,
+            delay: Duration::ZERO,
+            deadline: Duration::from_secs(20),
             headers: Vec::new(),
             expect: tonic::Code::Ok,
         }
@@ -103,6 +109,16 @@ impl WebCall {
         self
     }
 
+    pub fn delay(mut self, delay: Duration) -> WebCall {
+        self.delay = delay;
+        self
+    }
+
+    pub fn deadline(mut self, deadline: Duration) -> WebCall {
+        self.deadline = deadline;
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> WebCall {
         self.headers.push((name.into(), value.into()));
         self
@@ -137,6 +153,10 @@ impl WebCall {
             self.blob_size.to_string(),
             "--reply-size".into(),
             self.reply_size.to_string(),
+            "--delay-ms".into(),
+            self.delay.as_millis().to_string(),
+            "--timeout-ms".into(),
+            self.deadline.as_millis().to_string(),
             "--expect".into(),
             code_name(self.expect).into(),
         ];

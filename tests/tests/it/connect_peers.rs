@@ -3,17 +3,18 @@
 //! them: the connect-node client in every protocol, HTTP version and codec
 //! against the connect-node server, for every call kind each allows; errors
 //! with a `google.rpc.ErrorInfo` detail; gzip both ways; a Connect GET;
-//! `buf curl` in gRPC-Web, Connect and gRPC; and connect-web in headless
-//! Chromium.
+//! `buf curl` in gRPC-Web, Connect and gRPC; and ([`web`]) gRPC-Web's
+//! text form by hand and, in headless Chromium, connect-web and grpc-web's
+//! text mode.
+
+mod web;
 
 use std::time::Duration;
 
-use loom_tests::browser::Browser;
 use loom_tests::connect::{
-    self, CallOutcome, Codec, Compression, ConnectServer, Http, Method, Protocol, Shape, Verb,
-    WebCall, buf_curl, connect_client,
+    CallOutcome, Codec, Compression, ConnectServer, Http, Method, Protocol, Shape, Verb, WebCall,
+    buf_curl, connect_client,
 };
-use loom_tests::static_files::StaticFiles;
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -312,58 +313,4 @@ async fn buf_curl_speaks_grpc_web_connect_and_grpc() {
             assert_eq!(failed.details[0]["type"], "google.rpc.ErrorInfo", "{what}");
         }
     }
-}
-
-/// The connect-web page's outcome of its call `name`.
-async fn page_outcome(browser: &Browser, name: &str) -> Value {
-    let css = format!("[data-test={name}][data-done='1']");
-    browser.wait_for(&css, Duration::from_secs(20)).await;
-    let text = browser.text_of(&css).await.expect("the outcome's text");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {text:?} ({e})"))
-}
-
-#[tokio::test]
-async fn connect_web_in_chromium_calls_in_connect_and_grpc_web() {
-    let server = ConnectServer::start(Http::H1).await;
-    let site = StaticFiles::serve(connect::page_dir()).await;
-    let browser = Browser::start().await;
-    for protocol in [Protocol::Connect, Protocol::GrpcWeb] {
-        let name = connect::page_protocol(protocol).expect("a browser protocol");
-        for codec in ["proto", "json"] {
-            let what = format!("{protocol:?} {codec}");
-            let url = format!(
-                "{}?target=http://{}&protocol={name}&codec={codec}",
-                site.url("index.html"),
-                server.addr
-            );
-            browser.goto(&url).await;
-            let unary = page_outcome(&browser, "unary").await;
-            assert_eq!(unary["code"], "OK", "{what}: {unary}");
-            assert_eq!(unary["replies"][0]["text"], "browser", "{what}");
-            assert_eq!(unary["replies"][0]["protocol"], protocol.reported());
-            assert_eq!(unary["peer"], "connect-node", "{what}: {unary}");
-            let stream = page_outcome(&browser, "server").await;
-            assert_eq!(stream["code"], "OK", "{what}: {stream}");
-            assert_eq!(stream["responses"], 3, "{what}: {stream}");
-            assert_eq!(stream["trailer"], "ServerStream", "{what}: {stream}");
-            let error = page_outcome(&browser, "error").await;
-            assert_eq!(error["code"], "FAILED_PRECONDITION", "{what}: {error}");
-            assert_eq!(error["message"], "browser failure", "{what}");
-            assert_eq!(error["details"][0]["reason"], "LOOM_TEST_FAILURE");
-            assert_eq!(
-                browser.text_of("[data-test=fatal]").await.as_deref(),
-                Some("")
-            );
-        }
-    }
-    for protocol in [Protocol::Connect, Protocol::GrpcWeb] {
-        assert!(
-            server
-                .wait_for(Method::Unary, protocol, 4, SERVER_LINE)
-                .await,
-            "{protocol:?}: {:?}",
-            server.calls()
-        );
-    }
-    browser.close().await;
 }
