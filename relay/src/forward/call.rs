@@ -382,6 +382,9 @@ impl Future for Flight {
                                     .end_with_trailers(&parts.headers, Some(parts.status));
                             } else {
                                 this.call.response_headers(parts.status, &parts.headers);
+                                if web::compressed_body(&parts.headers, this.call.spoken()) {
+                                    this.response_tap.set_compressed();
+                                }
                             }
                             let head = Response::from_parts(parts, ());
                             match respond.send_response(head, trailers_only) {

@@ -12,6 +12,7 @@ mod call_end_load;
 mod call_end_upstream;
 mod capture_golden;
 mod connect_peers;
+mod connect_relay;
 mod decode;
 mod failures;
 mod forwarding;

@@ -45,8 +45,16 @@ fn messages(events: &[pb::Event], direction: pb::Direction) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One call through a fresh relay to a scripted upstream: the reply, what
-/// the upstream got, and the capture.
+/// What one call through the relay came to: the reply, what the upstream
+/// got, the capture, and the answer the upstream gave.
+type Through = (
+    loom_tests::scripted::Reply,
+    Vec<loom_tests::scripted::Got>,
+    Vec<pb::Event>,
+    Answer,
+);
+
+/// One call through a fresh relay to a scripted upstream.
 async fn through(
     answer: Answer,
     http: Http,
