@@ -325,3 +325,66 @@ async fn buf_curl_through_the_relay() {
         relay.shutdown().await;
     }
 }
+
+/// A page on another origin (a static server) calls through the relay with
+/// connect-web and grpc-web: the browser's CORS preflights pass through to
+/// the upstream, which answers them, and every call is captured with its
+/// protocol.
+#[tokio::test]
+async fn a_browser_page_on_another_origin_calls_through_the_relay() {
+    use loom_tests::connect::{PageClient, page_dir, page_query};
+    let server = ConnectServer::start(Http::H1).await;
+    let relay = relay_for(&server).await;
+    let site = loom_tests::static_files::StaticFiles::serve(page_dir()).await;
+    let browser = loom_tests::browser::Browser::start().await;
+    let clients = [
+        PageClient::ConnectWeb(Protocol::Connect, Codec::Json),
+        PageClient::ConnectWeb(Protocol::GrpcWeb, Codec::Proto),
+        PageClient::GrpcWebText,
+    ];
+    for client in clients {
+        let what = format!("{client:?}");
+        browser
+            .goto(&(site.url("index.html") + &page_query(&relay_url(&relay), client)))
+            .await;
+        for (name, code) in [
+            ("unary", "OK"),
+            ("server", "OK"),
+            ("error", "FAILED_PRECONDITION"),
+        ] {
+            let css = format!("[data-test={name}][data-done='1']");
+            browser
+                .wait_for(&css, std::time::Duration::from_secs(20))
+                .await;
+            let text = browser.text_of(&css).await.expect("the outcome");
+            let outcome: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(outcome["code"], code, "{what} {name}: {outcome}");
+        }
+    }
+    browser.close().await;
+    let events = after(&relay, 9).await;
+    let protocols: Vec<RpcProtocol> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::CallStarted(s)) => Some(s.protocol()),
+            _ => None,
+        })
+        .collect();
+    for want in [
+        RpcProtocol::ConnectUnary,
+        RpcProtocol::ConnectStream,
+        RpcProtocol::GrpcWeb,
+        RpcProtocol::GrpcWebText,
+    ] {
+        assert!(protocols.contains(&want), "{want:?} in {protocols:?}");
+    }
+    assert!(
+        !protocols.is_empty()
+            && events.iter().all(|e| match &e.kind {
+                Some(Kind::CallStarted(s)) => s.method == "POST",
+                _ => true,
+            }),
+        "preflights (OPTIONS) are forwarded, not captured as calls"
+    );
+    relay.shutdown().await;
+}
