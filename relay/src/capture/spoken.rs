@@ -162,7 +162,7 @@ pub fn web_end(
                     ended.status_source = "end-stream".into();
                     match end.error {
                         None => ended.grpc_status = Some(0),
-                        Some(error) => fill_connect(&mut ended, &error),
+                        Some(error) => fill_connect(&mut ended, &error, None),
                     }
                 }
                 Err(e) => {
@@ -176,7 +176,7 @@ pub fn web_end(
                 ended.grpc_status = Some(0);
             } else if let Some(BodyEnd::ConnectError(json)) = end {
                 match connect::ConnectError::parse(&json) {
-                    Ok(error) => fill_connect(&mut ended, &error),
+                    Ok(error) => fill_connect(&mut ended, &error, Some(http_status)),
                     Err(_) => by_http(&mut ended),
                 }
             } else {
@@ -219,13 +219,16 @@ fn fill_grpc<'a>(ended: &mut pb::CallEnded, fields: impl Iterator<Item = (&'a st
     }
 }
 
-/// A Connect error, normalized.
+/// A Connect error, normalized; a code it lacks (or one Connect does not
+/// know) is the unary HTTP status's, when there is one, else UNKNOWN.
 fn fill_connect(
     ended: &mut pb::CallEnded,
     error: &loom_shared::web_protocol::connect::ConnectError,
+    http_status: Option<u16>,
 ) {
     use loom_shared::web_protocol::code;
-    ended.grpc_status = Some(code::from_connect(&error.code).unwrap_or(2));
+    let fallback = http_status.map_or(2, code::from_http_status);
+    ended.grpc_status = Some(code::from_connect(&error.code).unwrap_or(fallback));
     ended.grpc_message = error.message.clone();
     ended.grpc_status_details = error.status_details().into();
     ended.connect_code = error.code.clone();

@@ -428,3 +428,25 @@ async fn the_relays_own_answers_speak_the_calls_protocol() {
     assert!(ended(&events).iter().all(|e| e.grpc_status == Some(14)));
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_error_without_a_code_takes_the_http_statuss() {
+    let answer = Answer {
+        status: 503,
+        headers: vec![("content-type", "application/json".into())],
+        chunks: vec![b"{}".to_vec()],
+        trailers: vec![],
+    };
+    let headers = [
+        ("content-type", "application/proto"),
+        ("connect-protocol-version", "1"),
+    ];
+    let (reply, _, events, _) = through(answer, Http::H1, "POST", PATH, &headers, vec![]).await;
+    assert_eq!(reply.status, 503);
+    let e = ended(&events)[0];
+    assert_eq!(
+        (e.grpc_status, e.response_http_status),
+        (Some(14), 503),
+        "{e:?}"
+    );
+}
