@@ -6,8 +6,8 @@
 
 use leptos::prelude::*;
 use loom_shared::engine::{
-    Body, CallDetail, CallSummary, GrpcurlCommand, GrpcurlError, HeaderValue, HeaderView,
-    MessageView, ReplayTo, WireLimits, decode_wire,
+    Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, ReplayCommand,
+    ReplayError, ReplayTo, WireLimits, decode_wire,
 };
 use loom_shared::pb;
 
@@ -69,7 +69,7 @@ enum Via {
 }
 
 /// Call `id`'s grpcurl command, sent `via` there.
-fn grpcurl(state: AppState, id: u64, via: Via) -> Result<GrpcurlCommand, GrpcurlError> {
+fn grpcurl(state: AppState, id: u64, via: Via) -> Result<ReplayCommand, ReplayError> {
     let live = matches!(state.source.get_untracked(), Source::Live(_));
     let relay = live.then(|| state.relay_addr.get_untracked()).flatten();
     state.session.with_value(|s| {
@@ -326,6 +326,21 @@ fn BodyView(body: Body) -> impl IntoView {
         Body::Raw { reason, bytes } => view! {
             <div class="note" data-test="note">{reason}</div>
             <pre class="code">{format::hex_dump(&bytes, 4096)}</pre>
+        }
+        .into_any(),
+        Body::JsonText { json, note, problems, .. } => view! {
+            {note.map(|note| view! { <div class="note" data-test="note">{note}</div> })}
+            {(!problems.is_empty()).then(|| view! {
+                <ul class="json-problems" data-test="json-problems">
+                    {problems.into_iter().map(|p| view! { <li data-test="json-problem">{p}</li> }).collect_view()}
+                </ul>
+            })}
+            <JsonView value=json/>
+        }
+        .into_any(),
+        Body::Text { reason, text } => view! {
+            <div class="note" data-test="note">{reason}</div>
+            <pre class="code" data-test="text">{format::text_excerpt(&text, 64 * 1024)}</pre>
         }
         .into_any(),
     }

@@ -88,9 +88,30 @@ pub fn hex_dump(data: &[u8], limit: usize) -> String {
     out
 }
 
+/// The first `limit` bytes of `text` (cut at a character boundary), and
+/// how many more there are.
+pub fn text_excerpt(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n… {} more bytes", &text[..end], text.len() - end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_excerpts() {
+        assert_eq!(text_excerpt("short", 10), "short");
+        assert_eq!(text_excerpt("abcdef", 3), "abc\n… 3 more bytes");
+        // Never inside a character: "é" is two bytes.
+        assert_eq!(text_excerpt("aé", 2), "a\n… 2 more bytes");
+    }
 
     #[test]
     fn durations() {

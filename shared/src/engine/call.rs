@@ -6,6 +6,7 @@ use super::compression::Encoding;
 use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::find_text;
+use super::protocol::{Codec, Protocol};
 use super::schema::{CallKind, MethodPath, Schema};
 use super::session::{Names, SearchText};
 use super::status::CallStatus;
@@ -48,6 +49,9 @@ pub struct CallSummary {
     /// The upstream the call was forwarded to (`scheme://host:port`); empty
     /// when the call's start was not captured.
     pub upstream: Arc<str>,
+    /// The protocol the call spoke (format 1.4; gRPC in older files, and
+    /// when the call's start was not captured).
+    pub protocol: Protocol,
     /// `None` while the call is in progress (or its end was not captured).
     pub status: Option<CallStatus>,
     /// Request messages (client to server), counting any whose direction is
@@ -78,6 +82,7 @@ impl CallSummary {
             has_schema: false,
             authority: empty.clone(),
             upstream: empty.clone(),
+            protocol: Protocol::Grpc,
             status: None,
             requests: Traffic::default(),
             responses: Traffic::default(),
@@ -130,6 +135,22 @@ pub(crate) struct Started {
     pub codec: i32,
     pub codec_name: Arc<str>,
     pub http_version: Arc<str>,
+}
+
+impl Started {
+    /// The codec of the call's messages.
+    pub(crate) fn codec(&self) -> Codec {
+        Codec::of(self.codec, &self.codec_name)
+    }
+
+    /// `HTTP/2` or `HTTP/1.1` (`HTTP/2` in files older than 1.4).
+    pub(crate) fn http_version(&self) -> &str {
+        if self.http_version.is_empty() {
+            "HTTP/2"
+        } else {
+            &self.http_version
+        }
+    }
 }
 
 /// A call's decoded messages, by index, and what they were decoded with
@@ -201,6 +222,7 @@ impl CallRecord {
                 summary.name = path.name;
                 summary.authority = names.host(&started.authority);
                 summary.upstream = names.host(&started.upstream);
+                summary.protocol = Protocol::from_i32(started.protocol);
                 summary.timing.start_unix_nanos = Some(started.start_unix_nanos);
                 summary.incomplete = summary.events_lost;
                 self.started = Some(Started {
@@ -271,14 +293,37 @@ impl CallRecord {
         }
     }
 
-    /// The `grpc-encoding` of requests (`true`) or responses.
-    pub(crate) fn encoding(&self, request: bool) -> Encoding {
-        let headers = if request {
-            self.started.as_ref().map(|s| s.headers.as_slice())
-        } else {
+    /// The compression of the messages going `direction`, as the
+    /// protocol's header names it (request headers for requests, response
+    /// headers for responses): `grpc-encoding`, Connect streaming's
+    /// `connect-content-encoding`, Connect unary's `content-encoding`. A
+    /// Connect GET's request names it in the query, which the capture does
+    /// not keep: it is told from the bytes of its message.
+    pub(crate) fn encoding(&self, direction: pb::Direction) -> Encoding {
+        let response = direction == pb::Direction::Response;
+        let headers = if response {
             self.response_headers.as_ref().map(|h| h.headers.as_slice())
+        } else {
+            self.started.as_ref().map(|s| s.headers.as_slice())
         };
-        Encoding::from_header(headers.and_then(|h| find_text(h, "grpc-encoding")))
+        match self.summary.protocol.encoding_header(direction) {
+            Some(name) => Encoding::from_header(headers.and_then(|h| find_text(h, name))),
+            None => self
+                .messages
+                .iter()
+                .find(|m| m.compressed && (m.direction() == pb::Direction::Response) == response)
+                .and_then(|m| Encoding::sniff(&m.payload))
+                .unwrap_or(Encoding::Identity),
+        }
+    }
+
+    /// The codec of the call's messages (proto when its start was not
+    /// captured).
+    pub(crate) fn codec(&self) -> Codec {
+        self.started
+            .as_ref()
+            .map(Started::codec)
+            .unwrap_or_default()
     }
 }
 

@@ -42,6 +42,22 @@ impl Encoding {
         }
     }
 
+    /// The compression `payload` starts like (gzip's, zstd's or zlib's
+    /// magic bytes), for a compressed message whose compression no header
+    /// names: a Connect GET's request, whose query named it.
+    pub fn sniff(payload: &[u8]) -> Option<Encoding> {
+        match payload {
+            [0x1f, 0x8b, ..] => Some(Encoding::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Encoding::Zstd),
+            [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 =>
+            {
+                Some(Encoding::Deflate)
+            }
+            _ => None,
+        }
+    }
+
     /// The header spelling.
     pub fn name(&self) -> &str {
         match self {
@@ -64,7 +80,10 @@ impl fmt::Display for Encoding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecompressError {
     /// The compressed flag is set but the call declared no compression.
-    #[error("the message is flagged compressed, but the call's grpc-encoding is identity")]
+    #[error(
+        "the message is flagged compressed, but the call's compression header \
+         (grpc-encoding, content-encoding) says identity or is absent"
+    )]
     NoEncoding,
     /// An algorithm this build does not implement.
     #[error("unsupported grpc-encoding {0:?}")]
@@ -180,6 +199,15 @@ mod tests {
             Encoding::Other("snappy".into())
         );
         assert_eq!(Encoding::Other("snappy".into()).to_string(), "snappy");
+    }
+
+    #[test]
+    fn sniffing_names_what_the_bytes_start_like() {
+        assert_eq!(Encoding::sniff(&gzip(PLAIN)), Some(Encoding::Gzip));
+        assert_eq!(Encoding::sniff(&zlib(PLAIN)), Some(Encoding::Deflate));
+        assert_eq!(Encoding::sniff(&zstd(PLAIN)), Some(Encoding::Zstd));
+        assert_eq!(Encoding::sniff(PLAIN), None);
+        assert_eq!(Encoding::sniff(b""), None);
     }
 
     #[test]

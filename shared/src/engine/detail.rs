@@ -10,6 +10,7 @@ use super::call::CallSummary;
 use super::compression::Encoding;
 use super::message::MessageView;
 use super::metadata::HeaderView;
+use super::protocol::{Codec, Protocol, ProtocolStatus, StatusSource};
 use super::schema::ResolvedMethod;
 use super::tls::{self, Hop, Security};
 use crate::pb;
@@ -17,8 +18,17 @@ use crate::pb;
 /// A call with its messages decoded. Built by [`super::Session::detail`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallDetail {
-    /// The same summary the call list shows.
+    /// The same summary the call list shows (its protocol included).
     pub summary: CallSummary,
+    /// How its messages are encoded (format 1.4; proto in older files).
+    pub codec: Codec,
+    /// `HTTP/2` or `HTTP/1.1`: how the client's request arrived (`HTTP/2`
+    /// in older files); empty when the call's start was not captured.
+    pub http_version: String,
+    /// The status in the protocol's own form (format 1.4): Connect's code,
+    /// the response's HTTP status, where the status came from; empty while
+    /// the call is open, and in older files.
+    pub protocol_status: ProtocolStatus,
     /// The method in the schema, or why there is none (the reason the
     /// messages are shown schema-less).
     pub method: Result<ResolvedMethod, String>,
@@ -101,13 +111,19 @@ impl CallDetail {
     /// The call as one JSON object (a line of `loom decode`'s output):
     ///
     /// `id`, `method` (`package.Service/Method`), `path`, `kind`,
-    /// `kindInferred`, `authority`, `upstream`, `timing` (RFC 3339 `start`
-    /// and nanosecond offsets), `status` (`code`, `name`, `message`,
-    /// `details`, `relayError`, `byClient` when the client ended the call;
-    /// `null` while in progress), `endings` (when the capture has them: see
-    /// [`super::ending::to_json`]), `tls` (when a hop had TLS: `client`
-    /// and `upstream`, each when it had, see [`tls::to_json`]), `schema` (where it
-    /// came from) or `schemaNote` (why there is none), `requestMetadata`,
+    /// `kindInferred`, `authority`, `upstream`, `protocol` (`grpc`,
+    /// `grpc-web`, `grpc-web-text`, `connect-unary`, `connect-stream`,
+    /// `connect-get`), `codec` (`proto`, `json`, or another's name),
+    /// `httpVersion`, `connectCode` (Connect's code string, when the call
+    /// has one), `timing` (RFC 3339 `start` and nanosecond offsets),
+    /// `status` (`code`, `name`, `message`, `details`, `relayError`,
+    /// `byClient` when the client ended the call, and, since format 1.4,
+    /// `responseHttpStatus` and `source`: where the status came from, but
+    /// for gRPC's usual HTTP 200 and trailers; `null` while in progress),
+    /// `endings` (when the capture has them: see
+    /// [`super::ending::to_json`]), `tls` (when a hop had TLS: `client` and
+    /// `upstream`, each when it had, see [`tls::to_json`]), `schema` (where
+    /// it came from) or `schemaNote` (why there is none), `requestMetadata`,
     /// `responseHeaders`, `trailers`, `requests`, `responses` (see
     /// [`MessageView::to_json`]), and, when there are any,
     /// `protocolErrors`, and `incomplete` with `missing` (`start`, `events`,
@@ -122,6 +138,14 @@ impl CallDetail {
         out.insert("kindInferred".into(), json!(s.kind_inferred));
         out.insert("authority".into(), json!(&*s.authority));
         out.insert("upstream".into(), json!(&*s.upstream));
+        out.insert("protocol".into(), json!(s.protocol.key()));
+        out.insert("codec".into(), json!(self.codec.name()));
+        if !self.http_version.is_empty() {
+            out.insert("httpVersion".into(), json!(self.http_version));
+        }
+        if let Some(code) = &self.protocol_status.connect_code {
+            out.insert("connectCode".into(), json!(code));
+        }
         out.insert("timing".into(), s.timing.to_json());
         out.insert("status".into(), self.status_json());
         if !self.endings.is_empty() {
@@ -198,6 +222,19 @@ impl CallDetail {
         }
         if status.by_client {
             out.insert("byClient".into(), json!(true));
+        }
+        // gRPC's usual (HTTP 200, from the trailers) goes without saying.
+        let native = &self.protocol_status;
+        let grpc = self.summary.protocol == Protocol::Grpc;
+        if let Some(http) = native.http_status.filter(|&h| !grpc || h != 200) {
+            out.insert("responseHttpStatus".into(), json!(http));
+        }
+        if let Some(source) = native
+            .source
+            .as_ref()
+            .filter(|&s| !grpc || *s != StatusSource::Trailers)
+        {
+            out.insert("source".into(), json!(source.key()));
         }
         Value::Object(out)
     }

@@ -1,5 +1,8 @@
-//! One captured gRPC message, decoded: decompressed per the call's
-//! `grpc-encoding`, then rendered with the schema (or without).
+//! One captured message, decoded: decompressed per the call's compression
+//! header (`grpc-encoding`, or Connect's `content-encoding` /
+//! `connect-content-encoding`), then rendered by the call's codec: protobuf
+//! with the schema (or without), the JSON codec's text as JSON (checked
+//! against the schema when there is one), another codec as bytes.
 
 use bytes::Bytes;
 use prost_reflect::MessageDescriptor;
@@ -9,7 +12,22 @@ use super::MAX_DECOMPRESSED_BYTES;
 use super::body::Body;
 use super::compression::{Encoding, decompress};
 use super::json::JsonOptions;
+use super::json_text;
+use super::protocol::Codec;
 use crate::pb;
+
+/// How the messages of one direction of a call are decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding<'a> {
+    /// The message type, or why there is none.
+    pub desc: Result<&'a MessageDescriptor, &'a str>,
+    /// The direction's compression.
+    pub encoding: &'a Encoding,
+    /// The call's codec.
+    pub codec: &'a Codec,
+    /// How protobuf messages are rendered as JSON.
+    pub options: &'a JsonOptions,
+}
 
 /// A decoded message and its sizes.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +52,8 @@ pub struct MessageView {
     pub preview: bool,
     /// The compressed flag was set; `encoding` says with what.
     pub compressed: bool,
-    /// The direction's `grpc-encoding`, when the compressed flag was set;
-    /// `None` for an uncompressed message.
+    /// The direction's compression (`grpc-encoding`, or Connect's), when
+    /// the compressed flag was set; `None` for an uncompressed message.
     pub encoding: Option<Encoding>,
     /// Size after decompression; `None` when decompression failed.
     pub size: Option<usize>,
@@ -45,38 +63,41 @@ pub struct MessageView {
 
 impl MessageView {
     /// Decodes `message` (the `index`th of its call, `ordinal`th in its
-    /// direction). `desc` is its type, or why there is none; `encoding` is
-    /// its direction's `grpc-encoding`.
-    pub fn decode(
-        message: &pb::Message,
-        index: usize,
-        ordinal: usize,
-        desc: Result<&MessageDescriptor, &str>,
-        encoding: &Encoding,
-        options: &JsonOptions,
-    ) -> Self {
+    /// direction) as `how` says.
+    pub fn decode(message: &pb::Message, index: usize, ordinal: usize, how: &Decoding<'_>) -> Self {
         let wire_size = message.payload.len();
+        let encoding = how.encoding;
         let (size, body) = match plain_payload(message, encoding) {
             Ok(plain) => {
                 let size = plain.len();
-                let body = if message.preview {
-                    Body::schemaless(
-                        format!(
-                            "preview: the first {wire_size} of {} bytes; the relay has the whole message",
-                            message.declared_length
-                        ),
-                        &plain,
-                    )
+                let part = if message.preview {
+                    Some(format!(
+                        "preview: the first {wire_size} of {} bytes; the relay has the whole message",
+                        message.declared_length
+                    ))
                 } else if message.truncated {
-                    Body::schemaless(
-                        format!(
-                            "truncated: the capture kept only {wire_size} of {} bytes",
-                            message.declared_length
-                        ),
-                        &plain,
-                    )
+                    Some(format!(
+                        "truncated: the capture kept only {wire_size} of {} bytes",
+                        message.declared_length
+                    ))
                 } else {
-                    Body::decode(desc, plain, options)
+                    None
+                };
+                let body = match (part, how.codec) {
+                    (Some(reason), Codec::Json) => Body::Text {
+                        reason,
+                        text: String::from_utf8_lossy(&plain).into_owned(),
+                    },
+                    (Some(reason), _) => Body::schemaless(reason, &plain),
+                    (None, Codec::Proto) => Body::decode(how.desc, plain, how.options),
+                    (None, Codec::Json) => json_text::decode(how.desc, &plain),
+                    (None, Codec::Other(_)) => Body::Raw {
+                        reason: format!(
+                            "the {} codec: shown as bytes (Loom decodes proto and JSON)",
+                            how.codec
+                        ),
+                        bytes: plain,
+                    },
                 };
                 (Some(size), body)
             }
@@ -134,7 +155,7 @@ impl MessageView {
 }
 
 /// The payload after decompression, or why it could not be had.
-fn plain_payload(message: &pb::Message, encoding: &Encoding) -> Result<Bytes, String> {
+pub(crate) fn plain_payload(message: &pb::Message, encoding: &Encoding) -> Result<Bytes, String> {
     if !message.compressed {
         return Ok(message.payload.clone());
     }
@@ -163,6 +184,22 @@ mod tests {
         pb::Message::new(pb::Direction::Request, 10, compressed, payload)
     }
 
+    /// `m` decoded as the proto codec's first message.
+    fn proto(
+        m: &pb::Message,
+        desc: Result<&MessageDescriptor, &str>,
+        encoding: &Encoding,
+        options: &JsonOptions,
+    ) -> MessageView {
+        let how = Decoding {
+            desc,
+            encoding,
+            codec: &Codec::Proto,
+            options,
+        };
+        MessageView::decode(m, 0, 0, &how)
+    }
+
     #[test]
     fn plain_and_compressed_messages_decode() {
         let schema = testing::schema();
@@ -172,10 +209,8 @@ mod tests {
             show_defaults: false,
             ..JsonOptions::default()
         };
-        let view = MessageView::decode(
+        let view = proto(
             &message(plain.clone(), false),
-            0,
-            0,
             Ok(&desc),
             &Encoding::Identity,
             &options,
@@ -189,10 +224,8 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&plain).unwrap();
         let gz = gz.finish().unwrap();
-        let view = MessageView::decode(
+        let view = proto(
             &message(gz.clone(), true),
-            0,
-            0,
             Ok(&desc),
             &Encoding::Gzip,
             &options,
@@ -215,10 +248,8 @@ mod tests {
             ),
             (Encoding::Identity, "identity"),
         ] {
-            let view = MessageView::decode(
+            let view = proto(
                 &message(&b"\x01\x02garbage"[..], true),
-                0,
-                0,
                 Ok(&desc),
                 &encoding,
                 &options,
@@ -239,10 +270,8 @@ mod tests {
         let desc = testing::sample_descriptor(&schema);
         let options = JsonOptions::default();
         // Field 1 (string) with a length running past the end.
-        let view = MessageView::decode(
+        let view = proto(
             &message(&b"\x0a\x09abc"[..], false),
-            0,
-            0,
             Ok(&desc),
             &Encoding::Identity,
             &options,
@@ -255,7 +284,7 @@ mod tests {
         let mut m = message(&b"\x08\x01\x0a\x09abc"[..], false);
         m.truncated = true;
         m.declared_length = 11;
-        let view = MessageView::decode(&m, 0, 0, Ok(&desc), &Encoding::Identity, &options);
+        let view = proto(&m, Ok(&desc), &Encoding::Identity, &options);
         let Body::Schemaless { reason, wire } = &view.body else {
             panic!("{:?}", view.body);
         };

@@ -14,9 +14,11 @@
 //!   change. Free-text search ([`Session::search`], or a [`Search`] a slice
 //!   at a time) reads a search index: one lower-cased text per call, built
 //!   the first time a search reaches the call.
-//! - [`CallDetail`]: one call, decoded: headers ([`HeaderView`]), messages
-//!   ([`MessageView`], each a [`Body`]), status ([`CallStatus`] and its
-//!   decoded details), how each side ended it (format 1.2's endings),
+//! - [`CallDetail`]: one call, decoded: its protocol, codec and HTTP
+//!   version (format 1.4), headers ([`HeaderView`]), messages
+//!   ([`MessageView`], each a [`Body`], by the call's codec), status
+//!   ([`CallStatus`] and its decoded details, and the protocol's own form:
+//!   [`ProtocolStatus`]), how each side ended it (format 1.2's endings),
 //!   how each hop was secured (format 1.3's TLS sessions, [`Hop`],
 //!   [`Security`]), timing ([`Timing`]). `to_json` gives `loom decode`'s
 //!   output line.
@@ -28,18 +30,26 @@
 //!   for the UI, never fatal.
 //! - The upstreams the calls went to, with their calls and services
 //!   ([`Session::upstreams`], [`UpstreamCalls`]), for views that list,
-//!   filter or group by upstream.
+//!   filter or group by upstream; the protocols they spoke, with their
+//!   calls ([`Session::protocols`]).
 //!
 //! # Pieces
 //! - [`json`]: canonical proto3 JSON, unknown fields under `"@unknown"`.
 //! - [`wire`]: the schema-less view, for payloads without a schema.
-//! - [`compression`]: `grpc-encoding` (gzip, deflate, zstd), size-capped.
+//! - [`compression`]: `grpc-encoding` (Connect's `content-encoding` and
+//!   `connect-content-encoding` alike: gzip, deflate, zstd), size-capped.
 //! - [`status`]: code names, `google.rpc.Status` details.
 //! - [`ending`]: how each side ended a call (format 1.2), in words.
 //! - [`tls`]: each hop's TLS (format 1.3): what a missing session means,
 //!   and its JSON.
-//! - [`grpcurl`]: "copy as grpcurl", to the call's upstream or through a
-//!   relay ([`ReplayTo`]), saying which ([`Target`]).
+//! - [`protocol`]: the protocol of the gRPC family a call spoke, its
+//!   codec, and its status in the protocol's own form (format 1.4).
+//! - [`json_text`]: messages of the JSON codec, shown as sent and checked
+//!   against the schema.
+//! - [`replay`]: "copy as command", in the call's own protocol
+//!   ([`Program`]: [`grpcurl`] for gRPC, [`curl`] and `buf curl` for
+//!   Connect and gRPC-Web), to the call's upstream or through a relay
+//!   ([`ReplayTo`]), saying which ([`Target`]).
 //!
 //! Everything decodes untrusted bytes: nothing panics on bad input, nesting
 //! is depth-limited, and work is capped: decompression at
@@ -51,12 +61,16 @@
 mod body;
 mod call;
 pub mod compression;
+pub mod curl;
 mod detail;
 pub mod ending;
 pub mod grpcurl;
 pub mod json;
+pub mod json_text;
 mod message;
 mod metadata;
+pub mod protocol;
+pub mod replay;
 pub mod schema;
 mod session;
 pub mod status;
@@ -73,10 +87,13 @@ pub use body::Body;
 pub use call::{CallSummary, Traffic};
 pub use compression::{DecompressError, Encoding};
 pub use detail::CallDetail;
-pub use grpcurl::{GrpcurlCommand, GrpcurlError, ReplayTo, Target, shell_quote};
 pub use json::{JsonError, JsonOptions, MAX_JSON_ELEMENTS};
-pub use message::MessageView;
+pub use message::{Decoding, MessageView};
 pub use metadata::{HeaderValue, HeaderView};
+pub use protocol::{Codec, Protocol, ProtocolStatus, StatusSource};
+pub use replay::{
+    Program, ReplayCommand, ReplayError, ReplayMethod, ReplayTo, Target, shell_quote,
+};
 pub use schema::{
     Added, CallKind, LocalSchema, MethodPath, ResolvedMethod, Schema, SchemaProblem, SchemaSource,
     SchemaState, ServiceNote, ServiceOrigin,

@@ -6,14 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use prost_reflect::MessageDescriptor;
-
-use super::call::{CallRecord, CallSummary, DecodeCache};
-use super::compression::Encoding;
+use super::call::{CallRecord, CallSummary};
 use super::detail::CallDetail;
 use super::json::JsonOptions;
 use super::message::MessageView;
 use super::metadata::HeaderView;
+use super::protocol::{Protocol, ProtocolStatus};
 use super::schema::{Added, Schema};
 use super::status::decode_details;
 use crate::pb::{self, event::Kind};
@@ -83,6 +81,8 @@ pub struct Session {
     names: Names,
     /// Calls and services per upstream.
     upstreams: Upstreams,
+    /// Calls per protocol.
+    protocols: Protocols,
     options: JsonOptions,
 }
 
@@ -169,6 +169,7 @@ impl Session {
                 call.ingest(kind, &self.schema, &mut self.names);
                 if !was_started && call.started.is_some() {
                     self.upstreams.add(&call.summary);
+                    self.protocols.add(call.summary.protocol);
                 }
                 self.counts.replace(was, Counts::of(&call.summary));
                 Change::Call(id)
@@ -215,6 +216,13 @@ impl Session {
     /// since removed).
     pub fn upstream_services(&self, upstream: &str) -> impl Iterator<Item = &str> {
         self.upstreams.services(upstream)
+    }
+
+    /// The protocols the calls spoke, in [`Protocol::ALL`]'s order, with
+    /// how many calls each has now (calls whose start was not captured are
+    /// not counted).
+    pub fn protocols(&self) -> Vec<(Protocol, usize)> {
+        self.protocols.calls()
     }
 
     /// How many calls there are.
@@ -278,14 +286,12 @@ impl Session {
         let call = &self.calls[*self.index.get(&id)?];
         let message = call.messages.get(index)?;
         let context = CallContext::new(call, &self.schema, &self.options);
-        let (desc, encoding) = context.for_direction(message.direction());
+        let how = context.for_direction(message.direction());
         Some(MessageView::decode(
             message,
             index,
             call.ordinal(index),
-            desc.as_ref().map_err(String::as_str),
-            encoding,
-            &self.options,
+            &how,
         ))
     }
 
@@ -310,6 +316,7 @@ impl Session {
             .replace(Counts::of(&gone.summary), Counts::default());
         if gone.started.is_some() {
             self.upstreams.remove(&gone.summary);
+            self.protocols.remove(gone.summary.protocol);
         }
         for slot in self.index.values_mut() {
             if *slot > i {
@@ -338,6 +345,11 @@ impl Session {
         let started = call.started.as_ref();
         let ended = call.ended.as_ref();
         Some(CallDetail {
+            codec: call.codec(),
+            http_version: started
+                .map(|s| s.http_version().to_owned())
+                .unwrap_or_default(),
+            protocol_status: ended.map(ProtocolStatus::of).unwrap_or_default(),
             summary: call.summary.clone(),
             method: self.schema.resolve_for(upstream, &call.summary.path),
             scheme: started.map(|s| s.scheme.to_string()).unwrap_or_default(),
@@ -363,99 +375,31 @@ impl Session {
             endings: ended.map(|e| e.endings.clone()).unwrap_or_default(),
             client_tls: started.and_then(|s| s.client_tls.clone()),
             upstream_tls: call.upstream_tls.clone(),
-            request_encoding: call.encoding(true),
-            response_encoding: call.encoding(false),
+            request_encoding: call.encoding(pb::Direction::Request),
+            response_encoding: call.encoding(pb::Direction::Response),
             messages,
         })
     }
 }
 
-/// What decoding a call's messages needs, worked out once per call.
-struct CallContext {
-    key: (u64, JsonOptions),
-    request: Result<MessageDescriptor, String>,
-    response: Result<MessageDescriptor, String>,
-    request_encoding: Encoding,
-    response_encoding: Encoding,
-}
-
-impl CallContext {
-    fn new(call: &CallRecord, schema: &Schema, options: &JsonOptions) -> Self {
-        let method = schema.resolve_for(&call.summary.upstream, &call.summary.path);
-        CallContext {
-            key: (schema.generation(), *options),
-            request: method.as_ref().map(|m| m.input()).map_err(Clone::clone),
-            response: method.as_ref().map(|m| m.output()).map_err(Clone::clone),
-            request_encoding: call.encoding(true),
-            response_encoding: call.encoding(false),
-        }
-    }
-}
-
-impl CallContext {
-    fn for_direction(
-        &self,
-        direction: pb::Direction,
-    ) -> (&Result<MessageDescriptor, String>, &Encoding) {
-        if direction == pb::Direction::Response {
-            (&self.response, &self.response_encoding)
-        } else {
-            (&self.request, &self.request_encoding)
-        }
-    }
-}
-
-/// Message `index` of `call` (`ordinal` among its direction's), from the
-/// cache or decoded now.
-fn decoded(
-    call: &mut CallRecord,
-    context: &CallContext,
-    index: usize,
-    ordinal: usize,
-) -> Option<Arc<MessageView>> {
-    if let Some(view) = DecodeCache::get(&call.cache, context.key, index) {
-        return Some(view);
-    }
-    let message = call.messages.get(index)?;
-    let (desc, encoding) = context.for_direction(message.direction());
-    let view = Arc::new(MessageView::decode(
-        message,
-        index,
-        ordinal,
-        desc.as_ref().map_err(String::as_str),
-        encoding,
-        &context.key.1,
-    ));
-    let len = call.messages.len();
-    let cache = call.cache.get_or_insert_with(|| {
-        Box::new(DecodeCache {
-            key: context.key,
-            views: Vec::new(),
-        })
-    });
-    if cache.key != context.key {
-        cache.key = context.key;
-        cache.views.clear();
-    }
-    cache.views.resize(len, None);
-    if let Some(slot) = cache.views.get_mut(index) {
-        *slot = Some(view.clone());
-    }
-    Some(view)
-}
-
+mod context;
 mod export;
 mod names;
 mod preview;
+mod protocols;
 mod replay;
 mod search;
 mod upstreams;
 
+use context::{CallContext, decoded};
 pub(crate) use names::Names;
 pub use preview::CompleteError;
+use protocols::Protocols;
 pub use search::Search;
 pub(crate) use search::SearchText;
 pub use upstreams::UpstreamCalls;
 use upstreams::Upstreams;
+#[cfg(test)]
+mod protocol_tests;
 #[cfg(test)]
 mod tests;

@@ -210,3 +210,29 @@ pub(crate) fn sample(schema: &Schema, fields: &[(&str, Value)]) -> Bytes {
     }
     message.encode_to_vec().into()
 }
+
+/// Runs `line` (a command of `program`) through bash (the `$'…'` quoting
+/// of control characters is bash's, zsh's and ksh's), with the program
+/// replaced by a printer of its arguments, and returns the arguments the
+/// shell parsed.
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+pub(crate) fn shell_args(line: &str, program: &str) -> Vec<String> {
+    let rest = line
+        .strip_prefix(program)
+        .and_then(|r| r.strip_prefix(' '))
+        .expect("starts with the program");
+    let script = format!("printf '%s\\0' {rest}");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "bash failed on {script:?}: {:?}", out);
+    let mut args: Vec<String> = out
+        .stdout
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8(a.to_vec()).expect("UTF-8 arguments"))
+        .collect();
+    assert_eq!(args.pop().as_deref(), Some(""), "NUL-terminated");
+    args
+}

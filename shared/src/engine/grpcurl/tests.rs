@@ -2,7 +2,9 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::*;
-use crate::engine::testing;
+use crate::engine::replay::{ReplayCommand, Target, shell_quote};
+use crate::engine::schema::ResolvedMethod;
+use crate::engine::testing::{self, shell_args};
 use crate::header::header;
 
 fn started(headers: Vec<pb::Header>) -> pb::CallStarted {
@@ -142,7 +144,7 @@ fn client_streaming_concatenates_requests_and_local_schemas_are_hinted() {
             &[],
             &ReplayTo::Upstream
         ),
-        Err(GrpcurlError::NoRequest)
+        Err(ReplayError::NoRequest)
     );
 }
 
@@ -157,28 +159,6 @@ fn comments_cannot_inject_commands() {
     let cmd = grpcurl_command(&started(vec![]), &m, &[json!({})], &ReplayTo::Upstream).unwrap();
     let line = cmd.to_shell();
     assert!(!line.contains('\n'), "{line}");
-}
-
-/// Runs `line` (a grpcurl command) through bash (the `$'…'` quoting of
-/// control characters is bash's, zsh's and ksh's), with `grpcurl` replaced by
-/// a printer of its arguments, and returns the arguments the shell parsed.
-#[cfg(all(unix, not(target_arch = "wasm32")))]
-fn shell_args(line: &str) -> Vec<String> {
-    let rest = line.strip_prefix("grpcurl ").expect("starts with grpcurl");
-    let script = format!("printf '%s\\0' {rest}");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("sh runs");
-    assert!(out.status.success(), "bash failed on {script:?}: {:?}", out);
-    let mut args: Vec<String> = out
-        .stdout
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8(a.to_vec()).expect("UTF-8 arguments"))
-        .collect();
-    assert_eq!(args.pop().as_deref(), Some(""), "NUL-terminated");
-    args
 }
 
 #[cfg(all(unix, not(target_arch = "wasm32")))]
@@ -206,7 +186,7 @@ fn commands_survive_the_shell() {
             &ReplayTo::Upstream,
         )
         .unwrap();
-        assert_eq!(shell_args(&cmd.to_shell()), cmd.args, "{text:?}");
+        assert_eq!(shell_args(&cmd.to_shell(), "grpcurl"), cmd.args, "{text:?}");
     }
 }
 
@@ -220,7 +200,7 @@ fn control_characters_stay_on_one_quoted_line() {
 }
 
 /// The command for a unary Get of `{}` that went to `upstream`, sent where `to` says.
-fn replay(upstream: &str, to: ReplayTo) -> GrpcurlCommand {
+fn replay(upstream: &str, to: ReplayTo) -> ReplayCommand {
     let mut s = started(vec![]);
     s.upstream = upstream.into();
     grpcurl_command(
@@ -233,7 +213,7 @@ fn replay(upstream: &str, to: ReplayTo) -> GrpcurlCommand {
 }
 
 /// Its arguments but `-d '{}'` and the method.
-fn endpoint_args(cmd: &GrpcurlCommand) -> Vec<&str> {
+fn endpoint_args(cmd: &ReplayCommand) -> Vec<&str> {
     let n = cmd.args.len();
     cmd.args[..n - 4]
         .iter()

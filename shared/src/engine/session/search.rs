@@ -3,8 +3,8 @@
 //! # The index
 //! Each call's searchable text is built once, the first time a search
 //! reaches the call: its method path, authority, every header and trailer
-//! (`name: value`), its status (name and message, relay error), how each
-//! side ended it (`rst_stream cancel`, `trailers ok`, their details), each
+//! (`name: value`), its status (name and message, relay error, Connect's
+//! code), how each side ended it (`rst_stream cancel`, `trailers ok`, their details), each
 //! hop's TLS (version, SNI, certificate subjects), and each message decoded (canonical JSON without default values, whatever
 //! the view shows; or the schema-less view with its note), joined with
 //! `\u{1f}` and lower-cased: one boxed string per call, kept on the call.
@@ -173,6 +173,9 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
             field(error);
         }
     }
+    if let Some(ended) = call.ended.as_ref().filter(|e| !e.connect_code.is_empty()) {
+        field(&ended.connect_code);
+    }
     for ending in call.ended.iter().flat_map(|e| e.endings.iter()) {
         field(&ending::what(ending));
         field(&ending.detail);
@@ -192,20 +195,23 @@ fn index_text(call: &CallRecord, schema: &Schema) -> Box<str> {
         let view: &MessageView = match &cached {
             Some(view) => view,
             None => {
-                let (desc, encoding) = context.for_direction(message.direction());
-                decoded = MessageView::decode(
-                    message,
-                    i,
-                    ordinal,
-                    desc.as_ref().map_err(String::as_str),
-                    encoding,
-                    options,
-                );
+                let how = context.for_direction(message.direction());
+                decoded = MessageView::decode(message, i, ordinal, &how);
                 &decoded
             }
         };
         match &view.body {
             Body::Json { json, .. } => field(&json.to_string()),
+            Body::JsonText { json, problems, .. } => {
+                field(&json.to_string());
+                for problem in problems {
+                    field(problem);
+                }
+            }
+            Body::Text { reason, text } => {
+                field(reason);
+                field(text);
+            }
             Body::Schemaless { reason, wire } => {
                 field(reason);
                 field(&wire.to_json_object().to_string());

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::engine::testing;
-use crate::engine::{Body, CallKind, GrpcurlError, HeaderValue, Timing};
+use crate::engine::{Body, CallKind, HeaderValue, ReplayError, Timing};
 use crate::header::header;
 use crate::rpc;
 
@@ -429,14 +429,14 @@ fn grpcurl_from_a_session() {
     );
     // Without a schema there is nothing to replay.
     s.ingest(ev(2, started("/x.Y/Z", vec![])));
-    assert!(matches!(s.grpcurl(2), Err(GrpcurlError::NoSchema(_))));
-    assert_eq!(s.grpcurl(3), Err(GrpcurlError::NoSuchCall(3)));
+    assert!(matches!(s.grpcurl(2), Err(ReplayError::NoSchema(_))));
+    assert_eq!(s.grpcurl(3), Err(ReplayError::NoSuchCall(3)));
     // A request that does not decode.
     s.ingest(ev(4, started(GET, vec![])));
     s.ingest(ev(4, request(1, &b"\x0a\x09"[..])));
     assert!(matches!(
         s.grpcurl(4),
-        Err(GrpcurlError::Undecodable { index: 0, .. })
+        Err(ReplayError::Undecodable { index: 0, .. })
     ));
 }
 
@@ -468,6 +468,9 @@ fn one_call_as_json() {
             "kindInferred": false,
             "authority": "relay:9999",
             "upstream": "http://backend:50051",
+            "protocol": "grpc",
+            "codec": "proto",
+            "httpVersion": "HTTP/2",
             "timing": {
                 "start": "2023-11-14T22:13:20.000000000Z",
                 "responseHeadersNanos": 2000, "firstMessageNanos": 1000, "lastMessageNanos": 3000,
