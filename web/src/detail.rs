@@ -1,23 +1,23 @@
-//! One call in full: overview, timing, status and its decoded details,
-//! how each side ended it, each hop's TLS, metadata, every message (decoded JSON, or raw: hex and the schema-less
-//! view), and the actions: copy as grpcurl (straight to the call's
-//! upstream, or through the relay the client dialed, saying which),
-//! download the call.
+//! One call in full: overview (its protocol, codec and HTTP version),
+//! timing, status and its decoded details (and the status in the
+//! protocol's own form: Connect's code, the HTTP status, where it came
+//! from), how each side ended it, each hop's TLS, metadata, every message
+//! (decoded JSON, the JSON codec's JSON with its differences from the
+//! type, or raw: hex and the schema-less view), and the actions: copy as
+//! grpcurl, curl or `buf curl` (see [`crate::replay`]), download the call.
 
 use leptos::prelude::*;
 use loom_shared::engine::{
-    Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, ReplayCommand,
-    ReplayError, ReplayTo, WireLimits, decode_wire,
+    Body, CallDetail, CallSummary, HeaderValue, HeaderView, MessageView, WireLimits, decode_wire,
 };
 use loom_shared::pb;
 
-use crate::files;
-use crate::format;
 use crate::json_view::JsonView;
+use crate::replay::Via;
 use crate::rows::{duration_text, status_cell, status_title};
-use crate::schemas;
 use crate::state::{AppState, Source, use_state};
 use crate::tls::{CertificateView, HopView};
+use crate::{files, format, protocols, replay, schemas};
 
 #[component]
 pub fn Detail(id: u64) -> impl IntoView {
@@ -57,37 +57,8 @@ pub fn Detail(id: u64) -> impl IntoView {
     }
 }
 
-/// Where a replayed call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Via {
-    /// Straight to the call's upstream.
-    Upstream,
-    /// Through the relay, which routes it as it routed the call: at the
-    /// address the live relay gave, else at the one the call's client
-    /// dialed (its `:authority`).
-    Relay,
-}
-
-/// Call `id`'s grpcurl command, sent `via` there.
-fn grpcurl(state: AppState, id: u64, via: Via) -> Result<ReplayCommand, ReplayError> {
-    let live = matches!(state.source.get_untracked(), Source::Live(_));
-    let relay = live.then(|| state.relay_addr.get_untracked()).flatten();
-    state.session.with_value(|s| {
-        let to = match via {
-            Via::Upstream => ReplayTo::Upstream,
-            Via::Relay => ReplayTo::Relay(relay.unwrap_or_else(|| {
-                s.call(id)
-                    .map(|c| c.authority.to_string())
-                    .unwrap_or_default()
-            })),
-        };
-        s.grpcurl_to(id, &to)
-    })
-}
-
 fn render(state: AppState, d: CallDetail, via: RwSignal<Via>) -> impl IntoView {
     let id = d.summary.id;
-    let grpcurl_now = grpcurl(state, id, Via::Upstream);
     let json_line = serde_json::to_string_pretty(&d.to_json()).unwrap_or_default();
     let (status, status_class) = status_cell(&d.summary);
     let hops = crate::tls::hops(&d, state.now_ms.get_untracked());
@@ -108,18 +79,7 @@ fn render(state: AppState, d: CallDetail, via: RwSignal<Via>) -> impl IntoView {
         <div data-test="detail">
             <h2 data-test="detail-method">{d.summary.method_name().to_owned()}</h2>
             <div class="actions">
-                {match grpcurl_now {
-                    Ok(_) => {
-                        let copy = move |_| {
-                            if let Ok(cmd) = grpcurl(state, id, via.get_untracked()) {
-                                crate::dom::copy(&cmd.to_shell());
-                            }
-                        };
-                        view! { <button data-test="copy-grpcurl" on:click=copy>"Copy as grpcurl"</button> }
-                            .into_any()
-                    }
-                    Err(e) => view! { <span class="tag" title=e.to_string()>"no grpcurl: "{e.to_string()}</span> }.into_any(),
-                }}
+                {replay::copy_button(state, id, via)}
                 <button data-test="download-call" on:click=move |_| files::save_call(state, id)>"Download call"</button>
                 <button on:click=move |_| crate::dom::copy(&json_line)>"Copy call as JSON"</button>
             </div>
@@ -134,7 +94,7 @@ fn render(state: AppState, d: CallDetail, via: RwSignal<Via>) -> impl IntoView {
             })}
             <h3>"Connections"</h3>
             <Connections hops=hops/>
-            {grpcurl_block(state, id, via, &d.summary.authority)}
+            {replay::block(state, id, via, &d.summary.authority)}
             <h3>"Request metadata"</h3>
             <Headers headers=d.request_headers.clone()/>
             <h3>"Response headers"</h3>
@@ -147,42 +107,6 @@ fn render(state: AppState, d: CallDetail, via: RwSignal<Via>) -> impl IntoView {
             </div>
         </div>
     }
-}
-
-/// The replay command, where it goes in words, and a choice between the
-/// upstream and the relay (when the call's client named the relay it
-/// dialed, its `authority`).
-fn grpcurl_block(
-    state: AppState,
-    id: u64,
-    via: RwSignal<Via>,
-    authority: &str,
-) -> Option<impl IntoView + use<>> {
-    grpcurl(state, id, Via::Upstream).ok()?;
-    let relay = !authority.is_empty();
-    let choice = move |to: Via, text: &'static str, test: &'static str| {
-        view! {
-            <button class:on=move || via.get() == to data-test=test on:click=move |_| via.set(to)>
-                {text}
-            </button>
-        }
-    };
-    Some(view! {
-        <h3>"Replay with grpcurl"</h3>
-        {relay.then(|| view! {
-            <div class="tabs" role="group" aria-label="Replay to">
-                {choice(Via::Upstream, "to the upstream", "replay-upstream")}
-                {choice(Via::Relay, "through the relay", "replay-relay")}
-            </div>
-        })}
-        {move || {
-            state.relay_addr.track();
-            grpcurl(state, id, via.get()).ok()
-        }.map(|cmd| view! {
-            <p class="tag" data-test="grpcurl-target">{format!("Replays {}.", cmd.target.describe())}</p>
-            <pre class="code" data-test="grpcurl-text">{cmd.to_shell()}</pre>
-        })}
-    })
 }
 
 #[component]
@@ -200,6 +124,8 @@ fn Overview(
     let endings = crate::endings::lines(&d.endings);
     let now = use_state().now_ms;
     let summary = s.clone();
+    let spoken = protocols::spoken(&d);
+    let native = protocols::native_status(&d);
     view! {
         <div class="kv" data-test="overview">
             <span>"status"</span>
@@ -207,6 +133,7 @@ fn Overview(
                 <span class=status_class data-test="detail-status" title=title>{status}</span>
                 {st.as_ref().and_then(|x| x.code).map(|c| format!(" ({c})"))}
                 {st.as_ref().filter(|x| !x.message.is_empty()).map(|x| view! { " — " <span data-test="grpc-message">{x.message.clone()}</span> })}
+                {native.map(|text| view! { <div class="tag" data-test="native-status" title="the status in the protocol's own form">{text}</div> })}
             </span>
             {st.as_ref().and_then(|x| x.relay_error.clone()).map(|e| view! { <span>"relay"</span> <span class="status-err">{e}</span> })}
             {(!endings.is_empty()).then(|| view! {
@@ -215,6 +142,8 @@ fn Overview(
                     {endings.into_iter().map(|line| view! { <div data-test="ending">{line}</div> }).collect_view()}
                 </span>
             })}
+            <span>"protocol"</span>
+            <span data-test="protocol-detail">{spoken}</span>
             <span>"kind"</span>
             <span>{s.kind.name()}{s.kind_inferred.then_some(" (inferred from message counts)")}</span>
             <span>"authority"</span>

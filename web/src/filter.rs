@@ -1,7 +1,7 @@
 //! The call-list filter: what the user typed and picked, kept in the URL so
 //! a view can be shared. Pure logic, tested natively.
 
-use loom_shared::engine::{CallKind, CallSummary};
+use loom_shared::engine::{CallKind, CallSummary, Protocol};
 
 /// Which statuses to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,6 +49,9 @@ pub struct Filter {
     /// whose start named none), or its short label (`api.example:443`,
     /// see [`crate::upstreams::label`]).
     pub upstream: Option<String>,
+    /// Only calls of this protocol (`protocol=` in the URL:
+    /// [`Protocol::key`], or its name).
+    pub protocol: Option<Protocol>,
     /// Free text searched through decoded payloads and metadata.
     pub text: String,
 }
@@ -82,6 +85,7 @@ impl Filter {
                 "status" => f.status = StatusFilter::parse(v),
                 "kind" => f.kind = parse_kind(v),
                 "upstream" => f.upstream = Some(v.to_owned()),
+                "protocol" => f.protocol = Protocol::parse(v),
                 "q" => f.text = v.to_owned(),
                 _ => {}
             }
@@ -104,6 +108,9 @@ impl Filter {
         if let Some(upstream) = &self.upstream {
             out.push(("upstream", upstream.clone()));
         }
+        if let Some(protocol) = self.protocol {
+            out.push(("protocol", protocol.key().to_owned()));
+        }
         if !self.text.is_empty() {
             out.push(("q", self.text.clone()));
         }
@@ -123,6 +130,12 @@ impl Filter {
             }
         }
         if self.kind.is_some_and(|kind| call.kind != kind) {
+            return false;
+        }
+        if self
+            .protocol
+            .is_some_and(|protocol| call.protocol != protocol)
+        {
             return false;
         }
         if let Some(upstream) = &self.upstream
@@ -253,6 +266,41 @@ mod tests {
     }
 
     #[test]
+    fn filters_by_protocol_from_its_key_or_name() {
+        let call = |id: u64, protocol: pb::RpcProtocol| {
+            pb::Event::new(
+                id,
+                pb::CallStarted {
+                    path: "/a.Svc/Get".into(),
+                    protocol: protocol.into(),
+                    ..Default::default()
+                },
+            )
+        };
+        let s = Session::from_events([
+            call(1, pb::RpcProtocol::Unspecified),
+            call(2, pb::RpcProtocol::ConnectUnary),
+            call(3, pb::RpcProtocol::GrpcWeb),
+            call(4, pb::RpcProtocol::ConnectUnary),
+        ]);
+        let ids = |query: &str| -> Vec<u64> {
+            let f = Filter::from_pairs([("protocol", query)]);
+            s.calls().filter(|c| f.matches(c)).map(|c| c.id).collect()
+        };
+        assert_eq!(ids("connect-unary"), [2, 4]);
+        assert_eq!(ids("Connect unary"), [2, 4]);
+        assert_eq!(ids("grpc"), [1], "an older file's call is gRPC");
+        assert_eq!(ids("grpc-web"), [3]);
+        assert_eq!(
+            ids("nonsense"),
+            [1, 2, 3, 4],
+            "an unknown protocol filters nothing"
+        );
+        let f = Filter::from_pairs([("protocol", "GRPC-WEB-TEXT")]);
+        assert_eq!(f.to_pairs(), [("protocol", "grpc-web-text".to_owned())]);
+    }
+
+    #[test]
     fn a_client_cancel_is_an_error_of_code_cancelled() {
         use pb::{EndKind, EndSide};
         // The upstream's OK crossed the client's cancel (format 1.2).
@@ -284,6 +332,7 @@ mod tests {
             status: StatusFilter::Code(5),
             kind: Some(CallKind::Bidi),
             upstream: Some("unix:/run/x.sock".into()),
+            protocol: Some(Protocol::ConnectStream),
             text: "sku-1 & more".into(),
         };
         let pairs = f.to_pairs();

@@ -1,14 +1,16 @@
 //! The filter bar under the toolbar: method, status, kind, the upstream
 //! (only when the calls went to several, or a link chose one), the
-//! payload search, and whether default values show. What is picked lives
-//! in [`crate::filter::Filter`], and so in the URL.
+//! protocol (likewise: only when the calls spoke several), the payload
+//! search, and whether default values show. What is picked lives in
+//! [`crate::filter::Filter`], and so in the URL.
 
 use leptos::prelude::*;
 
+use loom_shared::engine::Protocol;
+
 use crate::filter::{StatusFilter, kind_key, parse_kind};
-use crate::search;
 use crate::state::use_state;
-use crate::upstreams;
+use crate::{protocols, search, upstreams};
 
 #[component]
 pub fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
@@ -66,6 +68,7 @@ pub fn Filters(search: NodeRef<leptos::html::Input>) -> impl IntoView {
                 <option value="bidi">"bidi streaming"</option>
             </select>
             <UpstreamPicker/>
+            <ProtocolPicker/>
             <input
                 type="search"
                 placeholder="search payloads and metadata ( / )"
@@ -141,3 +144,46 @@ fn UpstreamPicker() -> impl IntoView {
 /// The picker's value for every upstream (no upstream is named so: a name
 /// has a scheme or a `:port`).
 const ALL: &str = "*";
+
+/// The protocol filter: every protocol of the gRPC family with calls, with
+/// how many. Shown only when the calls spoke several (or a link chose one).
+#[component]
+fn ProtocolPicker() -> impl IntoView {
+    let state = use_state();
+    let choices = Memo::new(move |_| {
+        state.version.track();
+        let selected = state.filter.with(|f| f.protocol);
+        let several = state.session.with_value(protocols::several);
+        (several || selected.is_some()).then(|| {
+            state
+                .session
+                .with_value(|s| protocols::choices(s, selected))
+        })
+    });
+    move || {
+        choices.get().map(|choices| {
+            view! {
+                <select
+                    aria-label="Protocol"
+                    data-test="protocol-filter"
+                    title="Only the calls of one protocol"
+                    on:change=move |e| {
+                        let value = event_target_value(&e);
+                        state.filter.update(|f| f.protocol = Protocol::parse(&value));
+                    }
+                    prop:value=move || state.filter.with(|f| f.protocol.map_or(ALL, Protocol::key).to_owned())
+                >
+                    <option value=ALL>"all protocols"</option>
+                    {choices
+                        .into_iter()
+                        .map(|c| {
+                            let value = c.value;
+                            let chosen = move || state.filter.with(|f| f.protocol.map(Protocol::key) == Some(value));
+                            view! { <option value=c.value prop:selected=chosen>{c.text}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            }
+        })
+    }
+}

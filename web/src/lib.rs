@@ -12,14 +12,15 @@
 //! - [`relay_url`]: the relay's address, the pairing token, address spaces.
 //! - [`files`]: opening, fetching and saving capture files; adding schemas.
 //! - [`filter`], [`viewport`], [`stats`], [`format`], [`rows`], [`endings`],
-//!   [`tls`], [`schemas`], [`upstreams`], [`protos`], [`diagnosis`],
-//!   [`relay_url`], [`search`]: view-model logic, native and tested
-//!   natively (`search::run`, which drives live search with timers, is wasm
-//!   only).
+//!   [`tls`], [`schemas`], [`upstreams`], [`protocols`], [`protos`],
+//!   [`diagnosis`], [`relay_url`], [`search`]: view-model logic, native and
+//!   tested natively (`search::run`, which drives live search with timers,
+//!   is wasm only).
 //! - [`preview`]: fetching the whole of a message the live feed sent as a
 //!   preview.
-//! - [`app`], [`filter_bar`], [`list`], [`detail`], [`json_view`],
-//!   [`summary`], [`welcome`] (a hosted copy with no relay yet): components.
+//! - [`app`], [`filter_bar`], [`list`], [`detail`], [`replay`] (a call's
+//!   replay command), [`json_view`], [`summary`], [`welcome`] (a hosted
+//!   copy with no relay yet): components.
 //! - [`dom`]: the few browser calls the components need.
 //!
 //! # What it is not
@@ -33,6 +34,7 @@ pub mod diagnosis;
 pub mod endings;
 pub mod filter;
 pub mod format;
+pub mod protocols;
 pub mod protos;
 pub mod relay_url;
 pub mod rows;
@@ -63,6 +65,8 @@ pub mod list;
 pub mod preview;
 #[cfg(target_arch = "wasm32")]
 pub mod probe;
+#[cfg(target_arch = "wasm32")]
+pub mod replay;
 #[cfg(target_arch = "wasm32")]
 pub mod state;
 #[cfg(target_arch = "wasm32")]

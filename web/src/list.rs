@@ -3,7 +3,8 @@
 //! scrolled away, durations of open calls ticking; a status line shows a
 //! long search's progress. When the calls went to several upstreams, each
 //! row's method begins with its upstream's label (the whole name in its
-//! tooltip); with one, nothing says it.
+//! tooltip); with one, nothing says it. Likewise its protocol, when the
+//! calls spoke several (gRPC, gRPC-Web, Connect).
 
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -12,14 +13,27 @@ use loom_shared::engine::CallSummary;
 use crate::format;
 use crate::rows::{duration_text, kind_text, method_parts, status_cell, status_hint, status_title};
 use crate::state::{AppState, use_state};
-use crate::upstreams;
 use crate::viewport::Viewport;
+use crate::{protocols, upstreams};
 
-/// Whether a row shows its call's upstream.
+/// Whether a row shows a label (its call's upstream, its protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UpstreamLabel {
+enum Label {
     Shown,
     Hidden,
+}
+
+impl Label {
+    fn when(shown: bool) -> Label {
+        if shown { Label::Shown } else { Label::Hidden }
+    }
+}
+
+/// Which labels the rows show.
+#[derive(Debug, Clone, Copy)]
+struct Labels {
+    upstream: Label,
+    protocol: Label,
 }
 
 const ROW: f64 = 28.0;
@@ -126,15 +140,14 @@ pub fn CallList() -> impl IntoView {
         let now = state.now_ms.get();
         let selected = state.selected.get();
         state.session.with_value(|s| {
-            let label = if upstreams::several(s) {
-                UpstreamLabel::Shown
-            } else {
-                UpstreamLabel::Hidden
+            let labels = Labels {
+                upstream: Label::when(upstreams::several(s)),
+                protocol: Label::when(protocols::several(s)),
             };
             (start..end)
                 .filter_map(|i| {
                     s.call(ids[i])
-                        .map(|c| row(state, i, c, now, selected == Some(c.id), label))
+                        .map(|c| row(state, i, c, now, selected == Some(c.id), labels))
                 })
                 .collect_view()
         })
@@ -206,7 +219,7 @@ fn row(
     call: &CallSummary,
     now_ms: f64,
     selected: bool,
-    label: UpstreamLabel,
+    labels: Labels,
 ) -> impl IntoView + use<> {
     let id = call.id;
     let (status, status_class) = status_cell(call);
@@ -216,14 +229,21 @@ fn row(
     // `Inventory/GetItem`, the package only in the tooltip: the method is
     // what tells calls apart.
     let (service, method) = method_parts(call);
-    let upstream = (label == UpstreamLabel::Shown).then(|| {
+    let upstream = (labels.upstream == Label::Shown).then(|| {
         view! {
             <span class="up" data-test="upstream" title=upstreams::full_name(&call.upstream).to_owned()>
                 {upstreams::label(&call.upstream)}
             </span>
         }
     });
-    let with_up = upstream.is_some();
+    let protocol = (labels.protocol == Label::Shown).then(|| {
+        view! {
+            <span class="proto" data-test="protocol" data-protocol=call.protocol.key() title=call.protocol.name()>
+                {protocols::label(call.protocol)}
+            </span>
+        }
+    });
+    let with_up = upstream.is_some() || protocol.is_some();
     let kind = kind_text(call);
     let msgs = format!("{} / {}", call.requests.messages, call.responses.messages);
     let bytes = format::bytes(call.requests.wire_bytes + call.responses.wire_bytes);
@@ -246,6 +266,7 @@ fn row(
         >
             <span class="num">{id.to_string()}</span>
             <span class="method" class:with-up=with_up title=call.method_name().to_owned()>
+                {protocol}
                 {upstream}
                 <span class="name">
                     <span class="svc">{service}</span>
