@@ -1,5 +1,13 @@
 //! `loom decode FILE`: a capture file as JSON Lines, one object per call, or
-//! as grpcurl commands replaying each call's request.
+//! as commands replaying each call's request: grpcurl for gRPC, curl for
+//! Connect unary (POST and GET), `buf curl` for gRPC-Web and Connect
+//! streaming.
+//!
+//! Each call says its protocol of the gRPC family, codec and HTTP version
+//! (the JSON's `protocol`, `codec`, `httpVersion`, and `connectCode` for a
+//! Connect error); a call without a command says its protocol and codec
+//! beside its method when it is not gRPC or the capture holds several.
+//! Messages of the JSON codec are JSON as sent, checked against the schema.
 //!
 //! Each call names its upstream: the JSON's `upstream`, and each grpcurl
 //! command's address (`-unix` for a Unix socket, `-plaintext` for
@@ -21,7 +29,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use loom_shared::capture::CaptureError;
-use loom_shared::engine::{JsonOptions, Session, parse_code};
+use loom_shared::engine::{JsonOptions, Protocol, Session, parse_code};
 use loom_shared::pb::{self, event::Kind};
 
 use crate::schema::{self, SchemaError};
@@ -45,7 +53,8 @@ pub struct DecodeOptions {
     /// Only calls that ended with this status: a number or a name in any
     /// case (`5`, `NOT_FOUND`, `not_found`).
     pub status: Option<String>,
-    /// Print a grpcurl command per call instead of JSON.
+    /// Print a command per call instead of JSON (grpcurl for gRPC, curl or
+    /// `buf curl` for the other protocols).
     pub grpcurl: bool,
     /// Leave out fields holding their default value.
     pub hide_defaults: bool,
@@ -125,6 +134,7 @@ pub fn run(
     });
     let mut last_record: HashMap<u64, u64> = HashMap::new();
     let mut upstreams: HashSet<String> = HashSet::new();
+    let mut protocols: HashSet<Protocol> = HashSet::new();
     let mut record = 0u64;
     let truncation = file.scan(|event| {
         match &event.kind {
@@ -132,10 +142,11 @@ pub fn run(
                 session.ingest(event);
             }
             Some(kind) => {
-                if let Kind::CallStarted(started) = kind
-                    && !upstreams.contains(&started.upstream)
-                {
-                    upstreams.insert(started.upstream.clone());
+                if let Kind::CallStarted(started) = kind {
+                    if !upstreams.contains(&started.upstream) {
+                        upstreams.insert(started.upstream.clone());
+                    }
+                    protocols.insert(Protocol::from_i32(started.protocol));
                 }
                 last_record.insert(event.call_id, record);
             }
@@ -172,6 +183,11 @@ pub fn run(
             write::Upstreams::Several
         } else {
             write::Upstreams::One
+        },
+        protocols: if protocols.len() > 1 {
+            write::Protocols::Several
+        } else {
+            write::Protocols::One
         },
         method: opts.method.as_deref(),
         status,

@@ -1,10 +1,11 @@
 //! Writing one call: a JSON line, decoded one message at a time, or a
-//! grpcurl command; and keeping what a capture holds from steering the
+//! command replaying it (grpcurl for gRPC, curl or `buf curl` for Connect
+//! and gRPC-Web); and keeping what a capture holds from steering the
 //! terminal.
 
 use std::io::{self, Write};
 
-use loom_shared::engine::Session;
+use loom_shared::engine::{Program, Protocol, Session};
 use loom_shared::pb;
 use serde_json::Value;
 
@@ -19,11 +20,22 @@ pub(super) enum Upstreams {
     Several,
 }
 
+/// How many protocols the capture's calls spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocols {
+    /// gRPC only (or one other): a line need not say which, unless the
+    /// call is not gRPC.
+    One,
+    /// Several: a line that has no command says which.
+    Several,
+}
+
 /// Writes calls that pass the filters, one line each.
 pub(super) struct CallWriter<'a> {
     pub(super) out: &'a mut dyn Write,
     pub(super) grpcurl: bool,
     pub(super) upstreams: Upstreams,
+    pub(super) protocols: Protocols,
     /// Only calls whose `package.Service/Method` matches this glob.
     pub(super) method: Option<&'a str>,
     /// Only calls that ended with this status.
@@ -53,15 +65,26 @@ impl CallWriter<'_> {
                 upstream => method = format!("{method} on {upstream}"),
             }
         }
+        let protocol = call.protocol;
         self.written += 1;
         if self.grpcurl {
-            let line = match session.grpcurl(id) {
+            let line = match session.replay(id) {
                 Ok(cmd) => cmd.to_shell(),
-                Err(e) => format!(
-                    "# call {id} ({}): no grpcurl command: {}",
-                    terminal_safe(&method),
-                    terminal_safe(&e.to_string())
-                ),
+                Err(e) => {
+                    if protocol != Protocol::Grpc || self.protocols == Protocols::Several {
+                        let codec = session
+                            .detail_without_messages(id)
+                            .map(|d| d.codec.name().to_owned())
+                            .unwrap_or_default();
+                        method = format!("{method}; {protocol}, {codec}");
+                    }
+                    format!(
+                        "# call {id} ({}): no {} command: {}",
+                        terminal_safe(&method),
+                        Program::for_protocol(protocol).name(),
+                        terminal_safe(&e.to_string())
+                    )
+                }
             };
             return writeln!(self.out, "{line}");
         }

@@ -89,7 +89,9 @@ pub(crate) struct DecodeArgs {
     #[arg(long, value_name = "CODE")]
     pub(crate) status: Option<String>,
 
-    /// Print a grpcurl command per call instead of JSON.
+    /// Print a command replaying each call instead of JSON: grpcurl for
+    /// gRPC, curl for Connect unary, buf curl for gRPC-Web and Connect
+    /// streaming.
     #[arg(long)]
     pub(crate) grpcurl: bool,
 
