@@ -16,7 +16,9 @@
 //! search benchmark look for.
 //!
 //! [`upstreams_capture`] holds calls to three upstreams, two of which serve
-//! the Probe service in different versions (see [`UPSTREAMS`]).
+//! the Probe service in different versions (see [`UPSTREAMS`]);
+//! [`protocols_capture`] calls of every protocol of the gRPC family (see
+//! [`PROTOCOL_CALLS`]).
 
 use bytes::Bytes;
 use loom_shared::capture;
@@ -27,6 +29,11 @@ use prost_types::FileDescriptorSet;
 
 use crate::probe::{ProbeReply, ProbeRequest};
 use crate::reflection::{PROBE_SERVICE, TEST_FDS};
+
+mod protocols;
+pub use protocols::{
+    NOT_FOUND_MESSAGE, PROTOCOL_CALLS, PROTOCOLS_UPSTREAM, ProtocolCall, protocols_capture,
+};
 
 /// When the first synthetic call started (Unix nanoseconds).
 pub const START_NANOS: i64 = 1_760_000_000_000_000_000;

@@ -24,6 +24,7 @@ mod interop_grpcio;
 mod layout;
 mod peers;
 mod preview;
+mod protocols_view;
 mod proxy;
 mod record;
 mod reflection;
