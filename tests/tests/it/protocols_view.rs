@@ -8,9 +8,13 @@
 //! URL), and a call's protocol, codec, status in the protocol's own form
 //! and replay command in its detail.
 //!
+//! `relayed`: such calls captured by the relay itself, read the same way.
+//!
 //! ```text
 //! LOOM_WEB_DIST=$PWD/dist cargo test -p loom-tests --test it -- protocols_view::
 //! ```
+
+mod relayed;
 
 use std::path::PathBuf;
 
