@@ -62,12 +62,7 @@ async fn through(
     path: &str,
     headers: &[(&str, &str)],
     body: Vec<u8>,
-) -> (
-    loom_tests::scripted::Reply,
-    Vec<loom_tests::scripted::Got>,
-    Vec<pb::Event>,
-    Answer,
-) {
+) -> Through {
     let upstream = Scripted::start(answer.clone()).await;
     let relay = TestRelay::start(upstream.addr).await;
     let reply = send(relay.relay_addr, http, method, path, headers, body).await;
@@ -317,7 +312,9 @@ async fn connect_unary_ok_streaming_end_and_get() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_forwarded_as_it_came_and_captured_with_a_protocol_error() {
     let web = [("content-type", "application/grpc-web+proto")];
-    let cases: Vec<(&str, Answer, &[(&str, &str)], &str)> = vec![
+    // What, the upstream's answer, the request's headers, what the capture says.
+    type Case<'a> = (&'a str, Answer, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
         (
             "a trailer frame mid-stream",
             grpc_web_answer(
