@@ -1,7 +1,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::engine::replay::{Target, printf_format};
+use crate::engine::replay::Target;
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+use crate::engine::replay::printf_format;
 use crate::engine::schema::CallKind;
 use crate::header::header;
 

@@ -4,7 +4,9 @@ use serde_json::json;
 use super::*;
 use crate::engine::replay::{ReplayCommand, Target, shell_quote};
 use crate::engine::schema::ResolvedMethod;
-use crate::engine::testing::{self, shell_args};
+use crate::engine::testing;
+#[cfg(all(unix, not(target_arch = "wasm32")))]
+use crate::engine::testing::shell_args;
 use crate::header::header;
 
 fn started(headers: Vec<pb::Header>) -> pb::CallStarted {
