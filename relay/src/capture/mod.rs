@@ -6,7 +6,8 @@
 //!   into gRPC messages, within a budget for incomplete ones ([`whole`]:
 //!   a body that is one message, Connect's unary); [`spoken`]: the
 //!   protocol of the gRPC family a call speaks, and what ended its body.
-//! - [`call`]: one call's events, from its start to how it ended.
+//! - [`call`]: one call's events, from its start to how it ended;
+//!   [`headers`]: metadata as events record it.
 //! - [`hub`]: takes each event without ever blocking the forward path, and
 //!   hands it to the [`store`] (bounded, in memory), the live ring
 //!   (WebSocket clients) and the record queue, which the [`recorder`]
@@ -18,6 +19,7 @@
 
 pub mod call;
 pub mod framing;
+pub mod headers;
 pub mod hub;
 pub mod recorder;
 pub mod spoken;

@@ -108,7 +108,7 @@ pub fn web_end(
 ) -> pb::CallEnded {
     use loom_shared::web_protocol::{code, connect, grpc_web};
 
-    use crate::capture::call::headers_to_pb;
+    use crate::capture::headers::headers_to_pb;
 
     let http_status = response_status.map_or(0, |s| s.as_u16());
     let mut ended = pb::CallEnded {
@@ -212,7 +212,7 @@ fn fill_grpc<'a>(ended: &mut pb::CallEnded, fields: impl Iterator<Item = (&'a st
                 );
             }
             "grpc-status-details-bin" => {
-                ended.grpc_status_details = crate::capture::call::decode_bin(value).into();
+                ended.grpc_status_details = crate::capture::headers::decode_bin(value).into();
             }
             _ => {}
         }
